@@ -1,0 +1,123 @@
+"""One `Settings` object, read once at start-up and passed in (never imported deep in the code).
+
+Tests build it from a dict: ``Settings(_env_file=None, database_url=...)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"changethis", "changeme", "secret", "xxx"}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # --- core -------------------------------------------------------------------------------
+    environment: str = Field("development", description="development | production | test")
+    database_url: str = Field(
+        "sqlite+aiosqlite:///./switchboard.db",
+        description="SQLAlchemy async URL: sqlite+aiosqlite:///path or postgresql+asyncpg://user:pw@host/db",
+    )
+    secret_key: str = Field("dev-only-secret-key-change-me", description="Signs web chat session tokens")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_base_url: str = Field("http://127.0.0.1:8000", description="The URL platforms use to reach us")
+    run_worker_in_web: bool = Field(True, description="Run the delivery worker inside the web process")
+    redis_url: str | None = Field(None, description="Optional: web chat fan-out across several web processes")
+
+    # --- knowledge base -----------------------------------------------------------------------
+    kb_path: Path = Field(Path("kb/sample"), description="Folder of articles loaded by `make run`")
+    index_dir: Path = Field(Path("var/index"), description="Where the KB index files live")
+    model_path: str | None = Field(None, description="Local sentence-transformers model folder (default: bundled)")
+    answer_threshold: float = Field(0.6, description="Confidence at or above which the bot answers by itself")
+    suggest_threshold: float = Field(0.2, description="Confidence at or above which a hit is suggested to agents")
+    auto_answer: bool = Field(True, description="Let the bot answer customers when confident")
+
+    # --- delivery -----------------------------------------------------------------------------
+    outbox_max_attempts: int = Field(8, description="Attempts before an outbox entry is dead-lettered")
+    outbox_backoff_initial: float = Field(1.0, description="First retry delay, seconds (exponential, jittered)")
+    outbox_backoff_max: float = Field(300.0, description="Longest retry delay, seconds")
+    outbox_lease_seconds: float = Field(60.0, description="How long a claimed entry is reserved for one worker")
+    outbox_poll_seconds: float = Field(1.0, description="Worker poll interval when idle")
+    send_timeout: float = Field(10.0, description="Timeout for every outbound platform call, seconds")
+
+    # --- web chat -----------------------------------------------------------------------------
+    web_max_message_chars: int = Field(2000, description="Longest web chat message accepted")
+    web_rate_per_minute: int = Field(30, description="Messages one web chat session may send per minute")
+    web_allowed_origins: str = Field("*", description="Comma-separated origins allowed to embed the widget")
+
+    # --- handoff ------------------------------------------------------------------------------
+    handoff_message: str = Field(
+        "Thanks, I've passed this to our team. A person will follow up here shortly.",
+        description="Told to the customer when the conversation goes to a person",
+    )
+    takeover_message: str = Field(
+        "{name} from our team has joined the conversation.",
+        description="Told to the customer when a person takes over ({name} is replaced)",
+    )
+    low_confidence_limit: int = Field(2, description="Hand off after this many low-confidence turns in a row")
+    escalation_keywords: str = Field(
+        "lawyer,legal action,chargeback,sue,court,fraud,cancel my account,close my account,data breach",
+        description="Comma-separated phrases that escalate to a supervisor",
+    )
+
+    # --- slack (on when the token and secret are set) -----------------------------------------
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_app_token: str | None = Field(None, description="xapp- token: use Socket Mode (local development)")
+    slack_api_base_url: str | None = Field(None, description="Override the Slack Web API URL (tests)")
+    slack_agents_channel: str | None = Field(None, description="Channel id where agent threads are posted")
+    slack_supervisors_channel: str | None = Field(None, description="Channel id for escalations")
+    slack_supervisor_ids: str = Field("", description="Comma-separated Slack user ids allowed to Take")
+    slack_supervisor_group: str | None = Field(None, description="Slack user group id allowed to Take")
+    slack_routes: str = Field("", description="Routing rules 'sms=C123,tag:vip=C456' (else agents channel)")
+
+    # --- sms / twilio (on when the account sid and token are set) ------------------------------
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_from_number: str | None = None
+    twilio_messaging_service_sid: str | None = None
+    twilio_api_base_url: str | None = Field(None, description="Override the Twilio REST API URL (tests)")
+    sms_default_region: str = Field("US", description="Region for numbers written without a country code")
+    sms_help_text: str = Field(
+        "Switchboard support: reply with your question. Reply STOP to opt out.",
+        description="Answer to HELP",
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_db_url(cls, v: str) -> str:
+        if v.startswith("postgres://"):
+            v = "postgresql://" + v[len("postgres://") :]
+        if v.startswith("postgresql://"):
+            v = "postgresql+asyncpg://" + v[len("postgresql://") :]
+        if v.startswith("sqlite:///"):
+            v = "sqlite+aiosqlite:///" + v[len("sqlite:///") :]
+        return v
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets_in_production(self) -> Settings:
+        if self.environment == "production":
+            if self.secret_key.startswith("dev-only") or self.secret_key.lower() in PLACEHOLDER_SECRETS:
+                raise ValueError("SECRET_KEY must be set to a real secret in production")
+        for name in ("slack_signing_secret", "twilio_auth_token"):
+            value = getattr(self, name)
+            if value is not None and value.lower() in PLACEHOLDER_SECRETS:
+                raise ValueError(f"{name.upper()} is a placeholder")
+        return self
+
+    @property
+    def slack_enabled(self) -> bool:
+        return bool(self.slack_bot_token and self.slack_signing_secret) or bool(self.slack_app_token)
+
+    @property
+    def sms_enabled(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
