@@ -82,6 +82,8 @@ class Conversation(Base):
     tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
     handoff_reason: Mapped[str | None] = mapped_column(String(64))
     low_confidence_streak: Mapped[int] = mapped_column(Integer, default=0)
+    handoff_notified: Mapped[bool] = mapped_column(Boolean, default=False)
+    takeover_notified: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     handed_off_at: Mapped[datetime | None] = mapped_column()
@@ -96,6 +98,7 @@ class Message(Base):
     __tablename__ = "messages"
     __table_args__ = (
         UniqueConstraint("channel", "platform_id"),
+        UniqueConstraint("source_id"),
         Index("ix_messages_conversation_id_id", "conversation_id", "id"),
     )
 
@@ -109,6 +112,8 @@ class Message(Base):
     text: Mapped[str] = mapped_column(Text)
     internal: Mapped[bool] = mapped_column(Boolean, default=False)  # agent notes: never sent
     platform_id: Mapped[str | None] = mapped_column(String(255))
+    # For messages authored elsewhere (an agent's Slack reply "slack:<channel>:<ts>"): retries dedupe on it.
+    source_id: Mapped[str | None] = mapped_column(String(255))
     delivery_status: Mapped[str | None] = mapped_column(String(16))  # queued|sent|delivered|undelivered|failed
     error_code: Mapped[str | None] = mapped_column(String(32))
     meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -59,7 +59,7 @@ class Settings(BaseSettings):
         "{name} from our team has joined the conversation.",
         description="Told to the customer when a person takes over ({name} is replaced)",
     )
-    low_confidence_limit: int = Field(2, description="Hand off after this many low-confidence turns in a row")
+    low_confidence_limit: int = Field(1, description="Hand off after this many low-confidence turns in a row")
     escalation_keywords: str = Field(
         "lawyer,legal action,chargeback,sue,court,fraud,cancel my account,close my account,data breach",
         description="Comma-separated phrases that escalate to a supervisor",

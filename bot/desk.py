@@ -1,0 +1,71 @@
+"""The agents' side of the pipeline (Slack), as the pipeline sees it.
+
+The pipeline calls a `Desk` inside its own transaction at each step that agents should see;
+the desk writes outbox entries (`bot.store.enqueue`) so its posts are as durable as the
+customer's replies. `NullDesk` is used when no agent workspace is configured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.models import Conversation, Message
+from kb_index.types import Hit
+
+if TYPE_CHECKING:
+    from handoff.policy import Decision
+
+
+class Desk(Protocol):
+    async def on_customer_message(
+        self,
+        session: AsyncSession,
+        *,
+        conversation: Conversation,
+        message: Message,
+        hits: Sequence[Hit],
+        decision: Decision | None,
+    ) -> None:
+        """A customer message the agents should see (with the bot's suggestions)."""
+
+    async def on_outbound(self, session: AsyncSession, *, conversation: Conversation, message: Message) -> None:
+        """We are sending the customer something (bot answer, agent reply, system notice)."""
+
+    async def on_state_change(
+        self, session: AsyncSession, *, conversation: Conversation, old: str, new: str, reason: str | None
+    ) -> None:
+        """The conversation changed state (handed off, assigned, escalated, resolved, reopened)."""
+
+    async def on_delivery_problem(
+        self, session: AsyncSession, *, conversation: Conversation, message: Message
+    ) -> None:
+        """A reply could not be delivered (dead-lettered, undelivered, opted out)."""
+
+
+class NullDesk:
+    async def on_customer_message(
+        self,
+        session: AsyncSession,
+        *,
+        conversation: Conversation,
+        message: Message,
+        hits: Sequence[Hit],
+        decision: Decision | None,
+    ) -> None:
+        return None
+
+    async def on_outbound(self, session: AsyncSession, *, conversation: Conversation, message: Message) -> None:
+        return None
+
+    async def on_state_change(
+        self, session: AsyncSession, *, conversation: Conversation, old: str, new: str, reason: str | None
+    ) -> None:
+        return None
+
+    async def on_delivery_problem(
+        self, session: AsyncSession, *, conversation: Conversation, message: Message
+    ) -> None:
+        return None

@@ -1,0 +1,506 @@
+"""The conversation pipeline: inbound -> answer | assist | handoff, and the agents' actions.
+
+`Pipeline.receive` stores a customer message idempotently and returns before the bot turn
+runs (channels acknowledge right after it). The turn runs in a tracked background task; a
+message whose turn never finished (a crash) is picked up again by `recover_unprocessed`.
+Every reply is written to the outbox in the same transaction as the state change that owes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot import store
+from bot.desk import Desk, NullDesk
+from bot.messages import Address, InboundMessage, Receipt, TranscriptItem, utcnow
+from bot.models import ChannelIdentity, Conversation, Customer, Message
+from bot.models import ConversationState as S
+from bot.settings import Settings
+from bot.states import check_move
+from handoff.policy import Decision, Policy, Turn
+from kb_index.types import Hit, Searcher
+
+log = logging.getLogger("switchboard.engine")
+
+REOPEN_WINDOW = timedelta(hours=24)
+
+
+@dataclass(frozen=True, slots=True)
+class AssignResult:
+    assigned: bool  # this call made the assignment
+    assignee_id: str | None  # who owns the conversation now
+    state: str
+
+
+class Pipeline:
+    """Implements `channels.base.ChannelHost` and the actions agents take."""
+
+    def __init__(
+        self,
+        *,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        kb: Searcher | None,
+        policy: Policy,
+        desk: Desk | None = None,
+        wake: Callable[[], None] | None = None,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.settings = settings
+        self.kb = kb
+        self.policy = policy
+        self.desk: Desk = desk or NullDesk()
+        self._wake = wake or (lambda: None)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def set_wake(self, wake: Callable[[], None]) -> None:
+        self._wake = wake
+
+    # ---- customer side (ChannelHost) ----------------------------------------------------------
+
+    async def receive(self, message: InboundMessage) -> Receipt:
+        receipt, needs_turn = await self._store_inbound(message)
+        if needs_turn:
+            self._spawn(self.process(receipt.message_id))
+        return receipt
+
+    async def _store_inbound(self, msg: InboundMessage) -> tuple[Receipt, bool]:
+        async with self.sessionmaker() as session, session.begin():
+            existing = await store.find_message(session, channel=msg.channel, platform_id=msg.platform_id)
+            if existing is not None:
+                return self._duplicate(existing), existing.processed_at is None
+            identity = await store.get_or_create_identity(
+                session, address=msg.sender, display_name=msg.display_name
+            )
+            conv = await self._conversation_for(session, identity=identity)
+            meta: dict[str, Any] = dict(msg.meta)
+            if msg.attachments:
+                meta["attachments"] = [{"url": a.url, "content_type": a.content_type} for a in msg.attachments]
+            try:
+                async with session.begin_nested():
+                    row = await store.add_message(
+                        session,
+                        conversation_id=conv.id,
+                        channel=msg.channel,
+                        direction="in",
+                        author_kind="customer",
+                        author_name=msg.display_name,
+                        text=msg.text,
+                        platform_id=msg.platform_id,
+                        meta=meta,
+                        created_at=msg.received_at,
+                    )
+            except IntegrityError:
+                # A concurrent retry of the same platform message won the race.
+                existing = await store.find_message(session, channel=msg.channel, platform_id=msg.platform_id)
+                assert existing is not None
+                return self._duplicate(existing), False
+            return Receipt(message_id=row.id, conversation_id=conv.id, duplicate=False), True
+
+    @staticmethod
+    def _duplicate(existing: Message) -> Receipt:
+        return Receipt(message_id=existing.id, conversation_id=existing.conversation_id, duplicate=True)
+
+    async def _conversation_for(self, session: AsyncSession, *, identity: ChannelIdentity) -> Conversation:
+        conv = await store.open_conversation(session, identity_id=identity.id)
+        if conv is not None:
+            return conv
+        latest = await store.latest_conversation(session, identity_id=identity.id)
+        if latest is not None and latest.resolved_at and utcnow() - latest.resolved_at < REOPEN_WINDOW:
+            await self._move(session, latest, S.BOT, reason="customer wrote again")
+            latest.handoff_notified = False
+            latest.takeover_notified = False
+            latest.low_confidence_streak = 0
+            await store.log_event(session, kind="reopened", conversation_id=latest.id)
+            return latest
+        conv = Conversation(customer_id=identity.customer_id, identity_id=identity.id, channel=identity.channel)
+        session.add(conv)
+        await session.flush()
+        await store.log_event(session, kind="created", conversation_id=conv.id, data={"channel": conv.channel})
+        return conv
+
+    async def history(self, address: Address, *, after_id: int = 0, limit: int = 500) -> Sequence[TranscriptItem]:
+        async with self.sessionmaker() as session:
+            identity = await store.find_identity(session, address=address)
+            if identity is None:
+                return []
+            ids = (
+                await session.execute(
+                    select(Conversation.id).where(Conversation.identity_id == identity.id)
+                )
+            ).scalars().all()
+            rows = await store.transcript(session, conversation_ids=list(ids), after_id=after_id, limit=limit)
+            return [
+                TranscriptItem(
+                    id=m.id,
+                    direction=m.direction,
+                    author_kind=m.author_kind,
+                    text=m.text,
+                    created_at=m.created_at,
+                    platform_id=m.platform_id if m.direction == "in" else None,
+                    author_name=m.author_name,
+                )
+                for m in rows
+            ]
+
+    async def request_human(self, address: Address) -> None:
+        async with self.sessionmaker() as session, session.begin():
+            identity = await store.get_or_create_identity(session, address=address)
+            conv = await self._conversation_for(session, identity=identity)
+            if conv.state != S.BOT:
+                return
+            decision = Decision(
+                trigger="asked_for_human", evidence="pressed 'talk to a human'", target="agent", priority="normal"
+            )
+            await self._hand_off(session, conv, decision)
+        self._wake()
+
+    async def delivery_status(
+        self, channel: str, platform_id: str, status: str, *, error_code: str | None = None
+    ) -> None:
+        async with self.sessionmaker() as session, session.begin():
+            msg = await store.find_message(session, channel=channel, platform_id=platform_id)
+            if msg is None:
+                log.info("status %s for unknown %s message %s", status, channel, platform_id)
+                return
+            order = ["queued", "sending", "sent", "delivered", "read"]
+            old = msg.delivery_status or "queued"
+            if status in order and old in order and order.index(status) < order.index(old):
+                return  # callbacks can arrive out of order; never move backwards
+            msg.delivery_status = status
+            msg.error_code = error_code
+            if status in ("undelivered", "failed"):
+                conv = await store.get_conversation(session, conversation_id=msg.conversation_id)
+                await self.desk.on_delivery_problem(session, conversation=conv, message=msg)
+        self._wake()
+
+    # ---- the bot turn ----------------------------------------------------------------------------
+
+    async def process(self, message_id: int) -> None:
+        """Run the bot turn for one stored inbound message (idempotent)."""
+        async with self.sessionmaker() as session:
+            msg = await session.get(Message, message_id)
+            if msg is None or msg.processed_at is not None:
+                return
+            history = await store.recent_texts(
+                session, conversation_id=msg.conversation_id, author_kinds=("customer",), before_id=msg.id, limit=2
+            )
+            text = msg.text
+        hits = await self._search(text, history)
+        async with self.sessionmaker() as session, session.begin():
+            locked = await session.execute(
+                select(Message).where(Message.id == message_id).with_for_update()
+            )
+            msg = locked.scalar_one()
+            if msg.processed_at is not None:
+                return
+            conv = await store.get_conversation(session, conversation_id=msg.conversation_id, lock=True)
+            customer = await session.get(Customer, conv.customer_id)
+            await self._turn(session, conv, msg, hits, customer, history)
+            msg.processed_at = utcnow()
+        self._wake()
+
+    async def _search(self, text: str, history: Sequence[str]) -> list[Hit]:
+        if self.kb is None or not text.strip():
+            return []
+        try:
+            return await self.kb.search(text, history=history, k=3)
+        except Exception:  # the KB failing must not lose the customer: hand off instead
+            log.exception("KB search failed")
+            return []
+
+    async def _turn(
+        self,
+        session: AsyncSession,
+        conv: Conversation,
+        msg: Message,
+        hits: list[Hit],
+        customer: Customer | None,
+        history: Sequence[str],
+    ) -> None:
+        top = hits[0] if hits else None
+        confident = top is not None and top.confidence >= self.settings.answer_threshold
+        bot_replies = await store.recent_texts(
+            session, conversation_id=conv.id, author_kinds=("bot",), before_id=msg.id + 10**9, limit=2
+        )
+        decision: Decision | None = None
+        if conv.state in (S.BOT, S.WAITING, S.ASSIGNED):
+            decision = self.policy.decide(
+                Turn(
+                    text=msg.text,
+                    state=conv.state,
+                    hits=hits,
+                    low_confidence_streak=conv.low_confidence_streak,
+                    previous_bot_replies=bot_replies,
+                    customer_vip=bool(customer and customer.vip),
+                    customer_flagged=bool(customer and customer.flagged),
+                )
+            )
+            if decision is not None and conv.state != S.BOT and decision.target != "supervisor":
+                decision = None  # already with people; only a supervisor escalation changes anything
+        answered = False
+        if conv.state == S.BOT:
+            if decision is not None:
+                await self._hand_off(session, conv, decision)
+            elif confident and self.settings.auto_answer and top is not None:
+                conv.low_confidence_streak = 0
+                await self.say(session, conv, top.answer, author_kind="bot", meta={
+                    "kb_article": top.article_id, "confidence": round(top.confidence, 4), "url": top.url,
+                })
+                await store.log_event(session, kind="bot_answered", conversation_id=conv.id, data={
+                    "article_id": top.article_id, "confidence": top.confidence,
+                })
+                answered = True
+            else:
+                conv.low_confidence_streak += 1
+                await store.log_event(session, kind="bot_unsure", conversation_id=conv.id, data={
+                    "confidence": top.confidence if top else None, "streak": conv.low_confidence_streak,
+                })
+                await self.say(
+                    session, conv,
+                    "I'm not sure I have the right answer to that. Could you rephrase it, "
+                    "or press \u201ctalk to a human\u201d?",
+                    author_kind="bot",
+                )
+        elif decision is not None:
+            await self._hand_off(session, conv, decision)
+        msg.meta = {
+            **(msg.meta or {}),
+            "kb": {
+                "query": " ".join([*history[-1:], msg.text]) if history else msg.text,
+                "answered": answered,
+                "hits": [
+                    {"article_id": h.article_id, "title": h.title, "confidence": round(h.confidence, 4),
+                     "score": round(h.score, 4)}
+                    for h in hits
+                ],
+            },
+            **({"decision": _decision_dict(decision)} if decision else {}),
+        }
+        await self.desk.on_customer_message(session, conversation=conv, message=msg, hits=hits, decision=decision)
+
+    async def _hand_off(self, session: AsyncSession, conv: Conversation, decision: Decision) -> None:
+        new = S.ESCALATED if decision.target == "supervisor" else S.WAITING
+        if conv.state == new:
+            return
+        old = conv.state
+        await self._move(session, conv, new, reason=decision.trigger)
+        conv.handoff_reason = decision.trigger
+        conv.priority = decision.priority
+        conv.handed_off_at = conv.handed_off_at or utcnow()
+        kind = "escalated" if new == S.ESCALATED else "handed_off"
+        await store.log_event(session, kind=kind, conversation_id=conv.id, data=_decision_dict(decision))
+        if old == S.BOT and not conv.handoff_notified:
+            conv.handoff_notified = True
+            await self.say(session, conv, self.settings.handoff_message, author_kind="system")
+        await self.desk.on_state_change(session, conversation=conv, old=old, new=new, reason=decision.trigger)
+
+    async def _move(self, session: AsyncSession, conv: Conversation, new: str, *, reason: str | None) -> None:
+        check_move(conv.state, new)
+        conv.state = new
+        conv.updated_at = utcnow()
+
+    # ---- outbound ----------------------------------------------------------------------------------
+
+    async def say(
+        self,
+        session: AsyncSession,
+        conv: Conversation,
+        text: str,
+        *,
+        author_kind: str,
+        author_id: str | None = None,
+        author_name: str | None = None,
+        source_id: str | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> Message:
+        """Store an outbound message and owe its delivery (same transaction)."""
+        identity = await session.get(ChannelIdentity, conv.identity_id)
+        assert identity is not None
+        msg = await store.add_message(
+            session,
+            conversation_id=conv.id,
+            channel=conv.channel,
+            direction="out",
+            author_kind=author_kind,
+            author_id=author_id,
+            author_name=author_name,
+            text=text,
+            source_id=source_id,
+            delivery_status="suppressed" if identity.opted_out else "queued",
+            meta=meta or {},
+        )
+        if not identity.opted_out:
+            await store.enqueue(
+                session,
+                channel=conv.channel,
+                order_key=f"{conv.channel}:{identity.address}",
+                conversation_id=conv.id,
+                message_id=msg.id,
+                payload={"to": identity.address, "text": text, "author_kind": author_kind,
+                         "author_name": author_name, "meta": meta or {}},
+            )
+        await self.desk.on_outbound(session, conversation=conv, message=msg)
+        return msg
+
+    # ---- the agents' side ----------------------------------------------------------------------------
+
+    async def agent_reply(
+        self,
+        conversation_id: int,
+        *,
+        text: str,
+        author_id: str,
+        author_name: str | None = None,
+        role: str = "agent",
+        source_id: str | None = None,
+        internal: bool = False,
+        meta: dict[str, Any] | None = None,
+    ) -> int | None:
+        """An agent's reply (or internal note). Returns the message id, None for a retry already stored."""
+        try:
+            async with self.sessionmaker() as session, session.begin():
+                if source_id is not None:
+                    dup = (await session.execute(select(Message.id).where(Message.source_id == source_id))).first()
+                    if dup is not None:
+                        return None
+                conv = await store.get_conversation(session, conversation_id=conversation_id, lock=True)
+                if internal:
+                    note = await store.add_message(
+                        session, conversation_id=conv.id, channel=conv.channel, direction="out",
+                        author_kind=role, author_id=author_id, author_name=author_name, text=text,
+                        internal=True, source_id=source_id, meta=meta or {},
+                    )
+                    return note.id
+                if conv.state in (S.BOT, S.WAITING, S.RESOLVED):
+                    if conv.state == S.RESOLVED:
+                        await self._move(session, conv, S.BOT, reason="agent wrote after resolve")
+                    await self._assign(session, conv, user_id=author_id, user_name=author_name, role=role)
+                msg = await self.say(
+                    session, conv, text, author_kind=role, author_id=author_id, author_name=author_name,
+                    source_id=source_id, meta=meta,
+                )
+                if conv.first_human_response_at is None:
+                    conv.first_human_response_at = utcnow()
+                    await store.log_event(session, kind="first_human_response", conversation_id=conv.id,
+                                          data={"by": author_id})
+                await store.log_event(session, kind="agent_replied", conversation_id=conv.id, data={"by": author_id})
+                result = msg.id
+        except IntegrityError:
+            return None  # the same source message raced in twice
+        self._wake()
+        return result
+
+    async def assign(
+        self, conversation_id: int, *, user_id: str, user_name: str | None = None, role: str = "agent"
+    ) -> AssignResult:
+        async with self.sessionmaker() as session, session.begin():
+            conv = await store.get_conversation(session, conversation_id=conversation_id, lock=True)
+            if conv.state == S.ESCALATED and role != "supervisor":
+                return AssignResult(False, conv.assignee_id, conv.state)
+            if conv.state == S.ASSIGNED and conv.assignee_id and conv.assignee_id != user_id and role != "supervisor":
+                return AssignResult(False, conv.assignee_id, conv.state)
+            if conv.state == S.RESOLVED:
+                await self._move(session, conv, S.BOT, reason="assigned after resolve")
+            changed = await self._assign(session, conv, user_id=user_id, user_name=user_name, role=role)
+            result = AssignResult(changed, conv.assignee_id, conv.state)
+        self._wake()
+        return result
+
+    async def _assign(
+        self, session: AsyncSession, conv: Conversation, *, user_id: str, user_name: str | None, role: str
+    ) -> bool:
+        if conv.state == S.ASSIGNED and conv.assignee_id == user_id:
+            return False
+        old = conv.state
+        await self._move(session, conv, S.ASSIGNED, reason=f"{role} {user_id}")
+        conv.assignee_id, conv.assignee_name, conv.assignee_role = user_id, user_name, role
+        conv.handed_off_at = conv.handed_off_at or utcnow()
+        await store.log_event(session, kind="assigned", conversation_id=conv.id,
+                              data={"to": user_id, "role": role, "from_state": old})
+        if not conv.takeover_notified:
+            conv.takeover_notified = True
+            conv.handoff_notified = True
+            name = user_name or ("A supervisor" if role == "supervisor" else "An agent")
+            await self.say(session, conv, self.settings.takeover_message.format(name=name), author_kind="system")
+        await self.desk.on_state_change(session, conversation=conv, old=old, new=S.ASSIGNED, reason=role)
+        return True
+
+    async def escalate(self, conversation_id: int, *, decision: Decision) -> bool:
+        async with self.sessionmaker() as session, session.begin():
+            conv = await store.get_conversation(session, conversation_id=conversation_id, lock=True)
+            if conv.state in (S.ESCALATED, S.RESOLVED):
+                return False
+            if decision.target != "supervisor":
+                decision = Decision(decision.trigger, decision.evidence, "supervisor", decision.priority)
+            await self._hand_off(session, conv, decision)
+        self._wake()
+        return True
+
+    async def resolve(self, conversation_id: int, *, by: str | None = None) -> bool:
+        async with self.sessionmaker() as session, session.begin():
+            conv = await store.get_conversation(session, conversation_id=conversation_id, lock=True)
+            if conv.state == S.RESOLVED:
+                return False
+            old = conv.state
+            await self._move(session, conv, S.RESOLVED, reason=by)
+            conv.resolved_at = utcnow()
+            conv.low_confidence_streak = 0
+            await store.log_event(session, kind="resolved", conversation_id=conv.id, data={"by": by})
+            await self.desk.on_state_change(session, conversation=conv, old=old, new=S.RESOLVED, reason=by)
+        self._wake()
+        return True
+
+    # ---- background work -------------------------------------------------------------------------
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("bot turn failed; the message stays unprocessed for recovery", exc_info=task.exception())
+
+    async def drain(self) -> None:
+        """Wait for every running bot turn (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def recover_unprocessed(self, *, older_than: timedelta = timedelta(seconds=30)) -> int:
+        """Re-run bot turns for inbound messages stored but never processed (a crash mid-turn)."""
+        cutoff = utcnow() - older_than
+        async with self.sessionmaker() as session:
+            ids = (
+                await session.execute(
+                    select(Message.id).where(
+                        Message.direction == "in", Message.processed_at.is_(None), Message.created_at < cutoff
+                    ).order_by(Message.id).limit(100)
+                )
+            ).scalars().all()
+        for mid in ids:
+            await self.process(mid)
+        return len(ids)
+
+    async def mark_opted_out(self, *, address: Address, opted_out: bool = True) -> None:
+        async with self.sessionmaker() as session, session.begin():
+            await session.execute(
+                update(ChannelIdentity)
+                .where(ChannelIdentity.channel == address.channel, ChannelIdentity.address == address.address)
+                .values(opted_out=opted_out, opted_out_at=utcnow() if opted_out else None)
+            )
+
+
+def _decision_dict(decision: Decision) -> dict[str, Any]:
+    return {"trigger": decision.trigger, "evidence": decision.evidence, "target": decision.target,
+            "priority": decision.priority}

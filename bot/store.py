@@ -1,0 +1,179 @@
+"""Queries over the conversation tables: keyword-only async functions taking a session."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.messages import Address, utcnow
+from bot.models import (
+    ChannelIdentity,
+    Conversation,
+    ConversationState,
+    Customer,
+    Event,
+    Message,
+    OutboxEntry,
+    OutboxStatus,
+)
+
+
+async def get_or_create_identity(
+    session: AsyncSession, *, address: Address, display_name: str | None = None
+) -> ChannelIdentity:
+    """The identity for an address, creating it (and its customer) if new. Safe under races."""
+    stmt = select(ChannelIdentity).where(
+        ChannelIdentity.channel == address.channel, ChannelIdentity.address == address.address
+    )
+    identity = (await session.execute(stmt)).scalar_one_or_none()
+    if identity is not None:
+        return identity
+    try:
+        async with session.begin_nested():
+            customer = Customer(display_name=display_name)
+            session.add(customer)
+            await session.flush()
+            identity = ChannelIdentity(customer_id=customer.id, channel=address.channel, address=address.address)
+            session.add(identity)
+            await session.flush()
+        return identity
+    except IntegrityError:
+        return (await session.execute(stmt)).scalar_one()
+
+
+async def find_identity(session: AsyncSession, *, address: Address) -> ChannelIdentity | None:
+    stmt = select(ChannelIdentity).where(
+        ChannelIdentity.channel == address.channel, ChannelIdentity.address == address.address
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def open_conversation(session: AsyncSession, *, identity_id: int) -> Conversation | None:
+    stmt = (
+        select(Conversation)
+        .where(Conversation.identity_id == identity_id, Conversation.state.in_(ConversationState.OPEN))
+        .order_by(Conversation.id.desc())
+        .limit(1)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def latest_conversation(session: AsyncSession, *, identity_id: int) -> Conversation | None:
+    stmt = (
+        select(Conversation)
+        .where(Conversation.identity_id == identity_id)
+        .order_by(Conversation.id.desc())
+        .limit(1)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def get_conversation(session: AsyncSession, *, conversation_id: int, lock: bool = False) -> Conversation:
+    stmt = select(Conversation).where(Conversation.id == conversation_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    conv = (await session.execute(stmt)).scalar_one_or_none()
+    if conv is None:
+        raise LookupError(f"no conversation {conversation_id}")
+    return conv
+
+
+async def find_message(session: AsyncSession, *, channel: str, platform_id: str) -> Message | None:
+    stmt = select(Message).where(Message.channel == channel, Message.platform_id == platform_id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def add_message(session: AsyncSession, **fields: Any) -> Message:
+    message = Message(**fields)
+    session.add(message)
+    await session.flush()
+    return message
+
+
+async def transcript(
+    session: AsyncSession,
+    *,
+    conversation_ids: Sequence[int],
+    after_id: int = 0,
+    limit: int = 500,
+    include_internal: bool = False,
+) -> list[Message]:
+    stmt = select(Message).where(Message.conversation_id.in_(conversation_ids), Message.id > after_id)
+    if not include_internal:
+        stmt = stmt.where(Message.internal.is_(False))
+    stmt = stmt.order_by(Message.id).limit(limit)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def recent_texts(
+    session: AsyncSession, *, conversation_id: int, author_kinds: Sequence[str], before_id: int, limit: int = 3
+) -> list[str]:
+    """The last few texts by some authors before a message, oldest first."""
+    stmt = (
+        select(Message.text)
+        .where(
+            Message.conversation_id == conversation_id,
+            Message.author_kind.in_(author_kinds),
+            Message.internal.is_(False),
+            Message.id < before_id,
+        )
+        .order_by(Message.id.desc())
+        .limit(limit)
+    )
+    return list(reversed((await session.execute(stmt)).scalars().all()))
+
+
+async def log_event(
+    session: AsyncSession, *, kind: str, conversation_id: int | None, data: dict[str, Any] | None = None
+) -> Event:
+    event = Event(kind=kind, conversation_id=conversation_id, data=data or {}, at=utcnow())
+    session.add(event)
+    return event
+
+
+async def enqueue(
+    session: AsyncSession,
+    *,
+    channel: str,
+    order_key: str,
+    payload: dict[str, Any],
+    kind: str = "message",
+    conversation_id: int | None = None,
+    message_id: int | None = None,
+    not_before: datetime | None = None,
+) -> OutboxEntry:
+    """Owe a delivery. Call inside the transaction that makes the change owing it."""
+    entry = OutboxEntry(
+        channel=channel,
+        kind=kind,
+        order_key=order_key,
+        payload=payload,
+        conversation_id=conversation_id,
+        message_id=message_id,
+        status=OutboxStatus.PENDING,
+        next_attempt_at=not_before or utcnow(),
+    )
+    session.add(entry)
+    await session.flush()
+    return entry
+
+
+async def list_outbox(session: AsyncSession, *, status: str | None = None, limit: int = 100) -> list[OutboxEntry]:
+    stmt = select(OutboxEntry).order_by(OutboxEntry.id.desc()).limit(limit)
+    if status:
+        stmt = stmt.where(OutboxEntry.status == status)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def list_conversations(
+    session: AsyncSession, *, state: str | None = None, limit: int = 50
+) -> list[Conversation]:
+    stmt = select(Conversation).order_by(Conversation.id.desc()).limit(limit)
+    if state:
+        stmt = stmt.where(Conversation.state == state)
+    return list((await session.execute(stmt)).scalars())
