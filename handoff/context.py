@@ -1,0 +1,280 @@
+"""The context package a supervisor (or agent) receives with a handoff, so nobody asks the customer again.
+
+    pkg = await build_context(session, conversation_id=42, decision=decision)
+    pkg.summary        # ["My order 48213 arrived cracked.", ...]
+    pkg.to_dict()      # JSON-safe, for Slack blocks, the dashboard or an API
+
+What the bot tried comes from inbound `Message.meta["kb"]`, which the pipeline stores as
+``{"query": str, "answered": bool, "hits": [{"article_id", "title", "confidence", "score"}]}``.
+Without an explicit `decision`, the trigger and evidence come from the newest "handed_off" /
+"escalated" event (`Event.data` = `Decision.to_dict()`), falling back to `Conversation.handoff_reason`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+import phonenumbers
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.messages import utcnow
+from bot.models import Conversation, Message
+from handoff import store
+from handoff.errors import ConversationNotFound
+from handoff.policy import Decision
+from handoff.summary import summarize
+
+PREVIOUS_LIMIT = 5
+
+
+@dataclass(frozen=True)
+class PreviousConversation:
+    id: int
+    channel: str
+    state: str
+    created_at: datetime
+    last_activity_at: datetime  # resolved_at, else updated_at
+    handoff_reason: str | None
+
+
+@dataclass(frozen=True)
+class CustomerProfile:
+    customer_id: int
+    display_name: str | None
+    channel: str
+    address: str  # masked: "+1******4567", "a1b2c3…", "j***@example.com"
+    email: str | None  # masked
+    vip: bool
+    flagged: bool
+    timezone: str | None
+    previous_conversations: int  # how many before this one, on any channel
+    previous: list[PreviousConversation]  # the newest few, newest first
+
+
+@dataclass(frozen=True)
+class TranscriptLine:
+    message_id: int
+    at: datetime
+    direction: str  # in | out
+    author_kind: str  # customer | bot | agent | supervisor | system
+    author_name: str | None
+    text: str
+    internal: bool  # an agent's note: never shown to the customer
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    article_id: str
+    title: str
+    confidence: float
+    score: float
+
+
+@dataclass(frozen=True)
+class BotAttempt:
+    message_id: int
+    at: datetime
+    customer_text: str
+    query: str
+    answered: bool
+    suggestions: list[Suggestion]
+    top_confidence: float | None
+
+
+@dataclass(frozen=True)
+class ContextPackage:
+    conversation_id: int
+    channel: str
+    state: str
+    priority: str
+    trigger: str | None
+    evidence: str
+    customer: CustomerProfile
+    transcript: list[TranscriptLine]
+    bot_attempts: list[BotAttempt]
+    waiting_seconds: float  # since Conversation.handed_off_at (0 before any handoff)
+    summary: list[str]
+    handed_off_at: datetime | None = None
+    generated_at: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe: datetimes become ISO 8601 strings."""
+        result = _json_safe(asdict(self))
+        assert isinstance(result, dict)
+        return result
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+# ---- masking -------------------------------------------------------------------------------------
+
+
+def mask_address(channel: str, address: str) -> str:
+    """Enough of an address to recognise it, not enough to reuse it.
+
+    >>> mask_address("sms", "+15551234567")
+    '+1******4567'
+    >>> mask_address("web", "9f2c1ab07d3e44d1")
+    '9f2c1a…'
+    """
+    address = (address or "").strip()
+    if not address:
+        return ""
+    if "@" in address:
+        return _mask_email(address)
+    if channel in ("sms", "whatsapp", "voice", "phone") or address.startswith("+"):
+        return _mask_phone(address)
+    if channel == "web":
+        return address if len(address) <= 4 else address[: min(6, len(address) // 2)] + "\u2026"
+    keep = 4 if len(address) > 8 else max(1, len(address) // 3)
+    return "*" * min(8, len(address) - keep) + address[-keep:]
+
+
+def _mask_phone(address: str) -> str:
+    try:
+        number = phonenumbers.parse(address, None)
+        prefix = f"+{number.country_code}"
+        national = phonenumbers.national_significant_number(number)
+    except phonenumbers.NumberParseException:
+        digits = "".join(c for c in address if c.isdigit())
+        prefix, national = ("+" if address.startswith("+") else ""), digits
+    if len(national) <= 4:
+        return prefix + "*" * len(national)
+    return prefix + "*" * (len(national) - 4) + national[-4:]
+
+
+def _mask_email(address: str) -> str:
+    local, _, domain = address.partition("@")
+    return (local[:1] or "*") + "***@" + domain
+
+
+# ---- building ------------------------------------------------------------------------------------
+
+
+async def build_context(
+    session: AsyncSession,
+    *,
+    conversation_id: int,
+    decision: Decision | None = None,
+    now: datetime | None = None,
+) -> ContextPackage:
+    """Everything a person needs to take the conversation over. Raises ConversationNotFound.
+
+    `now` defaults to the current UTC time (pass it in tests).
+    """
+    now = now or utcnow()
+    conv = await store.get_conversation(session, conversation_id=conversation_id)
+    if conv is None:
+        raise ConversationNotFound(conversation_id)
+    messages = await store.list_messages(session, conversation_id=conversation_id)
+    trigger, evidence, priority = await _why(session, conv, decision)
+    waiting = max(0.0, (now - conv.handed_off_at).total_seconds()) if conv.handed_off_at else 0.0
+    return ContextPackage(
+        conversation_id=conv.id,
+        channel=conv.channel,
+        state=conv.state,
+        priority=priority,
+        trigger=trigger,
+        evidence=evidence,
+        customer=await _profile(session, conv),
+        transcript=[_line(m) for m in messages],
+        bot_attempts=[a for a in (_attempt(m) for m in messages) if a is not None],
+        waiting_seconds=waiting,
+        summary=summarize([m.text for m in messages if _from_customer(m)]),
+        handed_off_at=conv.handed_off_at,
+        generated_at=now,
+    )
+
+
+async def _why(
+    session: AsyncSession, conv: Conversation, decision: Decision | None
+) -> tuple[str | None, str, str]:
+    if decision is not None:
+        return decision.trigger, decision.evidence, decision.priority
+    event = await store.latest_handoff_event(session, conversation_id=conv.id)
+    data = event.data if event is not None and isinstance(event.data, dict) else {}
+    trigger = data.get("trigger") or conv.handoff_reason
+    return trigger, str(data.get("evidence") or ""), conv.priority
+
+
+async def _profile(session: AsyncSession, conv: Conversation) -> CustomerProfile:
+    customer, identity = conv.customer, conv.identity
+    previous = await store.previous_conversations(
+        session, customer_id=customer.id, before_conversation_id=conv.id, limit=PREVIOUS_LIMIT
+    )
+    count = await store.count_previous_conversations(
+        session, customer_id=customer.id, before_conversation_id=conv.id
+    )
+    return CustomerProfile(
+        customer_id=customer.id,
+        display_name=customer.display_name,
+        channel=identity.channel,
+        address=mask_address(identity.channel, identity.address),
+        email=_mask_email(customer.email) if customer.email else None,
+        vip=bool(customer.vip),
+        flagged=bool(customer.flagged),
+        timezone=customer.timezone,
+        previous_conversations=count,
+        previous=[
+            PreviousConversation(
+                id=p.id,
+                channel=p.channel,
+                state=p.state,
+                created_at=p.created_at,
+                last_activity_at=p.resolved_at or p.updated_at,
+                handoff_reason=p.handoff_reason,
+            )
+            for p in previous
+        ],
+    )
+
+
+def _from_customer(m: Message) -> bool:
+    return m.direction == "in" and m.author_kind == "customer" and not m.internal
+
+
+def _line(m: Message) -> TranscriptLine:
+    return TranscriptLine(
+        message_id=m.id,
+        at=m.created_at,
+        direction=m.direction,
+        author_kind=m.author_kind,
+        author_name=m.author_name,
+        text=m.text,
+        internal=bool(m.internal),
+    )
+
+
+def _attempt(m: Message) -> BotAttempt | None:
+    kb = (m.meta or {}).get("kb") if m.direction == "in" else None
+    if not isinstance(kb, dict):
+        return None
+    suggestions = [
+        Suggestion(
+            article_id=str(h.get("article_id", "")),
+            title=str(h.get("title", "")),
+            confidence=float(h.get("confidence") or 0.0),
+            score=float(h.get("score") or 0.0),
+        )
+        for h in kb.get("hits") or []
+        if isinstance(h, dict)
+    ]
+    return BotAttempt(
+        message_id=m.id,
+        at=m.created_at,
+        customer_text=m.text,
+        query=str(kb.get("query") or m.text),
+        answered=bool(kb.get("answered")),
+        suggestions=suggestions,
+        top_confidence=max((s.confidence for s in suggestions), default=None),
+    )
