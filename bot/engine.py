@@ -197,16 +197,20 @@ class Pipeline:
             text = msg.text
         hits = await self._search(text, history)
         async with self.sessionmaker() as session, session.begin():
-            locked = await session.execute(
-                select(Message).where(Message.id == message_id).with_for_update()
+            # Claim the turn atomically: the first writer wins (a row lock on PostgreSQL, the
+            # database write lock on SQLite); a concurrent or repeated call finds nothing to do.
+            claimed = await session.execute(
+                update(Message)
+                .where(Message.id == message_id, Message.processed_at.is_(None))
+                .values(processed_at=utcnow())
+                .execution_options(synchronize_session=False)
             )
-            msg = locked.scalar_one()
-            if msg.processed_at is not None:
+            if not getattr(claimed, "rowcount", 0):
                 return
+            msg = (await session.execute(select(Message).where(Message.id == message_id))).scalar_one()
             conv = await store.get_conversation(session, conversation_id=msg.conversation_id, lock=True)
             customer = await session.get(Customer, conv.customer_id)
             await self._turn(session, conv, msg, hits, customer, history)
-            msg.processed_at = utcnow()
         self._wake()
 
     async def _search(self, text: str, history: Sequence[str]) -> list[Hit]:
@@ -491,6 +495,26 @@ class Pipeline:
         for mid in ids:
             await self.process(mid)
         return len(ids)
+
+    async def on_delivery_failure(self, session: AsyncSession, entry: Any, exc: Exception) -> None:
+        """The worker dead-lettered an entry: record opt-outs and tell the agents (same transaction)."""
+        from channels.base import RecipientOptedOut
+
+        if entry.conversation_id is None:
+            return
+        conv = await store.get_conversation(session, conversation_id=entry.conversation_id)
+        if isinstance(exc, RecipientOptedOut) and "to" in (entry.payload or {}):
+            await session.execute(
+                update(ChannelIdentity)
+                .where(ChannelIdentity.channel == entry.channel, ChannelIdentity.address == entry.payload["to"])
+                .values(opted_out=True, opted_out_at=utcnow())
+            )
+            await store.log_event(session, kind="opted_out", conversation_id=conv.id,
+                                  data={"channel": entry.channel, "via": "delivery error"})
+        if entry.message_id is not None and entry.kind == "message":
+            msg = await session.get(Message, entry.message_id)
+            if msg is not None:
+                await self.desk.on_delivery_problem(session, conversation=conv, message=msg)
 
     async def mark_opted_out(self, *, address: Address, opted_out: bool = True) -> None:
         async with self.sessionmaker() as session, session.begin():

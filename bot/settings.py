@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     slack_supervisor_ids: str = Field("", description="Comma-separated Slack user ids allowed to Take")
     slack_supervisor_group: str | None = Field(None, description="Slack user group id allowed to Take")
     slack_routes: str = Field("", description="Routing rules 'sms=C123,tag:vip=C456' (else agents channel)")
+    slack_process_before_response: bool = Field(
+        True,
+        description="Answer Slack only after the event is stored (durable; listeners stay fast). False: ack first",
+    )
+    slack_suggestions: int = Field(3, description="How many suggested replies each thread post shows")
+    slack_timeout: float = Field(10.0, description="Timeout for every Slack Web API call, seconds")
 
     # --- sms / twilio (on when the account sid and token are set) ------------------------------
     twilio_account_sid: str | None = None

@@ -1,0 +1,42 @@
+# Switchboard: `make run` serves the demo on http://127.0.0.1:8000, `make test` runs the tests.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TRANSFORMERS_VERBOSITY := error
+export HF_HUB_DISABLE_PROGRESS_BARS := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install run test test-fast lint bench clean
+
+install: $(VENV)/.installed
+
+# torch first, pinned: it takes the machine's CPU wheel. Letting pip choose torch pulls a multi-GB CUDA build.
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+run: install
+	$(BIN)/switchboard migrate
+	$(BIN)/switchboard kb ingest kb/sample
+	$(BIN)/switchboard serve --no-migrate
+
+test: install
+	$(BIN)/python -m pytest -q -ra
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow and not browser and not postgres"
+
+lint: install
+	$(BIN)/ruff check bot channels kb_index handoff tests bench
+	$(BIN)/mypy bot channels kb_index handoff
+
+bench: install
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf var switchboard.db switchboard.db-* .pytest_cache

@@ -1,0 +1,208 @@
+"""The ASGI app factory: the only place that wires settings, storage, the KB, handoff,
+channels, the pipeline and the delivery worker together.
+
+    uvicorn bot.app:create_app --factory
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.db import make_engine, make_sessionmaker
+from bot.desk import Desk, NullDesk
+from bot.engine import Pipeline
+from bot.messages import Address
+from bot.models import OutboxEntry
+from bot.settings import Settings
+from bot.worker import ChannelDeliverer, Deliverer, Worker
+from channels.base import BadRequest, Channel, ChannelError, RecipientOptedOut
+from handoff.policy import Policy, PolicyConfig
+from kb_index.types import Searcher
+
+log = logging.getLogger("switchboard.app")
+
+
+@dataclass
+class Parts:
+    """Everything a web or worker process runs, built from one Settings."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    pipeline: Pipeline
+    worker: Worker
+    channels: dict[str, Channel] = field(default_factory=dict)
+    kb: Any = None
+    extra_routers: list[Any] = field(default_factory=list)
+    closers: list[Any] = field(default_factory=list)
+
+    async def aclose(self) -> None:
+        for ch in self.channels.values():
+            with contextlib.suppress(Exception):
+                await ch.aclose()
+        for closer in self.closers:
+            with contextlib.suppress(Exception):
+                await closer()
+        await self.engine.dispose()
+
+
+def policy_config(settings: Settings) -> PolicyConfig:
+    keywords = tuple(k.strip() for k in settings.escalation_keywords.split(",") if k.strip())
+    return PolicyConfig(
+        answer_threshold=settings.answer_threshold,
+        low_confidence_limit=settings.low_confidence_limit,
+        keywords=keywords,
+    )
+
+
+def load_kb(settings: Settings, embedder: Any = None) -> Any:
+    """Open the KB index (building it from `kb_path` first if there is none). Blocking: call in a thread."""
+    from kb_index import Embedder, KnowledgeBase, build_index
+
+    embedder = embedder or Embedder.load(settings.model_path)
+    if not (settings.index_dir / "params.json").exists():
+        log.info("no index in %s: building it from %s", settings.index_dir, settings.kb_path)
+        report = build_index(settings.kb_path, settings.index_dir, embedder=embedder)
+        for err in getattr(report, "errors", []) or []:
+            log.warning("ingest: %s", err)
+    return KnowledgeBase.open(settings.index_dir, embedder=embedder)
+
+
+def build_parts(
+    settings: Settings,
+    *,
+    kb: Searcher | None = None,
+    embedder: Any = None,
+    load_knowledge_base: bool = True,
+    web: bool = True,
+) -> Parts:
+    engine = make_engine(settings.database_url)
+    sessionmaker = make_sessionmaker(engine)
+    if kb is None and load_knowledge_base:
+        kb = load_kb(settings, embedder)
+    policy = Policy(policy_config(settings))
+
+    channels: dict[str, Channel] = {}
+    if web:
+        from channels.webchat import WebChatChannel
+
+        channels["web"] = WebChatChannel(
+            secret_key=settings.secret_key,
+            max_message_chars=settings.web_max_message_chars,
+            rate_per_minute=settings.web_rate_per_minute,
+            allowed_origins=settings.web_allowed_origins,
+        )
+    if settings.sms_enabled:
+        from channels.sms import SmsChannel
+
+        channels["sms"] = SmsChannel.from_settings(settings)
+
+    pipeline = Pipeline(sessionmaker=sessionmaker, settings=settings, kb=kb, policy=policy, desk=NullDesk())
+    deliverers: dict[str, Deliverer] = {name: ChannelDeliverer(ch) for name, ch in channels.items()}
+
+    async def on_failure(session: AsyncSession, entry: OutboxEntry, exc: Exception) -> None:
+        await pipeline.on_delivery_failure(session, entry, exc)
+
+    worker = Worker(sessionmaker=sessionmaker, settings=settings, deliverers=deliverers, on_failure=on_failure)
+    pipeline.set_wake(worker.wake)
+    parts = Parts(settings=settings, engine=engine, sessionmaker=sessionmaker, pipeline=pipeline,
+                  worker=worker, channels=channels, kb=kb)
+
+    if settings.slack_enabled:
+        desk: Desk = _wire_slack(parts, deliverers)
+        pipeline.desk = desk
+    return parts
+
+
+def _wire_slack(parts: Parts, deliverers: dict[str, Deliverer]) -> Desk:
+    from bot.slack_desk import build_slack
+
+    desk, router, deliverer, closer = build_slack(
+        settings=parts.settings, sessionmaker=parts.sessionmaker, pipeline=parts.pipeline, kb=parts.kb
+    )
+    deliverers["slack"] = deliverer
+    if router is not None:
+        parts.extra_routers.append(router)
+    if closer is not None:
+        parts.closers.append(closer)
+    return desk
+
+
+def create_app(settings: Settings | None = None, *, kb: Searcher | None = None, embedder: Any = None) -> FastAPI:
+    """Build the ASGI app. Settings are read once here unless given."""
+    settings = settings or Settings()
+    state: dict[str, Any] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        parts = state["parts"]
+        stop = asyncio.Event()
+        task = None
+        if settings.run_worker_in_web:
+            task = asyncio.create_task(parts.worker.run(stop, on_idle=_idle(parts)), name="outbox-worker")
+        try:
+            yield
+        finally:
+            stop.set()
+            if task is not None:
+                await task
+            await parts.pipeline.drain()
+            await parts.aclose()
+
+    # Built eagerly, without an event loop (every async client is created lazily on first use),
+    # so routers are mounted before serving. Loading the model takes a few seconds.
+    parts = build_parts(settings, kb=kb, embedder=embedder)
+    state["parts"] = parts
+    app = FastAPI(title="Switchboard", lifespan=lifespan, docs_url="/api/docs", openapi_url="/api/openapi.json")
+    app.state.parts = parts
+    app.state.settings = settings
+
+    for channel in parts.channels.values():
+        app.include_router(channel.router(parts.pipeline))
+    for router in parts.extra_routers:
+        app.include_router(router)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        async with parts.sessionmaker() as session:
+            await session.execute(text("SELECT 1"))
+        return {"ok": True, "channels": sorted(parts.channels), "kb": parts.kb is not None}
+
+    @app.exception_handler(BadRequest)
+    async def bad_request(_: Request, exc: BadRequest) -> JSONResponse:
+        return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+
+    @app.exception_handler(ChannelError)
+    async def channel_error(_: Request, exc: ChannelError) -> JSONResponse:
+        log.warning("channel error: %s", exc)
+        return JSONResponse({"error": str(exc)}, status_code=502)
+
+    return app
+
+
+def _idle(parts: Parts) -> Any:
+    """Between deliveries: re-run bot turns a crash interrupted."""
+    last = {"at": 0.0}
+
+    async def on_idle() -> None:
+        loop = asyncio.get_running_loop()
+        if loop.time() - last["at"] < 10:
+            return
+        last["at"] = loop.time()
+        await parts.pipeline.recover_unprocessed(older_than=timedelta(seconds=30))
+
+    return on_idle
+
+
+__all__ = ["create_app", "build_parts", "Parts", "load_kb", "Address", "RecipientOptedOut"]

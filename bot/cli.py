@@ -1,0 +1,210 @@
+"""The `switchboard` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from typing import Annotated, Any
+
+import typer
+
+from bot.settings import Settings
+
+app = typer.Typer(help="Switchboard: omnichannel support assistant.", no_args_is_help=True)
+conversations_app = typer.Typer(help="Inspect conversations.", no_args_is_help=True)
+outbox_app = typer.Typer(help="Inspect and retry deliveries.", no_args_is_help=True)
+app.add_typer(conversations_app, name="conversations")
+app.add_typer(outbox_app, name="outbox")
+
+try:  # the KB engine's commands: ingest, search, eval, gaps, tune
+    from kb_index.cli import app as kb_app
+
+    app.add_typer(kb_app, name="kb", help="Knowledge base: ingest, search, eval, gaps, tune.")
+except ImportError:  # pragma: no cover - kb_index is part of the distribution
+    pass
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("sentence_transformers", "transformers", "httpx", "faiss"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _offline_model_env() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema."""
+    from bot.migrate import ensure_sqlite_folder, upgrade
+
+    settings = _settings()
+    ensure_sqlite_folder(settings.database_url)
+    upgrade(settings.database_url)
+    typer.echo("database is up to date")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default: HOST setting)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: PORT setting)")] = None,
+    no_migrate: Annotated[bool, typer.Option("--no-migrate", help="Skip migrating first")] = False,
+) -> None:
+    """Serve the web app (web chat, webhooks) with the delivery worker inside."""
+    import uvicorn
+
+    from bot.app import create_app
+
+    _offline_model_env()
+    _setup_logging()
+    settings = _settings()
+    if not no_migrate:
+        migrate()
+    uvicorn.run(
+        create_app(settings), host=host or settings.host, port=port or settings.port,
+        proxy_headers=True, log_level="info",
+    )
+
+
+@app.command()
+def worker() -> None:
+    """Run the delivery worker alone (scale-out: several against PostgreSQL)."""
+    from bot.app import build_parts
+
+    _offline_model_env()
+    _setup_logging()
+    settings = _settings()
+    # Web chat sockets live in the web processes: this worker delivers the other channels.
+    parts = build_parts(settings, web=False)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        import signal
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        typer.echo(f"worker {parts.worker.worker_id} delivering: {', '.join(parts.worker.deliverers) or 'nothing'}")
+        try:
+            await parts.worker.run(stop)
+        finally:
+            await parts.aclose()
+
+    asyncio.run(main())
+
+
+def _run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+async def _with_session(fn: Any) -> Any:
+    from bot.db import make_engine, make_sessionmaker
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            return await fn(session)
+    finally:
+        await engine.dispose()
+
+
+@conversations_app.command("list")
+def conversations_list(
+    state: Annotated[str | None, typer.Option(help="bot|waiting|assigned|escalated|resolved")] = None,
+    limit: int = 50,
+) -> None:
+    """The latest conversations."""
+    from bot import store
+
+    async def go(session: Any) -> None:
+        rows = await store.list_conversations(session, state=state, limit=limit)
+        typer.echo(f"{'id':>6}  {'channel':8} {'state':10} {'priority':8} {'assignee':16} created")
+        for c in rows:
+            typer.echo(f"{c.id:>6}  {c.channel:8} {c.state:10} {c.priority:8} {(c.assignee_name or c.assignee_id or '-'):16} "
+                       f"{c.created_at:%Y-%m-%d %H:%M}")
+
+    _run(_with_session(go))
+
+
+@conversations_app.command("show")
+def conversations_show(conversation_id: int, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """One conversation's transcript (internal notes marked)."""
+    from bot import store
+
+    async def go(session: Any) -> None:
+        conv = await store.get_conversation(session, conversation_id=conversation_id)
+        rows = await store.transcript(session, conversation_ids=[conv.id], include_internal=True)
+        if as_json:
+            typer.echo(json.dumps({
+                "id": conv.id, "channel": conv.channel, "state": conv.state, "priority": conv.priority,
+                "assignee": conv.assignee_id, "messages": [
+                    {"id": m.id, "direction": m.direction, "author": m.author_kind, "text": m.text,
+                     "internal": m.internal, "delivery": m.delivery_status, "at": m.created_at.isoformat()}
+                    for m in rows
+                ]}, indent=2))
+            return
+        typer.echo(f"conversation {conv.id} [{conv.channel}] state={conv.state} priority={conv.priority}")
+        for m in rows:
+            mark = " (internal note)" if m.internal else ""
+            status = f" [{m.delivery_status}]" if m.direction == "out" and m.delivery_status else ""
+            typer.echo(f"  #{m.id} {m.created_at:%H:%M:%S} {m.author_kind}{mark}{status}: {m.text}")
+
+    try:
+        _run(_with_session(go))
+    except LookupError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+
+
+@outbox_app.command("list")
+def outbox_list(
+    status: Annotated[str | None, typer.Option(help="pending|sending|delivered|dead")] = None,
+    limit: int = 50,
+) -> None:
+    """Deliveries, newest first (`--status dead` for the dead letters)."""
+    from bot import store
+
+    async def go(session: Any) -> None:
+        rows = await store.list_outbox(session, status=status, limit=limit)
+        typer.echo(f"{'id':>6}  {'channel':8} {'status':9} {'tries':>5}  {'conv':>5}  last error")
+        for e in rows:
+            typer.echo(f"{e.id:>6}  {e.channel:8} {e.status:9} {e.attempts:>5}  {e.conversation_id or '-':>5}  "
+                       f"{(e.last_error or '')[:80]}")
+
+    _run(_with_session(go))
+
+
+@outbox_app.command("retry")
+def outbox_retry(
+    ids: Annotated[list[int] | None, typer.Argument(help="Entry ids (default: every dead entry)")] = None,
+) -> None:
+    """Put dead-lettered deliveries back in the queue."""
+    from bot.worker import retry_dead
+
+    async def go(session: Any) -> int:
+        async with session.begin():
+            return await retry_dead(session, entry_ids=ids or None)
+
+    n = _run(_with_session(go))
+    typer.echo(f"{n} entr{'y' if n == 1 else 'ies'} queued again")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
