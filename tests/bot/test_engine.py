@@ -166,3 +166,19 @@ async def test_unprocessed_message_is_recovered_after_a_crash(rig: Rig) -> None:
         pass
     assert texts(rig.channel) == ["Answer about refunds."]
     assert receipt.message_id > 0
+
+
+async def test_report_counts_what_happened(rig: Rig) -> None:
+    from bot.reports import build_report
+
+    await rig.say("refund", "rp1", who="a")
+    cid = await rig.say("weather", "rp2", who="b")
+    await rig.pipeline.agent_reply(cid, text="on it", author_id="U1")
+    await rig.pipeline.resolve(cid, by="U1")
+    async with rig.sm() as s:
+        r = await build_report(s)
+    assert r.conversations == 2 and r.bot_answers == 1 and r.handed_off == 1 and r.resolved == 1
+    assert r.deflection_rate == 0.5
+    assert r.handoff_reasons == {"low_confidence": 1}
+    assert r.first_response_p50_s is not None and r.first_response_p50_s >= 0
+    assert any("Deflection 50%" in line for line in r.lines())
