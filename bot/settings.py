@@ -127,3 +127,20 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def markdown_table() -> str:
+    """The README's configuration table, generated from the fields above (kept in sync by a test)."""
+    rows = ["| variable | default | what it does |", "| --- | --- | --- |"]
+    for name, f in Settings.model_fields.items():
+        default = f.default
+        shown = "(unset)" if default is None else f"`{default}`"
+        if name in ("secret_key",):
+            shown = "a development-only value (refused in production)"
+        desc = (f.description or "").replace("|", "\\|")
+        rows.append(f"| `{name.upper()}` | {shown.replace('|', '\\|')} | {desc} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())
