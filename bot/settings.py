@@ -138,7 +138,8 @@ def markdown_table() -> str:
         if name in ("secret_key",):
             shown = "a development-only value (refused in production)"
         desc = (f.description or "").replace("|", "\\|")
-        rows.append(f"| `{name.upper()}` | {shown.replace('|', '\\|')} | {desc} |")
+        shown = shown.replace("|", "\\|")
+        rows.append(f"| `{name.upper()}` | {shown} | {desc} |")
     return "\n".join(rows)
 
 
