@@ -1,0 +1,301 @@
+"""The web chat channel: a WebSocket endpoint, session tokens, and the embeddable widget.
+
+Routes (mounted by the app with ``app.include_router(channel.router(host))``)::
+
+    POST /api/web/session     -> {"token": "v1.<session id>.<sig>"}   (no storage: HMAC-signed)
+    WS   /ws/chat?token=...   the chat (protocol in `channels.webchat_frames`)
+    GET  /widget.js           the widget: <script src="https://host/widget.js"></script>
+    GET  /                    the demo page embedding the widget
+
+The session id inside the token is the customer's address on the "web" channel. A customer
+message's platform id is ``<session id>:<client_id>``, so a widget resending the same client_id
+after a reconnect is the same message (and one session can never collide with another's ids).
+
+`send` publishes to every socket open for the session through a `Hub` (`LocalHub` in one
+process, `RedisHub` across several); if none is open it still succeeds: the message is stored
+and the widget reads it on resume.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from functools import cache
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Request, WebSocket
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from bot.messages import Address, InboundMessage, OutboundMessage, SendResult, utcnow
+from channels.base import ChannelHost
+from channels.webchat_frames import Frame, FrameError, history_item, message_frame, parse_frame
+from channels.webchat_hub import OVERFLOW, Hub, LocalHub, RedisHub
+from channels.webchat_session import RateLimiter, SessionSigner
+
+log = logging.getLogger("switchboard.webchat")
+
+STATIC = Path(__file__).parent / "web_static"
+HISTORY_PAGE = 200
+
+# Close codes (4000-4999 are the application's): the widget starts a new session on 4401.
+CLOSE_INVALID_SESSION = 4401
+CLOSE_FORBIDDEN_ORIGIN = 4403
+CLOSE_OVERFLOW = 4408
+
+
+@cache
+def _static(name: str) -> bytes:
+    return (STATIC / name).read_bytes()
+
+
+class WebChatChannel:
+    """The "web" customer channel.
+
+    Example::
+
+        web = WebChatChannel(secret_key=settings.secret_key)
+        app.include_router(web.router(pipeline))
+        await web.send(Address("web", session_id), OutboundMessage("Hello!", message_id=12))
+    """
+
+    name: ClassVar[str] = "web"
+
+    def __init__(
+        self,
+        *,
+        secret_key: str,
+        max_message_chars: int = 2000,
+        rate_per_minute: int = 30,
+        allowed_origins: str = "*",
+        hub: Hub | None = None,
+        typing_timeout: float = 10.0,
+        host_timeout: float = 15.0,
+    ) -> None:
+        self.signer = SessionSigner(secret_key)
+        self.max_message_chars = max_message_chars
+        self.hub: Hub = hub or LocalHub()
+        self.typing_timeout = typing_timeout
+        self.host_timeout = host_timeout
+        self.origins = {o.strip().rstrip("/") for o in allowed_origins.split(",") if o.strip()}
+        self._messages = RateLimiter(rate_per_minute)  # per session, shared by all its sockets
+        self._resumes = RateLimiter(max(60, rate_per_minute * 2))
+        self._typing: dict[str, asyncio.Task[None]] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> WebChatChannel:
+        """Build from `bot.settings.Settings` (a Redis hub when ``redis_url`` is set)."""
+        hub: Hub | None = RedisHub(settings.redis_url) if getattr(settings, "redis_url", None) else None
+        return cls(
+            secret_key=settings.secret_key,
+            max_message_chars=settings.web_max_message_chars,
+            rate_per_minute=settings.web_rate_per_minute,
+            allowed_origins=settings.web_allowed_origins,
+            hub=hub,
+        )
+
+    # ---- Channel ---------------------------------------------------------------------------------
+
+    async def send(self, to: Address, message: OutboundMessage) -> SendResult:
+        """Push a stored outbound message to the session's open sockets (none open is fine)."""
+        frame = message_frame(
+            id=message.message_id, author_kind=message.author_kind, author_name=message.author_name,
+            text=message.text, created_at=utcnow(),
+        )
+        self._cancel_typing(to.address)
+        receivers = await self.hub.publish(to.address, frame)
+        return SendResult(platform_id=None, status="delivered" if receivers else "sent")
+
+    async def aclose(self) -> None:
+        for task in list(self._typing.values()):
+            task.cancel()
+        self._typing.clear()
+        await self.hub.aclose()
+
+    def router(self, host: ChannelHost) -> APIRouter:
+        r = APIRouter()
+
+        @r.post("/api/web/session")
+        async def new_session(request: Request) -> Response:
+            origin = request.headers.get("origin")
+            if not self.origin_allowed(origin, request.headers.get("host")):
+                return JSONResponse({"error": "forbidden_origin"}, status_code=403)
+            return JSONResponse({"token": self.signer.issue()}, headers=self._cors(origin))
+
+        @r.options("/api/web/session")
+        async def preflight(request: Request) -> Response:
+            origin = request.headers.get("origin")
+            if not self.origin_allowed(origin, request.headers.get("host")):
+                return Response(status_code=403)
+            headers = {**self._cors(origin), "Access-Control-Allow-Methods": "POST",
+                       "Access-Control-Allow-Headers": "Content-Type", "Access-Control-Max-Age": "600"}
+            return Response(status_code=204, headers=headers)
+
+        @r.get("/widget.js", include_in_schema=False)
+        async def widget() -> Response:
+            return Response(_static("widget.js"), media_type="application/javascript; charset=utf-8",
+                            headers={"Cache-Control": "public, max-age=300"})
+
+        @r.get("/", include_in_schema=False)
+        async def demo() -> Response:
+            return HTMLResponse(_static("index.html"))
+
+        @r.websocket("/ws/chat")
+        async def chat(ws: WebSocket) -> None:
+            await self._serve(ws, host)
+
+        return r
+
+    # ---- helpers -----------------------------------------------------------------------------------
+
+    def origin_allowed(self, origin: str | None, host_header: str | None) -> bool:
+        """Browsers always send Origin on websockets; a missing one is a non-browser client."""
+        if origin is None or "*" in self.origins:
+            return True
+        origin = origin.rstrip("/")
+        if origin in self.origins:
+            return True
+        return bool(host_header) and urlsplit(origin).netloc == host_header  # same origin
+
+    def _cors(self, origin: str | None) -> dict[str, str]:
+        if origin is None:
+            return {}
+        return {"Access-Control-Allow-Origin": "*" if "*" in self.origins else origin, "Vary": "Origin"}
+
+    def _cancel_typing(self, sid: str) -> None:
+        task = self._typing.pop(sid, None)
+        if task is not None:
+            task.cancel()
+
+    async def _typing_on(self, sid: str) -> None:
+        self._cancel_typing(sid)
+        try:
+            await self.hub.publish(sid, {"type": "typing", "on": True})
+        except Exception:  # a cosmetic event: never fail the message for it
+            log.warning("could not publish typing for session %s", sid[:6], exc_info=True)
+            return
+
+        async def off() -> None:
+            await asyncio.sleep(self.typing_timeout)
+            if self._typing.get(sid) is asyncio.current_task():
+                del self._typing[sid]
+            with contextlib.suppress(Exception):
+                await self.hub.publish(sid, {"type": "typing", "on": False})
+
+        self._typing[sid] = asyncio.get_running_loop().create_task(off())
+
+    # ---- the socket -------------------------------------------------------------------------------
+
+    async def _serve(self, ws: WebSocket, host: ChannelHost) -> None:
+        await ws.accept()
+        if not self.origin_allowed(ws.headers.get("origin"), ws.headers.get("host")):
+            await _refuse(ws, "forbidden_origin", "this site may not embed the chat", CLOSE_FORBIDDEN_ORIGIN)
+            return
+        sid = self.signer.verify(ws.query_params.get("token"))
+        if sid is None:
+            await _refuse(ws, "invalid_session", "unknown or forged session token; start a new session",
+                          CLOSE_INVALID_SESSION)
+            return
+        conn = _Connection(ws)
+        async with self.hub.subscribe(sid) as inbox:
+            pusher = asyncio.get_running_loop().create_task(self._push(conn, inbox))
+            try:
+                await conn.send({"type": "ready"})
+                while conn.open:
+                    event = await ws.receive()
+                    if event["type"] == "websocket.disconnect":
+                        break
+                    await self._handle(conn, host, sid, dict(event))
+            except (WebSocketDisconnect, RuntimeError):
+                pass  # the client went away mid-send/receive
+            finally:
+                pusher.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await pusher
+
+    async def _push(self, conn: _Connection, inbox: Any) -> None:
+        while conn.open:
+            event = await inbox.get()
+            if event is OVERFLOW or event.get("type") == "_overflow":
+                await conn.close(CLOSE_OVERFLOW, "too many undelivered events; reconnect and resume")
+                return
+            await conn.send(event)
+
+    async def _handle(self, conn: _Connection, host: ChannelHost, sid: str, event: dict[str, Any]) -> None:
+        try:
+            frame = parse_frame(event, max_chars=self.max_message_chars)
+        except FrameError as exc:
+            await conn.send(exc.to_frame())
+            return
+        if frame.type == "typing":
+            return
+        limiter = self._resumes if frame.type == "resume" else self._messages
+        wait = limiter.take(sid)
+        if wait > 0:
+            extra = {"client_id": frame.client_id} if frame.client_id else {}
+            await conn.send({"type": "error", "code": "rate_limited", "retry_after": math.ceil(wait * 10) / 10,
+                             "detail": "you are sending messages too fast; please wait a moment",
+                             "for": frame.type, **extra})
+            return
+        try:
+            await asyncio.wait_for(self._act(conn, host, sid, frame), self.host_timeout)
+        except Exception:
+            log.exception("web chat %s frame failed for session %s", frame.type, sid[:6])
+            extra = {"client_id": frame.client_id} if frame.client_id else {}
+            await conn.send({"type": "error", "code": "server_error", "for": frame.type, **extra,
+                             "detail": "we could not take that just now; it will be retried"})
+
+    async def _act(self, conn: _Connection, host: ChannelHost, sid: str, frame: Frame) -> None:
+        address = Address(self.name, sid)
+        if frame.type == "message":
+            assert frame.client_id is not None and frame.text is not None
+            receipt = await host.receive(
+                InboundMessage(sender=address, platform_id=f"{sid}:{frame.client_id}", text=frame.text)
+            )
+            await conn.send({"type": "ack", "client_id": frame.client_id, "id": receipt.message_id,
+                             "duplicate": receipt.duplicate})
+            if not receipt.duplicate:
+                await self._typing_on(sid)
+        elif frame.type == "resume":
+            items = await host.history(address, after_id=frame.after, limit=HISTORY_PAGE)
+            prefix = f"{sid}:"
+            await conn.send({"type": "history", "after": frame.after, "more": len(items) >= HISTORY_PAGE,
+                             "messages": [history_item(i, platform_prefix=prefix) for i in items]})
+        elif frame.type == "human":
+            await host.request_human(address)
+            await conn.send({"type": "human", "ok": True})
+
+
+class _Connection:
+    """Serialises sends on one socket (the reader and the pusher both write)."""
+
+    def __init__(self, ws: WebSocket) -> None:
+        self.ws = ws
+        self._lock = asyncio.Lock()
+        self.open = True
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        if not self.open:
+            return
+        async with self._lock:
+            try:
+                await self.ws.send_json(frame)
+            except Exception:
+                self.open = False  # the peer is gone; the reader loop ends on its disconnect
+
+    async def close(self, code: int, reason: str) -> None:
+        async with self._lock:
+            self.open = False
+            if self.ws.application_state == WebSocketState.CONNECTED:
+                with contextlib.suppress(Exception):
+                    await self.ws.close(code, reason)
+
+
+async def _refuse(ws: WebSocket, code: str, detail: str, close_code: int) -> None:
+    with contextlib.suppress(Exception):
+        await ws.send_json({"type": "error", "code": code, "detail": detail})
+        await ws.close(close_code, detail[:100])
