@@ -93,6 +93,10 @@ class Settings(BaseSettings):
         "Switchboard support: reply with your question. Reply STOP to opt out.",
         description="Answer to HELP",
     )
+    sms_max_segments: int = Field(
+        10,
+        description="Send a reply as one concatenated SMS up to this many segments; split longer ones",
+    )
 
     @field_validator("database_url")
     @classmethod

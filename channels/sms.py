@@ -1,0 +1,258 @@
+"""SMS on Twilio: signed webhooks in, the async Twilio REST client out.
+
+Routes (mounted by `SmsChannel.router(host)`):
+
+- ``POST /twilio/sms``: an inbound SMS/MMS. The X-Twilio-Signature is checked against the
+  public URL rebuilt from `public_base_url` (so it works behind a TLS-terminating proxy) and
+  every posted parameter; a bad signature is a 403 and nothing is stored. The message is
+  stored through `host.receive` (idempotent on MessageSid: Twilio's retries are one message)
+  before we answer with empty TwiML; the bot's replies go out later through the outbox.
+- ``POST /twilio/status``: a delivery status callback, signed the same way; stored through
+  `host.delivery_status`; answered 204.
+
+Compliance keywords (STOP, START, HELP and their synonyms) are recognised here and passed on
+as ``meta["compliance"]``; `bot.sms_compliance` acts on them. Long replies are sent as one
+concatenated message up to `max_segments`, else split (`channels.sms_segments`).
+
+    channel = SmsChannel.from_settings(settings)
+    app.include_router(channel.router(pipeline))
+    worker = Worker(..., deliverers={"sms": ChannelDeliverer(channel)})
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import aiohttp
+import phonenumbers
+from fastapi import APIRouter, Request, Response
+from twilio.base.exceptions import TwilioException
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+
+from bot.messages import Address, Attachment, InboundMessage, OutboundMessage, SendResult
+from channels.base import ChannelHost, PermanentSendError
+from channels.sms_client import RoutedTwilioHttpClient, capture_headers, message_status, to_send_error
+from channels.sms_segments import TWILIO_MAX_SEGMENTS, plan_parts
+
+log = logging.getLogger("switchboard.sms")
+
+INBOUND_PATH = "/twilio/sms"
+STATUS_PATH = "/twilio/status"
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+
+OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
+OPT_IN_WORDS = frozenset({"START", "UNSTOP", "YES"})
+HELP_WORDS = frozenset({"HELP", "INFO"})
+
+_SEND_FAILURES = (TwilioException, TimeoutError, aiohttp.ClientError, OSError)
+
+
+def compliance_keyword(text: str) -> str | None:
+    """"stop" | "start" | "help" when the whole message is one of the carrier keywords (any case)."""
+    word = text.strip().strip(".!").strip().upper()
+    if word in OPT_OUT_WORDS:
+        return "stop"
+    if word in OPT_IN_WORDS:
+        return "start"
+    if word in HELP_WORDS:
+        return "help"
+    return None
+
+
+def to_e164(number: str, default_region: str = "US") -> str:
+    """A phone number in E.164 (+15551234567); short codes and alphanumeric senders are kept as sent."""
+    raw = number.strip()
+    try:
+        parsed = phonenumbers.parse(raw, None if raw.startswith("+") else default_region)
+    except phonenumbers.NumberParseException:
+        return raw
+    if not phonenumbers.is_possible_number(parsed):
+        return raw
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def to_inbound(params: Mapping[str, str], *, default_region: str = "US") -> InboundMessage:
+    """Translate Twilio's inbound webhook parameters into an `InboundMessage`."""
+    sid = params.get("MessageSid") or params.get("SmsMessageSid") or params.get("SmsSid")
+    sender = params.get("From")
+    if not sid or not sender:
+        raise ValueError("MessageSid and From are required")
+    text = params.get("Body", "")
+    try:
+        num_media = int(params.get("NumMedia") or 0)
+    except ValueError:
+        num_media = 0
+    attachments = tuple(
+        Attachment(url=url, content_type=params.get(f"MediaContentType{i}") or "application/octet-stream")
+        for i in range(num_media)
+        if (url := params.get(f"MediaUrl{i}"))
+    )
+    meta: dict[str, Any] = {"sms": {
+        k: params[k]
+        for k in ("To", "From", "NumSegments", "MessagingServiceSid", "FromCountry", "FromState", "FromCity")
+        if params.get(k)
+    }}
+    keyword = compliance_keyword(text)
+    if keyword:
+        meta["compliance"] = keyword
+    return InboundMessage(
+        sender=Address("sms", to_e164(sender, default_region)),
+        platform_id=sid,
+        text=text,
+        attachments=attachments,
+        meta=meta,
+    )
+
+
+class SmsChannel:
+    name: ClassVar[str] = "sms"
+
+    def __init__(
+        self,
+        *,
+        account_sid: str,
+        auth_token: str,
+        public_base_url: str,
+        from_number: str | None = None,
+        messaging_service_sid: str | None = None,
+        api_base_url: str | None = None,
+        default_region: str = "US",
+        send_timeout: float = 10.0,
+        max_segments: int = TWILIO_MAX_SEGMENTS,
+    ) -> None:
+        if not (from_number or messaging_service_sid):
+            raise ValueError("SMS needs TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID")
+        self.account_sid = account_sid
+        self.public_base_url = public_base_url.rstrip("/")
+        self.from_number = to_e164(from_number, default_region) if from_number else None
+        self.messaging_service_sid = messaging_service_sid
+        self.api_base_url = api_base_url
+        self.default_region = default_region
+        self.send_timeout = send_timeout
+        self.max_segments = max_segments
+        self.status_callback_url = self.public_base_url + STATUS_PATH
+        self._auth_token = auth_token
+        self._validator = RequestValidator(auth_token)
+        self._client: Client | None = None
+        # Parts of a split reply already accepted, by message id, so a retry after a failure
+        # mid-way does not resend them. In memory: a crash mid-way can repeat earlier parts.
+        self._parts_sent: dict[int, list[str]] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> SmsChannel:
+        return cls(
+            account_sid=settings.twilio_account_sid,
+            auth_token=settings.twilio_auth_token,
+            public_base_url=settings.public_base_url,
+            from_number=settings.twilio_from_number,
+            messaging_service_sid=settings.twilio_messaging_service_sid,
+            api_base_url=settings.twilio_api_base_url,
+            default_region=settings.sms_default_region,
+            send_timeout=settings.send_timeout,
+            max_segments=getattr(settings, "sms_max_segments", TWILIO_MAX_SEGMENTS),
+        )
+
+    # ---- inbound -------------------------------------------------------------------------------
+
+    def public_url(self, request: Request) -> str:
+        """The URL Twilio signed: our public base URL + the route path (+ query), whatever the proxy did."""
+        path = request.url.path
+        root = request.scope.get("root_path") or ""
+        if root and path.startswith(root):
+            path = path[len(root):]
+        query = request.url.query
+        return self.public_base_url + path + (f"?{query}" if query else "")
+
+    async def verified_params(self, request: Request) -> dict[str, str] | None:
+        """The posted parameters if the request is signed by Twilio, else None (validated against all of them)."""
+        signature = request.headers.get("X-Twilio-Signature")
+        if not signature:
+            return None
+        form = await request.form()
+        if any(not isinstance(v, str) for _, v in form.multi_items()):
+            return None  # Twilio posts url-encoded fields only
+        if not self._validator.validate(self.public_url(request), form, signature):
+            return None
+        return {k: str(v) for k, v in form.items()}
+
+    def router(self, host: ChannelHost) -> APIRouter:
+        router = APIRouter()
+
+        @router.post(INBOUND_PATH, include_in_schema=False)
+        async def inbound(request: Request) -> Response:
+            params = await self.verified_params(request)
+            if params is None:
+                log.warning("rejected an unsigned or forged Twilio webhook from %s", request.client)
+                return Response("invalid signature", status_code=403)
+            try:
+                message = to_inbound(params, default_region=self.default_region)
+            except ValueError as exc:
+                return Response(str(exc), status_code=400)
+            await host.receive(message)  # stored (or recognised as a retry) before we acknowledge
+            return Response(EMPTY_TWIML, media_type="application/xml")
+
+        @router.post(STATUS_PATH, include_in_schema=False)
+        async def status(request: Request) -> Response:
+            params = await self.verified_params(request)
+            if params is None:
+                return Response("invalid signature", status_code=403)
+            sid = params.get("MessageSid") or params.get("SmsSid")
+            state = params.get("MessageStatus") or params.get("SmsStatus")
+            if not sid or not state:
+                return Response("MessageSid and MessageStatus are required", status_code=400)
+            await host.delivery_status(self.name, sid, state, error_code=params.get("ErrorCode") or None)
+            return Response(status_code=204)
+
+        return router
+
+    # ---- outbound ------------------------------------------------------------------------------
+
+    def client(self) -> Client:
+        """The Twilio client, created on first use (inside the running loop, as aiohttp requires)."""
+        if self._client is None:
+            http = RoutedTwilioHttpClient(timeout=self.send_timeout, api_base_url=self.api_base_url)
+            # A non-empty environment: never let TWILIO_EDGE/REGION from os.environ reroute us.
+            self._client = Client(self.account_sid, self._auth_token, http_client=http,
+                                  environment={"SWITCHBOARD": "1"})
+        return self._client
+
+    async def send(self, to: Address, message: OutboundMessage) -> SendResult:
+        """Send a reply. Raises TransientSendError (retry), RecipientOptedOut or PermanentSendError."""
+        parts = plan_parts(message.text, max_segments=self.max_segments)
+        if not parts:
+            raise PermanentSendError("nothing to send: empty text", code="empty")
+        key = message.message_id
+        done = self._parts_sent.get(key, []) if key is not None and len(parts) > 1 else []
+        result = SendResult()
+        for part in parts[len(done):]:
+            result = await self._create(to.address, part)
+            if key is not None and len(parts) > 1:
+                done = [*done, result.platform_id or ""]
+                self._parts_sent[key] = done
+        if key is not None:
+            self._parts_sent.pop(key, None)
+        return result
+
+    async def _create(self, to: str, body: str) -> SendResult:
+        kwargs: dict[str, Any] = {"to": to, "body": body, "status_callback": self.status_callback_url}
+        if self.messaging_service_sid:
+            kwargs["messaging_service_sid"] = self.messaging_service_sid
+        else:
+            kwargs["from_"] = self.from_number
+        with capture_headers() as headers:
+            try:
+                async with asyncio.timeout(self.send_timeout):
+                    created = await self.client().messages.create_async(**kwargs)
+            except _SEND_FAILURES as exc:
+                raise to_send_error(exc, headers) from exc
+        return SendResult(platform_id=created.sid, status=message_status(created.status))
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            http = self._client.http_client
+            self._client = None
+            await http.close()  # type: ignore[attr-defined]
