@@ -97,12 +97,7 @@ def build_parts(
     if web:
         from channels.webchat import WebChatChannel
 
-        channels["web"] = WebChatChannel(
-            secret_key=settings.secret_key,
-            max_message_chars=settings.web_max_message_chars,
-            rate_per_minute=settings.web_rate_per_minute,
-            allowed_origins=settings.web_allowed_origins,
-        )
+        channels["web"] = WebChatChannel.from_settings(settings)
     if settings.sms_enabled:
         from channels.sms import SmsChannel
 

@@ -89,25 +89,7 @@ def worker() -> None:
     # Web chat sockets live in the web processes: this worker delivers the other channels.
     parts = build_parts(settings, web=False)
 
-    async @app.command()
-def report(
-    days: Annotated[int, typer.Option(help="Window: the last N days")] = 7,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
-    """Volume, deflection, first-response and resolution times, handoff reasons."""
-    from datetime import timedelta
-
-    from bot.messages import utcnow
-    from bot.reports import build_report
-
-    async def go(session: Any) -> Any:
-        return await build_report(session, since=utcnow() - timedelta(days=days))
-
-    result = _run(_with_session(go))
-    typer.echo(json.dumps(result.to_dict(), indent=2) if as_json else "\n".join(result.lines()))
-
-
-def main() -> None:
+    async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         import signal

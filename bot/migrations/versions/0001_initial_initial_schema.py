@@ -12,7 +12,6 @@ from alembic import op
 
 import bot.db
 
-
 revision = "0001_initial"
 down_revision = None
 branch_labels = None
