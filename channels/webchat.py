@@ -259,6 +259,12 @@ class WebChatChannel:
             await conn.send({"type": "ack", "client_id": frame.client_id, "id": receipt.message_id,
                              "duplicate": receipt.duplicate})
             if not receipt.duplicate:
+                # the session's other tabs show the customer's message too (the sender dedupes by id)
+                with contextlib.suppress(Exception):
+                    await self.hub.publish(sid, message_frame(
+                        id=receipt.message_id, author_kind="customer", author_name=None, text=frame.text,
+                        created_at=utcnow(), client_id=frame.client_id,
+                    ))
                 await self._typing_on(sid)
         elif frame.type == "resume":
             items = await host.history(address, after_id=frame.after, limit=HISTORY_PAGE)

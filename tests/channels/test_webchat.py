@@ -77,6 +77,9 @@ async def test_message_is_acked_stored_and_answered_with_typing_in_between() -> 
         await c.send({"type": "message", "client_id": client_id, "text": "Where is my order?"})
         ack = await c.recv()
         assert ack == {"type": "ack", "client_id": client_id, "id": ack["id"], "duplicate": False}
+        mirror = await c.recv()  # the customer's own message, for the session's other tabs
+        assert (mirror["type"], mirror["id"], mirror["client_id"], mirror["author_kind"]) == (
+            "message", ack["id"], client_id, "customer")
         assert await c.recv() == {"type": "typing", "on": True}
         reply = await c.recv()
         assert reply["type"] == "message" and reply["text"] == "echo: Where is my order?"
@@ -213,6 +216,11 @@ async def test_send_fans_out_to_every_tab_and_succeeds_with_none() -> None:
             for c in (a, b):
                 frame = await c.recv_type("message")
                 assert (frame["id"], frame["text"]) == (41, "hello both")
+            # a customer message typed in one tab shows in the other
+            await a.send({"type": "message", "client_id": "tab-a", "text": "from tab a"})
+            mirrored = await b.recv_type("message")
+            assert (mirrored["client_id"], mirrored["text"], mirrored["author_kind"]) == (
+                "tab-a", "from tab a", "customer")
             assert await other.nothing_for(0.3) == []
         result = await env.channel.send(Address("web", sid), OutboundMessage("nobody home", message_id=42))
         assert result.status == "sent"
@@ -230,7 +238,7 @@ async def test_typing_from_the_client_is_ignored_and_typing_on_times_out() -> No
         await c.send({"type": "typing"})
         await c.send({"type": "message", "client_id": "m1", "text": "no bot here"})
         await c.recv_type("ack")
-        assert await c.recv() == {"type": "typing", "on": True}
+        assert await c.recv_type("typing") == {"type": "typing", "on": True}
         assert await c.recv(2.0) == {"type": "typing", "on": False}
 
 
@@ -288,7 +296,9 @@ async def test_concurrent_sessions_do_not_interfere() -> None:
                 texts = []
                 for i in range(3):
                     await c.send({"type": "message", "client_id": f"c{n}-{i}", "text": f"s{n} m{i}"})
-                    texts.append((await c.recv_type("message"))["text"])
+                    while (frame := await c.recv_type("message"))["author_kind"] == "customer":
+                        pass
+                    texts.append(frame["text"])
                 return texts
 
         results = await asyncio.gather(*(chat(n) for n in range(8)))
