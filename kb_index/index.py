@@ -1,0 +1,321 @@
+"""Loading an index version and searching it: ``KnowledgeBase`` implements ``types.Searcher``."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kb_index import storage
+from kb_index.build import DENSE_K, LEX_K
+from kb_index.embed import Batcher, Embedder
+from kb_index.errors import IndexNotFoundError, UnknownArticleError
+from kb_index.lexical import Lexical
+from kb_index.scoring import Calibrator, Signals, Weights, signals
+from kb_index.types import Hit
+
+ANSWER_MAX = 600
+SNIPPET_MAX = 160
+FOLLOW_UP = re.compile(
+    r"^\s*(and|or|but|also|what about|how about|same|then|so|what if|for|in|on|with|without|if)\b", re.I
+)
+
+
+def is_follow_up(query: str) -> bool:
+    """A short or elliptical turn that only makes sense with the previous one."""
+    words = re.findall(r"\w+", query)
+    return len(words) <= 4 or bool(FOLLOW_UP.match(query))
+
+
+def shorten(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    end = max(cut.rfind(". "), cut.rfind("! "), cut.rfind("? "), cut.rfind("\n"))
+    if end >= limit // 2:
+        return cut[: end + 1].rstrip()
+    return cut[: cut.rfind(" ") if " " in cut else limit].rstrip() + "…"
+
+
+@dataclass
+class State:
+    """One loaded version (immutable once built; learned rows live in ``Learned``)."""
+
+    version: int
+    path: Path
+    params: dict[str, Any]
+    article_ids: list[str]
+    articles: list[dict[str, Any]]
+    index: Any
+    row_article: np.ndarray
+    row_sign: np.ndarray
+    row_passage: np.ndarray
+    passages: np.ndarray  # vectors of passage rows
+    passage_article: np.ndarray
+    passage_no: np.ndarray
+    lexical: Lexical
+    head_w: np.ndarray | None
+    head_b: np.ndarray | None
+    weights: Weights
+    calibrator: Calibrator
+    threshold: float
+    phrasings: set[tuple[str, str, bool]]  # (article id, text, negative) of question/learned rows
+
+
+class Learned:
+    """Phrasings agents added since the version was built (searched by brute force)."""
+
+    def __init__(self, dim: int) -> None:
+        self.vectors = np.zeros((0, dim), np.float32)
+        self.article = np.zeros(0, np.int64)
+        self.sign = np.zeros(0, np.int64)
+        self.items: list[tuple[str, str, bool]] = []  # (article id, text, negative)
+        self._keys: set[tuple[str, str, bool]] = set()
+        self.lock = threading.Lock()
+
+    def add(self, vec: np.ndarray, article: int, negative: bool, text: str, article_id: str) -> None:
+        with self.lock:
+            key = (article_id, text, negative)
+            if key in self._keys:
+                return
+            self._keys.add(key)
+            self.items.append(key)
+            self.vectors = np.vstack([self.vectors, vec[None, :]])
+            self.article = np.append(self.article, article)
+            self.sign = np.append(self.sign, -1 if negative else 1)
+
+
+def load_state(path: Path, version: int, embedder: Embedder) -> State:
+    f = storage.read_files(path, name=embedder.name, dim=embedder.dim)
+    ids = [a["id"] for a in f.articles]
+    pos = {a: i for i, a in enumerate(ids)}
+    row_article = np.array([pos[r["article"]] for r in f.rows], dtype=np.int64)
+    row_sign = np.array([-1 if r["kind"] == "negative" else 1 for r in f.rows], dtype=np.int64)
+    row_passage = np.array([r["passage"] if r["kind"] == "passage" else -1 for r in f.rows], dtype=np.int64)
+    pmask = row_passage >= 0
+    p = f.params
+    return State(
+        version=version,
+        path=path,
+        params=p,
+        article_ids=ids,
+        articles=f.articles,
+        index=f.index,
+        row_article=row_article,
+        row_sign=row_sign,
+        row_passage=row_passage,
+        passages=f.passages,
+        passage_article=row_article[pmask],
+        passage_no=row_passage[pmask],
+        lexical=Lexical.load(path / "bm25", len(f.rows)),
+        head_w=f.head_w,
+        head_b=f.head_b,
+        weights=Weights(**p.get("weights", {})),
+        calibrator=Calibrator(**p["calibrator"]) if "calibrator" in p else Calibrator(),
+        threshold=float(p.get("threshold", 0.5)),
+        phrasings={
+            (r["article"], r["text"], r["kind"] == "negative")
+            for r in f.rows
+            if r["kind"] in ("question", "learned", "negative")
+        },
+    )
+
+
+class KnowledgeBase:
+    """Hybrid search over a published index version, with calibrated confidence.
+
+    Example::
+
+        kb = KnowledgeBase.open(Path("var/index"), embedder=Embedder.load())
+        hits = await kb.search("and for international orders?", history=["how long is delivery?"])
+        if hits and hits[0].confidence >= 0.6:
+            print(hits[0].answer)
+    """
+
+    def __init__(self, index_dir: Path, state: State, embedder: Embedder) -> None:
+        self.index_dir = index_dir
+        self.embedder = embedder
+        self._state = state
+        self._learned = Learned(embedder.dim)
+        self._batcher = Batcher(embedder)
+        self._reload_lock = asyncio.Lock()
+
+    @classmethod
+    def open(cls, index_dir: Path, *, embedder: Embedder) -> KnowledgeBase:
+        """Load the published version in ``index_dir``; raises IndexNotFoundError or IndexMismatchError."""
+        cur = storage.current_version(Path(index_dir))
+        if cur is None:
+            raise IndexNotFoundError(Path(index_dir))
+        return cls(Path(index_dir), load_state(cur[1], cur[0], embedder), embedder)
+
+    @property
+    def version(self) -> int:
+        return self._state.version
+
+    @property
+    def threshold(self) -> float:
+        """The answer threshold chosen on the KB's own validation split at build time."""
+        return self._state.threshold
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self._state.params
+
+    def article_ids(self) -> list[str]:
+        return list(self._state.article_ids)
+
+    # --- search --------------------------------------------------------------------------------
+
+    async def search(self, query: str, *, history: Sequence[str] = (), k: int = 3) -> list[Hit]:
+        """Top ``k`` articles for ``query``; a short follow-up is searched with the previous turn."""
+        query = query.strip()
+        if not query:
+            return []
+        text = query
+        if history and is_follow_up(query):
+            prev = next((h for h in reversed(history) if h.strip()), "")
+            if prev:
+                text = f"{prev.strip()} {query}"
+        vec = await self._batcher.embed(text)
+        return await asyncio.to_thread(self.search_vectors, vec[None, :], [text], k)
+
+    async def search_many(self, queries: Sequence[str], *, k: int = 3) -> list[list[Hit]]:
+        """Batch search (evaluation, benchmarks): one embedding pass, then vectorised scoring."""
+        vecs = await asyncio.to_thread(self.embedder.encode, list(queries))
+        return await asyncio.to_thread(self.search_vectors, vecs, list(queries), k)
+
+    def search_vectors(self, Q: np.ndarray, texts: list[str], k: int) -> list[list[Hit]]:
+        st = self._state
+        sig = self._signals(st, Q, texts)
+        fused = sig.fused(st.weights)
+        _, feats = sig.features(fused)
+        conf_top = st.calibrator.predict(feats)
+        out: list[list[Hit]] = []
+        n_art = len(st.article_ids)
+        for i in range(len(texts)):
+            order = np.argsort(-fused[i])[: min(k, n_art)]
+            hits = []
+            for rank, a in enumerate(order):
+                if rank == 0:
+                    conf = float(conf_top[i])
+                else:  # runners-up: share of the leftover probability, by fused score
+                    conf = float((1 - conf_top[i]) * _softmax_share(fused[i], order, rank))
+                hits.append(self._hit(st, int(a), Q[i], float(fused[i, a]), conf))
+            out.append(hits)
+        return out
+
+    def _signals(self, st: State, Q: np.ndarray, texts: list[str]) -> Signals:
+        n = st.index.ntotal
+        k = min(DENSE_K, n)
+        if k:
+            dist, ids = st.index.search(np.ascontiguousarray(Q, dtype=np.float32), k)
+        else:
+            dist, ids = np.zeros((len(Q), 0), np.float32), np.zeros((len(Q), 0), np.int64)
+        valid = ids >= 0
+        na = np.where(valid, st.row_article[np.maximum(ids, 0)], -1)
+        ng = np.where(valid, st.row_sign[np.maximum(ids, 0)], 1)
+        ns = np.where(valid, dist, 0.0)
+        lv = self._learned
+        if len(lv.article):
+            with lv.lock:
+                LV, LA, LS = lv.vectors, lv.article, lv.sign
+            S = Q @ LV.T
+            na = np.concatenate([na, np.repeat(LA[None, :], len(Q), 0)], 1)
+            ns = np.concatenate([ns, S], 1)
+            ng = np.concatenate([ng, np.repeat(LS[None, :], len(Q), 0)], 1)
+            order = np.argsort(-np.where(na >= 0, ns, -np.inf), 1)[:, : max(k, DENSE_K)]
+            na, ns, ng = (np.take_along_axis(x, order, 1) for x in (na, ns, ng))
+        lid, lsc = st.lexical.search(texts, LEX_K)
+        lart = np.where(lid >= 0, st.row_article[np.maximum(lid, 0)], -1)
+        lsc = np.where(lid >= 0, lsc, 0.0)
+        # agents' negatives never count as lexical support
+        lart = np.where((lid >= 0) & (st.row_sign[np.maximum(lid, 0)] < 0), -1, lart)
+        head = Q @ st.head_w.T + st.head_b if st.head_w is not None and st.head_b is not None else None
+        return signals(
+            n_articles=len(st.article_ids),
+            nb_article=na,
+            nb_sim=ns,
+            nb_sign=ng,
+            lex_article=lart,
+            lex_score=lsc,
+            head_logits=head,
+            knn_k=st.weights.knn_k,
+            knn_t=st.weights.knn_t,
+        )
+
+    def _hit(self, st: State, a: int, q: np.ndarray, score: float, conf: float) -> Hit:
+        art = st.articles[a]
+        passages = art["passages"]
+        if passages:
+            mine = np.where(st.passage_article == a)[0]
+            best = int(st.passage_no[mine[np.argmax(st.passages[mine] @ q)]]) if len(mine) else 0
+            p = passages[best]
+            answer = p["text"]
+            if p["heading"] and len(passages) > 1 and p["heading"] != art["title"]:
+                answer = f"{p['heading']}: {answer}" if len(p["text"]) < 80 else answer
+        else:
+            answer = art["title"]
+        answer = shorten(answer, ANSWER_MAX)
+        snippet = shorten(" ".join(answer.split()), SNIPPET_MAX)
+        return Hit(
+            article_id=art["id"],
+            title=art["title"],
+            snippet=snippet,
+            answer=answer,
+            score=score,
+            confidence=min(1.0, max(0.0, conf)),
+            url=art.get("url"),
+        )
+
+    # --- learning ------------------------------------------------------------------------------
+
+    async def learn(self, *, article_id: str, question: str, negative: bool = False) -> None:
+        """Make ``question`` a phrasing of ``article_id`` (or a negative) at once, in memory.
+
+        The caller stores it in the database too (``kb_index.store.add_phrasing``) so that every
+        rebuild re-applies it.
+        """
+        st = self._state
+        try:
+            a = st.article_ids.index(article_id)
+        except ValueError:
+            raise UnknownArticleError(article_id) from None
+        vec = await self._batcher.embed(question.strip())
+        self._learned.add(vec, a, negative, question.strip(), article_id)
+
+    # --- versions ------------------------------------------------------------------------------
+
+    async def reload_if_stale(self, version: int) -> bool:
+        """Load the published version if it differs from ours (``version`` is the newest one the
+        caller knows about, e.g. from ``kb_index.store.current_version``). Searches keep running
+        on the old version until the swap, which is one assignment."""
+        if version == self._state.version:
+            return False
+        async with self._reload_lock:
+            cur = storage.current_version(self.index_dir)
+            if cur is None or cur[0] == self._state.version:
+                return False
+            state = await asyncio.to_thread(load_state, cur[1], cur[0], self.embedder)
+            learned = Learned(self.embedder.dim)
+            # phrasings learned since the old build that the new build does not hold yet stay searchable
+            old, old_ids = self._learned, self._state.article_ids
+            for i, (art_id, text, neg) in enumerate(old.items):
+                if art_id in state.article_ids and (art_id, text, neg) not in state.phrasings:
+                    learned.add(old.vectors[i], state.article_ids.index(art_id), neg, text, art_id)
+            del old_ids
+            self._state, self._learned = state, learned
+            return True
+
+
+def _softmax_share(scores: np.ndarray, order: np.ndarray, rank: int) -> float:
+    rest = scores[order[1:]]
+    if len(rest) == 0:
+        return 0.0
+    e = np.exp((rest - rest.max()) * 5.0)
+    return float(e[rank - 1] / e.sum())

@@ -1,0 +1,68 @@
+"""BM25 over the same rows as the dense index (bm25s, saved as plain json/npy files)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import bm25s
+import numpy as np
+
+logging.getLogger("bm25s").setLevel(logging.WARNING)
+
+
+def _stemmer():  # type: ignore[no-untyped-def]
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+class Lexical:
+    def __init__(self, retriever: bm25s.BM25 | None, n_docs: int) -> None:
+        self.retriever = retriever
+        self.n_docs = n_docs
+        self.stemmer = _stemmer()
+
+    @classmethod
+    def build(cls, texts: list[str]) -> Lexical:
+        stemmer = _stemmer()
+        tokens = bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False)
+        if not tokens.vocab:
+            return cls(None, len(texts))
+        r = bm25s.BM25()
+        r.index(tokens, show_progress=False)
+        return cls(r, len(texts))
+
+    def save(self, path: Path) -> None:
+        if self.retriever is not None:
+            self.retriever.save(str(path))
+
+    @classmethod
+    def load(cls, path: Path, n_docs: int) -> Lexical:
+        if not (path / "params.index.json").is_file():
+            return cls(None, n_docs)
+        return cls(bm25s.BM25.load(str(path)), n_docs)
+
+    def search(self, queries: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(doc ids, scores), each (len(queries), k); -1 / 0 where fewer docs match."""
+        q = len(queries)
+        ids = np.full((q, k), -1, dtype=np.int64)
+        scores = np.zeros((q, k), dtype=np.float32)
+        if self.retriever is None or self.n_docs == 0 or k == 0:
+            return ids, scores
+        toks = bm25s.tokenize(
+            queries, stopwords="en", stemmer=self.stemmer, show_progress=False, return_ids=False
+        )
+        kk = min(k, self.n_docs)
+        for i, t in enumerate(toks):
+            t = [w for w in t if w in self.retriever.vocab_dict]
+            if not t:
+                continue
+            s = self.retriever.get_scores(t)
+            top = np.argpartition(-s, kk - 1)[:kk] if kk < len(s) else np.arange(len(s))
+            top = top[np.argsort(-s[top])]
+            pos = s[top] > 0
+            n = int(pos.sum())
+            ids[i, :n] = top[pos]
+            scores[i, :n] = s[top[pos]]
+        return ids, scores

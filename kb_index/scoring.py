@@ -1,0 +1,218 @@
+"""Article-level scoring and confidence, shared by live search and build-time calibration.
+
+Per query and article we compute four signals from the retrieved rows (chunks and phrasings):
+``maxsim`` (best cosine of any of the article's rows), ``knn`` (similarity-weighted share of the
+top-k neighbours' votes; agents' negatives vote against), ``head`` (a linear classifier over the
+embedding trained on the KB's own phrasings) and ``bm25`` (best lexical score, relative to the
+query's best). ``fused`` is their weighted sum, with weights chosen on a validation split carved
+from the KB's own questions. ``confidence`` is a logistic calibration of features of the top
+article (fused score, margin to the runner-up, agreement of the signals).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+FEATURES = ("fused", "margin", "maxsim", "knn", "head", "bm25", "lex_agree", "dense_agree")
+
+
+@dataclass
+class Weights:
+    maxsim: float = 2.0
+    knn: float = 1.0
+    head: float = 1.0
+    bm25: float = 0.1
+    knn_k: int = 20
+    knn_t: float = 0.05
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Calibrator:
+    """Logistic regression over standardised FEATURES: P(top article is right)."""
+
+    mean: list[float] = field(default_factory=lambda: [0.0] * len(FEATURES))
+    std: list[float] = field(default_factory=lambda: [1.0] * len(FEATURES))
+    coef: list[float] = field(default_factory=lambda: [0.0, 0.0, 12.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    intercept: float = -6.6  # prior for an uncalibrated KB: 0.5 at maxsim 0.55
+    fitted: bool = False
+
+    def predict(self, feats: np.ndarray) -> np.ndarray:
+        z = (feats - np.asarray(self.mean)) / np.asarray(self.std)
+        logit = z @ np.asarray(self.coef) + self.intercept
+        return 1.0 / (1.0 + np.exp(-np.clip(logit, -40, 40)))
+
+    @classmethod
+    def fit(cls, feats: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None) -> Calibrator:
+        from sklearn.linear_model import LogisticRegression
+
+        if len(set(labels.tolist())) < 2:
+            return cls()
+        mean = feats.mean(0)
+        std = feats.std(0)
+        std[std < 1e-6] = 1.0
+        lr = LogisticRegression(C=1.0, max_iter=1000)
+        lr.fit((feats - mean) / std, labels, sample_weight=weights)
+        return cls(mean.tolist(), std.tolist(), lr.coef_[0].tolist(), float(lr.intercept_[0]), True)
+
+
+@dataclass
+class Signals:
+    """Per-article signal matrices, shape (queries, articles)."""
+
+    maxsim: np.ndarray
+    knn: np.ndarray
+    head: np.ndarray
+    bm25: np.ndarray
+    demoted: np.ndarray  # bool: an agent's negative phrasing is closer than any positive one
+
+    def fused(self, w: Weights) -> np.ndarray:
+        f = w.maxsim * self.maxsim + w.knn * self.knn + w.head * self.head + w.bm25 * self.bm25
+        if self.demoted.any():
+            f = np.where(self.demoted, f.min(1, keepdims=True) - 1.0, f)
+        return f
+
+    def features(self, fused: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(top article index per query, feature matrix of that article)."""
+        q = np.arange(fused.shape[0])
+        if fused.shape[1] >= 2:
+            part = np.argpartition(-fused, 1, axis=1)[:, :2]
+            a, b = part[:, 0], part[:, 1]
+            swap = fused[q, b] > fused[q, a]
+            top, second = np.where(swap, b, a), np.where(swap, a, b)
+            margin = fused[q, top] - fused[q, second]
+        else:
+            top = np.zeros(len(q), dtype=np.int64)
+            margin = np.ones(len(q))
+        feats = np.stack(
+            [
+                fused[q, top],
+                margin,
+                self.maxsim[q, top],
+                self.knn[q, top],
+                self.head[q, top],
+                self.bm25[q, top],
+                (self.bm25.argmax(1) == top).astype(float),
+                (self.maxsim.argmax(1) == top).astype(float),
+            ],
+            axis=1,
+        )
+        return top, feats
+
+
+def signals(
+    *,
+    n_articles: int,
+    nb_article: np.ndarray,
+    nb_sim: np.ndarray,
+    nb_sign: np.ndarray,
+    lex_article: np.ndarray,
+    lex_score: np.ndarray,
+    head_logits: np.ndarray | None,
+    knn_k: int,
+    knn_t: float,
+    exclude: np.ndarray | None = None,
+) -> Signals:
+    """Build per-article signals from neighbour lists.
+
+    nb_*: (q, K) dense neighbours sorted by similarity (article index, cosine, +1 or -1 for an
+    agent's negative; article -1 = padding). lex_*: (q, L) lexical neighbours (article, BM25
+    score; -1 padding). exclude: (q,) article index to pretend absent (leave-article-out), or -1.
+    """
+    q, k_all = nb_sim.shape
+    rows = np.repeat(np.arange(q), k_all).reshape(q, k_all)
+    valid = nb_article >= 0
+    floor = np.where(valid, nb_sim, np.inf).min(1, initial=np.inf)
+    floor = np.where(np.isfinite(floor), floor, 0.0)
+    pos = valid & (nb_sign > 0)
+    neg = valid & (nb_sign < 0)
+    maxsim = np.repeat(floor[:, None], n_articles, axis=1)
+    np.maximum.at(maxsim, (rows[pos], nb_article[pos]), nb_sim[pos])
+    negmax = np.full((q, n_articles), -np.inf)
+    np.maximum.at(negmax, (rows[neg], nb_article[neg]), nb_sim[neg])
+    posmax = np.full((q, n_articles), -np.inf)
+    np.maximum.at(posmax, (rows[pos], nb_article[pos]), nb_sim[pos])
+    demoted = negmax >= np.maximum(posmax, floor[:, None])
+
+    # kNN vote over the first k valid positive-or-negative neighbours
+    kk = min(knn_k, k_all)
+    top_sim = np.where(valid, nb_sim, -np.inf)[:, :1]
+    top_sim = np.where(np.isfinite(top_sim), top_sim, 0.0)
+    w = np.exp((nb_sim[:, :kk] - top_sim) / knn_t) * valid[:, :kk]
+    signed = w * np.where(nb_sign[:, :kk] < 0, -1.0, 1.0)
+    knn = np.zeros((q, n_articles))
+    m = valid[:, :kk]
+    np.add.at(knn, (rows[:, :kk][m], nb_article[:, :kk][m]), signed[m])
+    knn /= np.maximum((w * (nb_sign[:, :kk] > 0)).sum(1, keepdims=True), 1e-9)
+
+    bm = np.zeros((q, n_articles))
+    lv = lex_article >= 0
+    if lv.any():
+        lrows = np.repeat(np.arange(q), lex_article.shape[1]).reshape(lex_article.shape)
+        np.maximum.at(bm, (lrows[lv], lex_article[lv]), lex_score[lv])
+    if exclude is not None:
+        ex = exclude >= 0
+        bm[np.where(ex)[0], exclude[ex]] = 0.0
+    bm /= np.maximum(bm.max(1, keepdims=True), 1e-9)
+
+    if head_logits is not None:
+        z = head_logits.astype(np.float64).copy()
+        if exclude is not None:
+            ex = exclude >= 0
+            z[np.where(ex)[0], exclude[ex]] = -np.inf
+        z -= z.max(1, keepdims=True)
+        head = np.exp(z)
+        head /= head.sum(1, keepdims=True)
+    else:
+        head = np.zeros((q, n_articles))
+    if exclude is not None:
+        ex = exclude >= 0
+        idx = (np.where(ex)[0], exclude[ex])
+        maxsim[idx] = floor[ex] - 1.0
+        knn[idx] = -1.0
+        demoted[idx] = True
+    return Signals(maxsim=maxsim, knn=knn, head=head, bm25=bm, demoted=demoted)
+
+
+WEIGHT_GRID = {
+    "maxsim": (0.0, 1.0, 2.0, 5.0),
+    "knn": (0.0, 0.5, 1.0),
+    "head": (0.0, 0.5, 1.0, 2.0),
+    "bm25": (0.0, 0.05, 0.1, 0.2, 0.3),
+}
+
+
+def tune_weights(sig: Signals, labels: np.ndarray, *, base: Weights, has_head: bool) -> tuple[Weights, float]:
+    """Grid search of fusion weights for top-1 accuracy on validation signals."""
+    best: tuple[float, Weights] = (-1.0, base)
+    for wm in WEIGHT_GRID["maxsim"]:
+        for wk in WEIGHT_GRID["knn"]:
+            for wh in WEIGHT_GRID["head"] if has_head else (0.0,):
+                if wm == wk == wh == 0.0:
+                    continue
+                for wb in WEIGHT_GRID["bm25"]:
+                    w = Weights(wm, wk, wh, wb, base.knn_k, base.knn_t)
+                    acc = float((sig.fused(w).argmax(1) == labels).mean())
+                    if acc > best[0] + 1e-9:
+                        best = (acc, w)
+    return best[1], best[0]
+
+
+def best_threshold(conf_in: np.ndarray, correct_in: np.ndarray, conf_oos: np.ndarray) -> float:
+    """Threshold maximising the mean of in-scope accuracy (answered and right) and OOS recall."""
+    if len(conf_in) == 0 or len(conf_oos) == 0:
+        return 0.5
+    cands = np.unique(np.concatenate([conf_in, conf_oos, [0.0, 1.0]]))
+    best = (-1.0, 0.5)
+    for t in cands:
+        acc = float(((conf_in >= t) & correct_in).mean())
+        rec = float((conf_oos < t).mean())
+        score = (acc + rec) / 2
+        if score > best[0] + 1e-12:
+            best = (score, float(t))
+    return best[1]
