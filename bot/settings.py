@@ -64,6 +64,21 @@ class Settings(BaseSettings):
         "lawyer,legal action,chargeback,sue,court,fraud,cancel my account,close my account,data breach",
         description="Comma-separated phrases that escalate to a supervisor",
     )
+    handoff_sentiment_threshold: float = Field(
+        -0.6, description="Hand off when a message's anger score (VADER compound, lowered by shouting) is at or below this"
+    )
+    handoff_triggers: str = Field(
+        "all",
+        description="Escalation triggers on: 'all', 'all,-vip', or a list of keyword, asked_for_human, "
+        "negative_sentiment, vip, bot_repeating, low_confidence, agent_escalate",
+    )
+    sla_business_hours: str = Field("mon-fri 09:00-17:00", description="Business hours for SLA clocks, or '24/7'")
+    sla_timezone: str = Field("UTC", description="Time zone of the business hours (IANA name)")
+    sla_targets: str = Field(
+        "urgent=15m/4h,high=1h/8h,normal=4h/24h,low=8h/72h",
+        description="Per priority: first-response/resolution targets in business time",
+    )
+    sla_around_the_clock: str = Field("urgent", description="Priorities whose SLA clocks ignore business hours")
 
     # --- slack (on when the token and secret are set) -----------------------------------------
     slack_bot_token: str | None = None

@@ -1,0 +1,685 @@
+"""The agents' desk on Slack: the pipeline's `Desk`, the Slack listeners' `AgentHost`, and the
+outbox deliverer for channel "slack".
+
+Wiring (see docs/slack.md)::
+
+    desk = SlackDesk(settings=settings, sessionmaker=sm, policy=policy, kb=kb, learn=kb.learn)
+    pipeline = Pipeline(..., desk=desk)
+    desk.attach(pipeline, wake=worker.wake)
+    channel = SlackChannel(settings, host=desk)
+    app.include_router(channel.router())
+    deliverers["slack"] = SlackDeliverer(sessionmaker=sm, api=channel.api, settings=settings)
+
+Every Slack post is an outbox entry (channel "slack", order key ``slack:conv:<id>``) written in
+the pipeline's transaction, so the root card is posted before its thread posts and nothing is
+lost or sent twice. Within one transaction the customer's message is put first in the thread
+(the pipeline calls the hooks for the bot's reply before the one for the customer message).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import re
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot import store
+from bot.messages import utcnow
+from bot.models import ChannelIdentity, Conversation, Customer, Event, Message, OutboxEntry
+from bot.models import ConversationState as S
+from bot.settings import Settings
+from bot.slack_models import SlackSuggestion, SlackThread
+from channels import slack_blocks as kit
+from channels.base import PermanentSendError, SendError
+from channels.slack import Draft, Notice, SlackUser
+from channels.slack_commands import HELP, parse_command
+from kb_index.types import Hit, Searcher
+
+if TYPE_CHECKING:
+    from bot.engine import Pipeline
+    from handoff.policy import Decision, Policy
+
+log = logging.getLogger("switchboard.slack")
+
+Learn = Callable[..., Any]  # KnowledgeBase.learn(article_id=, question=, negative=), sync or async
+STATE_NOTICES = {
+    S.WAITING: "Handed to agents ({reason}). Reply in this thread or press Send.",
+    S.ESCALATED: "Escalated to supervisors ({reason}).",
+    S.ASSIGNED: "Assigned to {assignee}.",
+    S.RESOLVED: "Resolved by {by}. The bot answers again.",
+    S.BOT: "Back with the bot ({reason}).",
+}
+
+
+def parse_routes(rules: str) -> list[tuple[str, str]]:
+    """'sms=C1,tag:vip=C2' -> [("sms", "C1"), ("tag:vip", "C2")] (first match wins)."""
+    out = []
+    for rule in rules.split(","):
+        key, sep, channel = rule.strip().partition("=")
+        if sep and key.strip() and channel.strip():
+            out.append((key.strip().lower(), channel.strip()))
+    return out
+
+
+def thread_link(channel: str | None, ts: str | None) -> str | None:
+    return f"https://slack.com/archives/{channel}/p{ts.replace('.', '')}" if channel and ts else None
+
+
+class SlackDesk:
+    """Implements `bot.desk.Desk` (hooks inside the pipeline's transactions) and `AgentHost`."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        policy: Policy | None = None,
+        kb: Searcher | None = None,
+        learn: Learn | None = None,
+        api: Any = None,
+        pipeline: Pipeline | None = None,
+        wake: Callable[[], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.sessionmaker = sessionmaker
+        self.policy = policy
+        self.kb = kb
+        self.learn = learn
+        self.api = api  # channels.slack_api.SlackApi: only for the supervisor group look-up
+        self.pipeline = pipeline
+        self._wake = wake or (lambda: None)
+        self.routes = parse_routes(settings.slack_routes)
+        self.supervisor_ids = {u.strip() for u in settings.slack_supervisor_ids.split(",") if u.strip()}
+        self._group: tuple[float, set[str]] = (0.0, set())
+
+    def attach(self, pipeline: Pipeline, *, wake: Callable[[], None] | None = None, api: Any = None) -> None:
+        self.pipeline = pipeline
+        if wake is not None:
+            self._wake = wake
+        if api is not None:
+            self.api = api
+
+    # ---- routing and per-transaction bookkeeping ---------------------------------------------------
+
+    def route(self, *, conversation: Conversation, customer: Customer | None) -> str | None:
+        tags = {str(t).lower() for t in (conversation.tags or [])}
+        if customer is not None and customer.vip:
+            tags.add("vip")
+        for key, channel in self.routes:
+            if key.startswith("tag:") and key[4:] in tags or key == conversation.channel.lower():
+                return channel
+        return self.settings.slack_agents_channel
+
+    @staticmethod
+    def _txn(session: AsyncSession, conversation_id: int) -> dict[str, Any]:
+        """This transaction's Slack entries for one conversation (session.info is per session)."""
+        marker = session.sync_session.get_transaction()
+        book = session.info.get("slack_desk")
+        if book is None or book["txn"] is not marker:
+            book = session.info["slack_desk"] = {"txn": marker, "convs": {}}
+        convs: dict[int, dict[str, Any]] = book["convs"]
+        return convs.setdefault(conversation_id, {"entries": [], "deferred": []})
+
+    async def _thread(self, session: AsyncSession, conversation_id: int) -> SlackThread | None:
+        stmt = select(SlackThread).where(SlackThread.conversation_id == conversation_id)
+        return (await session.execute(stmt)).scalar_one_or_none()
+
+    async def _enqueue(self, session: AsyncSession, conv: Conversation, kind: str, payload: dict[str, Any],
+                       *, track: bool = True) -> OutboxEntry:
+        entry = await store.enqueue(session, channel="slack", order_key=f"slack:conv:{conv.id}", kind=kind,
+                                    payload=payload, conversation_id=conv.id)
+        if track:
+            self._txn(session, conv.id)["entries"].append(entry)
+        return entry
+
+    async def _open_thread(self, session: AsyncSession, conv: Conversation) -> SlackThread | None:
+        thread = await self._thread(session, conv.id)
+        if thread is not None:
+            return thread
+        customer = await session.get(Customer, conv.customer_id)
+        channel = self.route(conversation=conv, customer=customer)
+        if not channel:
+            log.warning("no Slack channel for conversation %s: set SLACK_AGENTS_CHANNEL", conv.id)
+            return None
+        thread = SlackThread(conversation_id=conv.id, channel_id=channel)
+        session.add(thread)
+        await session.flush()
+        await self._enqueue(session, conv, "slack.card", {"conversation_id": conv.id}, track=False)
+        book = self._txn(session, conv.id)
+        book["card_now"] = True
+        for kind, payload in book.pop("deferred"):
+            await self._enqueue(session, conv, kind, payload)
+        book["deferred"] = []
+        return thread
+
+    async def _post(self, session: AsyncSession, conv: Conversation, text: str, blocks: list[dict[str, Any]],
+                    *, target: str = "conv") -> None:
+        payload = {"text": text, "blocks": blocks, "target": target}
+        if await self._thread(session, conv.id) is None:
+            self._txn(session, conv.id)["deferred"].append(("slack.post", payload))  # posted if a thread opens
+            return
+        await self._enqueue(session, conv, "slack.post", payload)
+
+    async def _post_first(self, session: AsyncSession, conv: Conversation, payload: dict[str, Any]) -> None:
+        """Enqueue a post ahead of what this transaction already queued (payloads rotate; ids keep order)."""
+        earlier: list[OutboxEntry] = list(self._txn(session, conv.id)["entries"])
+        entry = await self._enqueue(session, conv, "slack.post", payload)
+        chain = [*earlier, entry]
+        shifted = [(payload, "slack.post")] + [(e.payload, e.kind) for e in earlier]
+        for e, (p, k) in zip(chain, shifted, strict=True):
+            e.payload, e.kind = dict(p), k
+
+    # ---- Desk hooks (inside the pipeline's transaction) ----------------------------------------------
+
+    async def on_customer_message(self, session: AsyncSession, *, conversation: Conversation, message: Message,
+                                  hits: Sequence[Hit], decision: Decision | None) -> None:
+        conv = conversation
+        kb_meta = (message.meta or {}).get("kb") or {}
+        answered = bool(kb_meta.get("answered"))
+        thread = await self._thread(session, conv.id)
+        if thread is None and answered and decision is None and conv.state == S.BOT:
+            return  # the bot closed this turn on its own: no thread needed (yet)
+        if thread is None and await self._open_thread(session, conv) is None:
+            return
+        shown = [h for h in hits if h.confidence >= self.settings.suggest_threshold][: self.settings.slack_suggestions]
+        views = []
+        for rank, hit in enumerate(shown, start=1):
+            row = SlackSuggestion(conversation_id=conv.id, message_id=message.id, rank=rank,
+                                  article_id=hit.article_id, title=hit.title[:500], text=hit.answer,
+                                  confidence=float(hit.confidence), url=hit.url)
+            session.add(row)
+            await session.flush()
+            views.append(kit.SuggestionView(ref=str(row.id), article_id=hit.article_id, title=hit.title,
+                                            preview=hit.snippet or hit.answer, confidence=hit.confidence,
+                                            url=hit.url))
+        identity = await session.get(ChannelIdentity, conv.identity_id)
+        customer = await session.get(Customer, conv.customer_id)
+        author = message.author_name or (customer.display_name if customer else None) or _masked(identity)
+        text, blocks = kit.customer_post(kit.CustomerPost(
+            conversation_id=conv.id, author=author, text=message.text, suggestions=views,
+            answered_by_bot=answered, decision=(message.meta or {}).get("decision"),
+            attachments=(message.meta or {}).get("attachments") or (),
+        ))
+        await self._post_first(session, conv, {"text": text, "blocks": blocks, "target": "conv"})
+        thread = await self._thread(session, conv.id)
+        if thread is not None and thread.esc_outbox_id is not None and (
+                conv.state == S.ESCALATED or conv.assignee_role == "supervisor"):
+            await self._enqueue(session, conv, "slack.post", {"text": text, "blocks": blocks[:1], "target": "esc"})
+
+    async def on_outbound(self, session: AsyncSession, *, conversation: Conversation, message: Message) -> None:
+        meta = message.meta or {}
+        if meta.get("via") != "slack_thread":  # a thread reply is already in the thread
+            who = {"bot": "Bot", "system": "Told the customer"}.get(message.author_kind)
+            if who is None:
+                who = f"{message.author_name or message.author_id or message.author_kind} sent"
+            text, blocks = kit.notice(message.author_kind, message.text, who=who)
+            await self._post(session, conversation, text, blocks)
+        if message.delivery_status == "suppressed":
+            text, blocks = kit.notice("problem", f"Not sent: the customer opted out of {conversation.channel} "
+                                                 "messages (STOP). They must opt back in (START) first.")
+            await self._post(session, conversation, text, blocks)
+
+    async def on_state_change(self, session: AsyncSession, *, conversation: Conversation, old: str, new: str,
+                              reason: str | None) -> None:
+        conv = conversation
+        thread = await self._thread(session, conv.id)
+        if thread is None and new in S.HUMAN:
+            thread = await self._open_thread(session, conv)
+        if thread is None:
+            return
+        book = self._txn(session, conv.id)
+        if not book.get("card_now") and not book.get("card_update"):
+            book["card_update"] = True
+            await self._enqueue(session, conv, "slack.update", {"conversation_id": conv.id})
+        assignee = f"<@{conv.assignee_id}>" if conv.assignee_id else "nobody"
+        by = f"<@{reason}>" if reason and re.fullmatch(r"[UW][A-Z0-9]{2,}", reason) else (reason or "someone")
+        line = STATE_NOTICES.get(new, "{new}").format(reason=reason or "-", assignee=assignee, by=by, new=new)
+        if new == S.ASSIGNED and conv.assignee_role == "supervisor":
+            line = f"Taken by supervisor {assignee}."
+        await self._post(session, conv, line, [kit.section(f":arrows_counterclockwise: {line}")])
+        if new == S.ESCALATED and self.settings.slack_supervisors_channel:
+            entry = await self._enqueue(session, conv, "slack.escalation", {"conversation_id": conv.id})
+            thread.esc_outbox_id = entry.id
+            thread.esc_channel_id = self.settings.slack_supervisors_channel
+            thread.esc_ts = None
+        elif thread.esc_outbox_id is not None:
+            await self._enqueue(session, conv, "slack.esc_update", {"conversation_id": conv.id})
+
+    async def on_delivery_problem(self, session: AsyncSession, *, conversation: Conversation,
+                                  message: Message) -> None:
+        if await self._thread(session, conversation.id) is None:
+            await self._open_thread(session, conversation)
+        status = message.delivery_status or "failed"
+        code = f", error {message.error_code}" if message.error_code else ""
+        text, blocks = kit.notice("problem", f"Not delivered to the customer ({status}{code}): "
+                                             f"\u201c{kit.clip(message.text, 300)}\u201d")
+        await self._post(session, conversation, text, blocks)
+
+    async def on_outbox_failure(self, session: AsyncSession, entry: OutboxEntry, exc: Exception) -> None:
+        """A `bot.worker.Worker` failure hook: a dead-lettered customer reply shows up in its thread."""
+        if entry.channel == "slack" or entry.message_id is None or entry.conversation_id is None:
+            if entry.channel == "slack":
+                log.error("Slack post %s dead-lettered: %s", entry.id, exc)
+            return
+        message = await session.get(Message, entry.message_id)
+        conv = await session.get(Conversation, entry.conversation_id)
+        if message is not None and conv is not None:
+            message.delivery_status = "failed"
+            message.error_code = str(getattr(exc, "code", None) or type(exc).__name__)
+            await self.on_delivery_problem(session, conversation=conv, message=message)
+
+    # ---- AgentHost: who may answer ---------------------------------------------------------------------
+
+    async def is_supervisor(self, user_id: str) -> bool:
+        if user_id in self.supervisor_ids:
+            return True
+        group = self.settings.slack_supervisor_group
+        if not group or self.api is None:
+            return False
+        fetched_at, members = self._group
+        if time.monotonic() - fetched_at > 60:
+            try:
+                members = await self.api.group_members(group)
+                self._group = (time.monotonic(), members)
+            except SendError as exc:
+                log.warning("usergroups.users.list %s failed: %s", group, exc)
+        return user_id in members
+
+    def _pipe(self) -> Pipeline:
+        if self.pipeline is None:
+            raise RuntimeError("SlackDesk.attach(pipeline) was not called")
+        return self.pipeline
+
+    async def _claim(self, conversation_id: int, user: SlackUser) -> tuple[str | None, Notice]:
+        """(role, None) when `user` may answer the customer now (assigning them if nobody owns it)."""
+        supervisor = await self.is_supervisor(user.id)
+        role = "supervisor" if supervisor else "agent"
+        async with self.sessionmaker() as session:
+            conv = await session.get(Conversation, conversation_id)
+        if conv is None:
+            return None, "That conversation no longer exists."
+        if conv.state == S.ESCALATED and not supervisor:
+            return None, ("This conversation is escalated: a supervisor must take it. "
+                          "Your message was NOT sent to the customer.")
+        if conv.state == S.ASSIGNED and conv.assignee_id not in (None, user.id):
+            if supervisor:
+                return role, None  # a supervisor may step in without taking it over
+            return None, (f"<@{conv.assignee_id}> owns conversation #{conv.id}; your message was NOT sent. "
+                          f"They can hand it over with `/switchboard assign {conv.id} @you`.")
+        if conv.state != S.ASSIGNED or conv.assignee_id != user.id:
+            result = await self._pipe().assign(conversation_id, user_id=user.id, user_name=user.name, role=role)
+            if result.assignee_id != user.id:
+                return None, f"<@{result.assignee_id}> took it first; your message was NOT sent."
+        return role, None
+
+    async def _reply(self, conversation_id: int, user: SlackUser, text: str, *, source_id: str,
+                     meta: dict[str, Any]) -> tuple[int | None, Notice]:
+        async with self.sessionmaker() as session:
+            if (await session.execute(select(Message.id).where(Message.source_id == source_id))).first():
+                return None, None  # a retry of something already relayed: nothing twice, no notice
+        role, refusal = await self._claim(conversation_id, user)
+        if role is None:
+            return None, refusal
+        mid = await self._pipe().agent_reply(conversation_id, text=text, author_id=user.id,
+                                             author_name=user.name, role=role, source_id=source_id, meta=meta)
+        return mid, None
+
+    async def _conversation_for_thread(self, channel: str, thread_ts: str) -> int | None:
+        async with self.sessionmaker() as session:
+            stmt = select(SlackThread.conversation_id).where(or_(
+                (SlackThread.channel_id == channel) & (SlackThread.thread_ts == thread_ts),
+                (SlackThread.esc_channel_id == channel) & (SlackThread.esc_ts == thread_ts),
+            ))
+            return (await session.execute(stmt)).scalars().first()
+
+    async def _learn(self, *, article_id: str, question: str, negative: bool) -> None:
+        if self.learn is None:
+            return
+        try:
+            result = self.learn(article_id=article_id, question=question, negative=negative)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            log.exception("KB learning failed for article %s", article_id)
+
+    # ---- AgentHost: thread messages ------------------------------------------------------------------
+
+    async def thread_reply(self, *, channel: str, thread_ts: str, ts: str, user: SlackUser, text: str,
+                           files: Sequence[dict[str, Any]] = ()) -> Notice:
+        conv_id = await self._conversation_for_thread(channel, thread_ts)
+        if conv_id is None:
+            return None  # not one of our threads
+        if not text.strip():
+            return "Attachments are not sent to customers; write the answer as text." if files else None
+        mid, notice = await self._reply(conv_id, user, text, source_id=f"slack:{channel}:{ts}",
+                                        meta={"via": "slack_thread", "slack": {"channel": channel, "ts": ts}})
+        if mid is not None and files:
+            return "Only the text was sent: attachments are not relayed to customers."
+        return notice
+
+    async def _relayed(self, channel: str, ts: str) -> bool:
+        async with self.sessionmaker() as session:
+            stmt = select(Message.id).where(Message.source_id == f"slack:{channel}:{ts}",
+                                            Message.internal.is_(False))
+            return (await session.execute(stmt)).first() is not None
+
+    async def thread_edit(self, *, channel: str, thread_ts: str, ts: str, user: SlackUser, text: str) -> Notice:
+        if not await self._relayed(channel, ts):
+            return None
+        return ("Edits are not re-sent: the customer already has your original message. "
+                "Reply again in the thread to correct it.")
+
+    async def thread_delete(self, *, channel: str, thread_ts: str, ts: str, user: SlackUser) -> Notice:
+        if not await self._relayed(channel, ts):
+            return None
+        return "Deleted in Slack only: the customer already received that message and it cannot be unsent."
+
+    # ---- AgentHost: buttons and modals ----------------------------------------------------------------
+
+    async def _suggestion(self, ref: str) -> tuple[SlackSuggestion, str] | None:
+        if not ref.isdigit():
+            return None
+        async with self.sessionmaker() as session:
+            row = await session.get(SlackSuggestion, int(ref))
+            if row is None:
+                return None
+            question = await session.get(Message, row.message_id)
+            return row, (question.text if question else "")
+
+    async def send_suggestion(self, *, suggestion_ref: str, user: SlackUser) -> Notice:
+        found = await self._suggestion(suggestion_ref)
+        if found is None:
+            return "That suggestion is no longer available."
+        row, question = found
+        mid, notice = await self._reply(row.conversation_id, user, row.text, source_id=f"slack:suggestion:{row.id}",
+                                        meta={"via": "slack_suggestion", "kb_article": row.article_id,
+                                              "suggestion": row.id})
+        if notice:
+            return notice
+        if mid is None:
+            return "Already sent."
+        await self._mark_sent(row.id, user)
+        await self._learn(article_id=row.article_id, question=question, negative=False)
+        return None
+
+    async def _mark_sent(self, suggestion_id: int, user: SlackUser) -> None:
+        async with self.sessionmaker() as session, session.begin():
+            row = await session.get(SlackSuggestion, suggestion_id)
+            if row is not None and row.sent_at is None:
+                row.sent_by, row.sent_at = user.id, utcnow()
+
+    async def open_edit(self, *, suggestion_ref: str, user: SlackUser) -> Draft | None:
+        found = await self._suggestion(suggestion_ref)
+        if found is None:
+            return None
+        row, _ = found
+        return Draft(conversation_id=row.conversation_id, suggestion_ref=str(row.id), text=row.text)
+
+    async def edit_and_send(self, *, conversation_id: int, suggestion_ref: str | None, text: str, user: SlackUser,
+                            view_id: str) -> Notice:
+        found = await self._suggestion(suggestion_ref or "")
+        meta: dict[str, Any] = {"via": "slack_edit"}
+        if found is not None:
+            meta.update(kb_article=found[0].article_id, suggestion=found[0].id, edited=found[0].text != text)
+        mid, notice = await self._reply(conversation_id, user, text, source_id=f"slack:view:{view_id}", meta=meta)
+        if notice or mid is None:
+            return notice
+        if found is not None:
+            await self._mark_sent(found[0].id, user)
+            await self._learn(article_id=found[0].article_id, question=found[1], negative=False)
+        return None
+
+    async def not_helpful(self, *, suggestion_ref: str, user: SlackUser) -> Notice:
+        found = await self._suggestion(suggestion_ref)
+        if found is None:
+            return "That suggestion is no longer available."
+        row, question = found
+        async with self.sessionmaker() as session, session.begin():
+            fresh = await session.get(SlackSuggestion, row.id)
+            assert fresh is not None
+            if fresh.feedback == "not_helpful":
+                return "Already marked as not helpful."
+            fresh.feedback, fresh.feedback_by = "not_helpful", user.id
+            await store.log_event(session, kind="suggestion_not_helpful", conversation_id=row.conversation_id,
+                                  data={"article_id": row.article_id, "by": user.id})
+        await self._learn(article_id=row.article_id, question=question, negative=True)
+        return f"Thanks: \u201c{row.title}\u201d is marked as not helpful for this question."
+
+    async def escalate(self, *, conversation_id: int, user: SlackUser, reason: str | None = None) -> Notice:
+        if self.policy is None:
+            return "Escalation is not configured."
+        decision = self.policy.agent_escalation(by=user.name or user.id, reason=reason)
+        if not await self._pipe().escalate(conversation_id, decision=decision):
+            return "Already escalated or resolved."
+        return None
+
+    async def resolve(self, *, conversation_id: int, user: SlackUser) -> Notice:
+        if not await self._pipe().resolve(conversation_id, by=user.id):
+            return "Already resolved."
+        return None
+
+    async def take(self, *, conversation_id: int, user: SlackUser) -> Notice:
+        if not await self.is_supervisor(user.id):
+            return "Only supervisors can take escalations. Nothing was assigned."
+        result = await self._pipe().assign(conversation_id, user_id=user.id, user_name=user.name,
+                                           role="supervisor")
+        if result.assignee_id != user.id:
+            return f"Already taken by <@{result.assignee_id}>."
+        return None if result.assigned else "You already have it."
+
+    async def note(self, *, conversation_id: int, text: str, user: SlackUser, view_id: str) -> Notice:
+        supervisor = await self.is_supervisor(user.id)
+        mid = await self._pipe().agent_reply(conversation_id, text=text, author_id=user.id, author_name=user.name,
+                                             role="supervisor" if supervisor else "agent", internal=True,
+                                             source_id=f"slack:view:{view_id}", meta={"via": "slack_note"})
+        if mid is None:
+            return None
+        async with self.sessionmaker() as session, session.begin():
+            conv = await store.get_conversation(session, conversation_id=conversation_id)
+            blocks = [kit.section(f":lock: *Internal note by <@{user.id}>* (not sent to the customer)\n"
+                                   f"{kit.quote(text)}")]
+            await self._post(session, conv, f"Internal note: {kit.clip(text, 150)}", blocks)
+        self._wake()
+        return None
+
+    # ---- AgentHost: slash command and App Home ---------------------------------------------------------
+
+    async def command(self, *, user: SlackUser, text: str, channel: str | None) -> str:
+        cmd = parse_command(text)
+        if cmd.error:
+            return cmd.error
+        if cmd.verb == "help":
+            return HELP
+        if cmd.verb == "kb":
+            if self.kb is None:
+                return "The knowledge base is not loaded."
+            hits = await self.kb.search(cmd.query, k=3)
+            if not hits:
+                return f"Nothing in the knowledge base for \u201c{cmd.query}\u201d."
+            return "\n".join(f"\u2022 *{kit.escape(h.title)}* (`{h.article_id}`, {round(h.confidence * 100)}%): "
+                             f"{kit.escape(kit.clip(h.snippet or h.answer, 200))}" for h in hits)
+        if cmd.verb == "queue":
+            async with self.sessionmaker() as session:
+                rows = await self._rows(session, Conversation.state.in_((S.WAITING, S.ESCALATED)))
+            if not rows:
+                return "Nobody is waiting."
+            return "\n".join(f"\u2022 #{r.conversation_id} {kit.escape(r.customer)} \u00b7 {r.channel} \u00b7 {r.state}"
+                             f" \u00b7 {r.priority} \u00b7 {r.waiting}" + (f" \u00b7 <{r.link}|thread>" if r.link else "")
+                             for r in rows)
+        if cmd.verb == "stats":
+            async with self.sessionmaker() as session:
+                states, events = await counts(session)
+            return ("*Open:* " + ", ".join(f"{k} {states.get(k, 0)}" for k in S.ALL)
+                    + "\n*Today:* " + (", ".join(f"{k} {v}" for k, v in sorted(events.items())) or "nothing yet"))
+        conv_id = cmd.conversation_id or await self._only_assigned(user.id)
+        if conv_id is None:
+            return "Which conversation? Add its number, e.g. `/switchboard " + cmd.verb + " 42`."
+        async with self.sessionmaker() as session:
+            if await session.get(Conversation, conv_id) is None:
+                return f"There is no conversation #{conv_id}."
+        if cmd.verb == "resolve":
+            return await self.resolve(conversation_id=conv_id, user=user) or f"Resolved #{conv_id}."
+        assert cmd.target_user is not None
+        target = SlackUser(cmd.target_user)
+        role = "supervisor" if await self.is_supervisor(target.id) else "agent"
+        result = await self._pipe().assign(conv_id, user_id=target.id, role=role)
+        if result.assignee_id != target.id:
+            return (f"#{conv_id} is with <@{result.assignee_id}> ({result.state}): only a supervisor can move it "
+                    "now.")
+        return f"#{conv_id} is now assigned to <@{target.id}>."
+
+    async def _only_assigned(self, user_id: str) -> int | None:
+        async with self.sessionmaker() as session:
+            ids = (await session.execute(select(Conversation.id).where(
+                Conversation.state == S.ASSIGNED, Conversation.assignee_id == user_id).limit(2))).scalars().all()
+        return ids[0] if len(ids) == 1 else None
+
+    async def home(self, *, user: SlackUser) -> dict[str, Any]:
+        async with self.sessionmaker() as session:
+            mine = await self._rows(session, (Conversation.state == S.ASSIGNED) & (Conversation.assignee_id == user.id))
+            queue = await self._rows(session, Conversation.state.in_((S.WAITING, S.ESCALATED)))
+        return kit.home_view(user=user.id, mine=mine, queue=queue)
+
+    async def _rows(self, session: AsyncSession, where: Any, limit: int = 40) -> list[kit.HomeRow]:
+        stmt = (select(Conversation, SlackThread, Customer, ChannelIdentity)
+                .join(SlackThread, SlackThread.conversation_id == Conversation.id, isouter=True)
+                .join(Customer, Customer.id == Conversation.customer_id)
+                .join(ChannelIdentity, ChannelIdentity.id == Conversation.identity_id)
+                .where(where).order_by(Conversation.handed_off_at.is_(None), Conversation.handed_off_at).limit(limit))
+        rows = []
+        now = utcnow()
+        for conv, thread, customer, identity in (await session.execute(stmt)).all():
+            waited = int((now - conv.handed_off_at).total_seconds() // 60) if conv.handed_off_at else None
+            rows.append(kit.HomeRow(
+                conversation_id=conv.id, customer=customer.display_name or _masked(identity), channel=conv.channel,
+                state=conv.state, priority=conv.priority, waiting=f"waiting {waited} min" if waited is not None else "",
+                link=thread_link(thread.channel_id, thread.thread_ts) if thread else None,
+            ))
+        return rows
+
+
+def _masked(identity: ChannelIdentity | None) -> str:
+    if identity is None:
+        return "customer"
+    from handoff.context import mask_address
+
+    return mask_address(identity.channel, identity.address) or "customer"
+
+
+# ---- the deliverer ------------------------------------------------------------------------------------
+
+
+class SlackDeliverer:
+    """The worker's deliverer for channel "slack": posts cards and thread posts, keeps the mapping.
+
+    Kinds: ``slack.card`` (root card; stores the thread ts), ``slack.post`` (thread post),
+    ``slack.update`` (re-render the card), ``slack.escalation`` / ``slack.esc_update`` (the
+    supervisors' card). Cards are rendered from the database at delivery time, so they always
+    show the current state. A retry after an ambiguous failure (a timeout after Slack accepted)
+    first looks for the post by its metadata, so nothing appears twice.
+    """
+
+    def __init__(self, *, sessionmaker: async_sessionmaker[AsyncSession], api: Any, settings: Settings) -> None:
+        self.sessionmaker = sessionmaker
+        self.api = api  # channels.slack_api.SlackApi
+        self.settings = settings
+
+    async def deliver(self, entry: OutboxEntry) -> Any:
+        from bot.messages import SendResult
+
+        kind, p = entry.kind, entry.payload or {}
+        conv_id = entry.conversation_id or p.get("conversation_id")
+        async with self.sessionmaker() as session:
+            thread = (await session.execute(
+                select(SlackThread).where(SlackThread.conversation_id == conv_id))).scalar_one_or_none()
+        if thread is None:
+            raise PermanentSendError(f"no Slack thread for conversation {conv_id}", code="no_thread")
+        marker = str(entry.id)
+        meta = {"event_type": "switchboard_post", "event_payload": {"outbox": marker}}
+        if kind == "slack.card":
+            if thread.card_ts:
+                return SendResult(platform_id=thread.card_ts)
+            text, blocks = await self._card(conv_id)
+            ts = await self._find(entry, thread.channel_id, None, marker) or await self.api.post_message(
+                channel=thread.channel_id, text=text, blocks=blocks, metadata=meta)
+            await self._save(conv_id, thread_ts=ts, card_ts=ts)
+            return SendResult(platform_id=ts)
+        if kind == "slack.post":
+            esc = p.get("target") == "esc"
+            channel, root = (thread.esc_channel_id, thread.esc_ts) if esc else (thread.channel_id, thread.thread_ts)
+            if not channel or not root:
+                from channels.base import TransientSendError
+
+                raise TransientSendError("the thread's root is not posted yet", code="no_root", retry_after=2)
+            ts = await self._find(entry, channel, root, marker) or await self.api.post_message(
+                channel=channel, text=p.get("text") or "", blocks=p.get("blocks"), thread_ts=root, metadata=meta)
+            return SendResult(platform_id=ts)
+        if kind == "slack.update":
+            if not thread.card_ts:
+                from channels.base import TransientSendError
+
+                raise TransientSendError("the card is not posted yet", code="no_root", retry_after=2)
+            text, blocks = await self._card(conv_id)
+            await self.api.update_message(channel=thread.channel_id, ts=thread.card_ts, text=text, blocks=blocks)
+            return SendResult(platform_id=thread.card_ts)
+        if kind in ("slack.escalation", "slack.esc_update"):
+            channel = thread.esc_channel_id or self.settings.slack_supervisors_channel
+            if not channel:
+                raise PermanentSendError("SLACK_SUPERVISORS_CHANNEL is not set", code="no_channel")
+            text, blocks = await self._escalation(conv_id)
+            if kind == "slack.escalation" and thread.esc_outbox_id == entry.id and not thread.esc_ts:
+                ts = await self._find(entry, channel, None, marker) or await self.api.post_message(
+                    channel=channel, text=text, blocks=blocks, metadata=meta)
+                await self._save(conv_id, esc_ts=ts, esc_channel_id=channel)
+                return SendResult(platform_id=ts)
+            if thread.esc_ts:
+                await self.api.update_message(channel=channel, ts=thread.esc_ts, text=text, blocks=blocks)
+            return SendResult(platform_id=thread.esc_ts)
+        raise PermanentSendError(f"unknown Slack outbox kind {kind!r}", code="unknown_kind")
+
+    async def _find(self, entry: OutboxEntry, channel: str, thread_ts: str | None, marker: str) -> str | None:
+        if entry.attempts == 0:
+            return None
+        return await self.api.find_marked(channel=channel, thread_ts=thread_ts, marker=marker)
+
+    async def _save(self, conversation_id: int, **values: Any) -> None:
+        async with self.sessionmaker() as session, session.begin():
+            thread = (await session.execute(select(SlackThread).where(
+                SlackThread.conversation_id == conversation_id))).scalar_one()
+            for key, value in values.items():
+                setattr(thread, key, value)
+
+    async def _card(self, conversation_id: int) -> tuple[str, list[dict[str, Any]]]:
+        async with self.sessionmaker() as session:
+            conv = await store.get_conversation(session, conversation_id=conversation_id)
+            customer = await session.get(Customer, conv.customer_id)
+            identity = await session.get(ChannelIdentity, conv.identity_id)
+        return kit.card(kit.CardInfo(
+            conversation_id=conv.id, customer=(customer.display_name if customer else None) or _masked(identity),
+            channel=conv.channel, state=conv.state, priority=conv.priority, assignee=conv.assignee_id,
+            tags=[str(t) for t in conv.tags or []], opted_out=bool(identity and identity.opted_out),
+            reason=conv.handoff_reason,
+        ))
+
+    async def _escalation(self, conversation_id: int) -> tuple[str, list[dict[str, Any]]]:
+        from handoff.context import build_context
+
+        async with self.sessionmaker() as session:
+            package = (await build_context(session, conversation_id=conversation_id)).to_dict()
+            conv = await store.get_conversation(session, conversation_id=conversation_id)
+        taken = conv.assignee_id if conv.state == S.ASSIGNED and conv.assignee_role == "supervisor" else None
+        return kit.escalation_card(package, taken_by=taken)
+
+
+async def counts(session: AsyncSession) -> tuple[dict[str, int], dict[str, int]]:
+    """Conversations per state, and today's events per kind (for `/switchboard stats`)."""
+    states = dict((await session.execute(select(Conversation.state, func.count()).group_by(Conversation.state))).all())
+    start = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+    events = dict((await session.execute(
+        select(Event.kind, func.count()).where(Event.at >= start).group_by(Event.kind))).all())
+    return {str(k): int(v) for k, v in states.items()}, {str(k): int(v) for k, v in events.items()}

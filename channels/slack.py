@@ -1,0 +1,330 @@
+"""The agents' workspace on Slack: protocol only (bolt listeners in, Web API calls out).
+
+`SlackChannel` mounts a slack-bolt `AsyncApp` on ``POST /slack/events`` (Events API),
+``/slack/interactivity`` (buttons, modals) and ``/slack/commands`` (``/switchboard``); all three
+go to the same bolt handler, which verifies the v0 signature (forged or older than 5 min -> 401).
+Listeners translate Slack payloads into calls on an `AgentHost` (implemented by
+`bot.slack_desk.SlackDesk`, which owns the database) and answer fast: with
+``process_before_response=True`` (default) Slack gets its 200 only once the host has stored
+what matters, so a crash before that makes Slack retry, and the host dedupes the retry.
+
+What the listeners ignore, deliberately: the bot's own messages and every message with a
+`bot_id` or a non-reply subtype; top-level channel messages (only thread replies are replies);
+messages without a user. Edits and deletions of a thread reply cannot unsend what reached the
+customer: the host answers with a notice shown to the author only (ephemeral).
+
+Example::
+
+    channel = SlackChannel(settings, host=desk)
+    app.include_router(channel.router())
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from fastapi import APIRouter, Request, Response
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp
+
+from bot.settings import Settings
+from channels import slack_blocks as kit
+from channels.slack_api import SlackApi, make_client
+
+log = logging.getLogger("switchboard.slack")
+
+REPLY_SUBTYPES = (None, "file_share", "thread_broadcast")
+NAME_LOOKUP_TIMEOUT = 1.5
+
+
+@dataclass(frozen=True, slots=True)
+class SlackUser:
+    id: str
+    name: str | None = None  # None: Slack could not tell us (unknown or unreachable)
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """What the Edit & send modal opens with."""
+
+    conversation_id: int
+    suggestion_ref: str
+    text: str
+
+
+Notice = str | None  # text shown to the acting user only (ephemeral); None = nothing to say
+
+
+class AgentHost(Protocol):
+    """What the Slack listeners need from the application. Implemented by `bot.slack_desk.SlackDesk`.
+
+    Every method is idempotent for a retried Slack delivery of the same event or click.
+    """
+
+    async def thread_reply(self, *, channel: str, thread_ts: str, ts: str, user: SlackUser, text: str,
+                           files: Sequence[dict[str, Any]] = ()) -> Notice:
+        """A human replied in a conversation thread: relay it to the customer (source id slack:<channel>:<ts>)."""
+        ...
+
+    async def thread_edit(self, *, channel: str, thread_ts: str, ts: str, user: SlackUser, text: str) -> Notice: ...
+
+    async def thread_delete(self, *, channel: str, thread_ts: str, ts: str, user: SlackUser) -> Notice: ...
+
+    async def send_suggestion(self, *, suggestion_ref: str, user: SlackUser) -> Notice: ...
+
+    async def open_edit(self, *, suggestion_ref: str, user: SlackUser) -> Draft | None: ...
+
+    async def edit_and_send(self, *, conversation_id: int, suggestion_ref: str | None, text: str,
+                            user: SlackUser, view_id: str) -> Notice: ...
+
+    async def not_helpful(self, *, suggestion_ref: str, user: SlackUser) -> Notice: ...
+
+    async def escalate(self, *, conversation_id: int, user: SlackUser, reason: str | None = None) -> Notice: ...
+
+    async def resolve(self, *, conversation_id: int, user: SlackUser) -> Notice: ...
+
+    async def take(self, *, conversation_id: int, user: SlackUser) -> Notice: ...
+
+    async def note(self, *, conversation_id: int, text: str, user: SlackUser, view_id: str) -> Notice: ...
+
+    async def command(self, *, user: SlackUser, text: str, channel: str | None) -> str: ...
+
+    async def home(self, *, user: SlackUser) -> dict[str, Any]: ...
+
+
+class SlackChannel:
+    """Bolt app + Web API client for one workspace (bot token + signing secret from `Settings`)."""
+
+    name = "slack"
+
+    def __init__(self, settings: Settings, *, host: AgentHost, command: str = "/switchboard") -> None:
+        if not settings.slack_signing_secret:
+            raise ValueError("SLACK_SIGNING_SECRET is required (bolt would answer 500 to every request)")
+        self.settings = settings
+        self.host = host
+        self.command_name = command
+        self.client = make_client(token=settings.slack_bot_token, base_url=settings.slack_api_base_url,
+                                  timeout=settings.slack_timeout)
+        self.api = SlackApi(self.client)
+        self.app = AsyncApp(
+            signing_secret=settings.slack_signing_secret,
+            client=self.client,
+            process_before_response=settings.slack_process_before_response,
+        )
+        self.handler = AsyncSlackRequestHandler(self.app)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._socket: Any = None
+        self._register()
+
+    # ---- mounting ------------------------------------------------------------------------------
+
+    def router(self) -> APIRouter:
+        router = APIRouter()
+
+        async def slack(request: Request) -> Response:
+            return await self.handler.handle(request)
+
+        for path in ("/slack/events", "/slack/interactivity", "/slack/commands"):
+            router.add_api_route(path, slack, methods=["POST"], include_in_schema=False)
+        return router
+
+    async def start_socket_mode(self) -> None:
+        """Local development without a public URL: connect over Socket Mode (needs an xapp- token)."""
+        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+        if not self.settings.slack_app_token:
+            raise ValueError("SLACK_APP_TOKEN (xapp-...) is required for Socket Mode")
+        self._socket = AsyncSocketModeHandler(self.app, self.settings.slack_app_token)
+        await self._socket.connect_async()
+
+    async def drain(self) -> None:
+        """Wait for the best-effort notices still being posted (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def aclose(self) -> None:
+        await self.drain()
+        if self._socket is not None:
+            await self._socket.close_async()
+            self._socket = None
+
+    # ---- helpers ------------------------------------------------------------------------------
+
+    def _later(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _notify(self, notice: Notice, *, channel: str | None, user: str, thread_ts: str | None) -> None:
+        if notice and channel:
+            self._later(self.api.post_ephemeral(channel=channel, user=user, text=notice, thread_ts=thread_ts))
+
+    async def _user(self, user_id: str, name: str | None = None) -> SlackUser:
+        if name:
+            return SlackUser(user_id, name)
+        try:
+            name = await asyncio.wait_for(self.api.user_name(user_id), NAME_LOOKUP_TIMEOUT)
+        except TimeoutError:
+            name = None
+        return SlackUser(user_id, name)
+
+    @staticmethod
+    def _action_user(body: dict[str, Any]) -> SlackUser:
+        u = body.get("user") or {}
+        return SlackUser(str(u.get("id")), u.get("name") or u.get("username"))
+
+    @staticmethod
+    def _where(body: dict[str, Any]) -> tuple[str | None, str | None]:
+        channel = (body.get("channel") or body.get("container") or {}).get("id") or (
+            body.get("container") or {}).get("channel_id")
+        msg = body.get("message") or {}
+        return channel, msg.get("thread_ts") or msg.get("ts")
+
+    # ---- listeners -----------------------------------------------------------------------------
+
+    def _register(self) -> None:
+        app = self.app
+        app.event("message")(self._on_message)
+        app.event("app_home_opened")(self._on_home)
+        app.action(kit.A_SEND)(self._simple_action(lambda ref, u: self.host.send_suggestion(
+            suggestion_ref=ref, user=u)))
+        app.action(kit.A_NOT_HELPFUL)(self._simple_action(lambda ref, u: self.host.not_helpful(
+            suggestion_ref=ref, user=u)))
+        app.action(kit.A_ESCALATE)(self._simple_action(lambda cid, u: self.host.escalate(
+            conversation_id=int(cid), user=u)))
+        app.action(kit.A_RESOLVE)(self._simple_action(lambda cid, u: self.host.resolve(
+            conversation_id=int(cid), user=u)))
+        app.action(kit.A_TAKE)(self._simple_action(lambda cid, u: self.host.take(
+            conversation_id=int(cid), user=u)))
+        app.action(kit.A_EDIT)(self._on_edit)
+        app.action(kit.A_NOTE)(self._on_note)
+        app.view(kit.V_EDIT)(self._on_edit_submit)
+        app.view(kit.V_NOTE)(self._on_note_submit)
+        app.command(self.command_name)(self._on_command)
+
+    async def _on_message(self, event: dict[str, Any], context: dict[str, Any]) -> None:
+        subtype = event.get("subtype")
+        channel = str(event.get("channel") or "")
+        if subtype in ("message_changed", "message_deleted"):
+            await self._on_edit_or_delete(event, channel, context)
+            return
+        if subtype not in REPLY_SUBTYPES or event.get("bot_id") or not event.get("user"):
+            return  # bots (ours included), joins, topic changes, workflow posts: never relayed
+        thread_ts, ts = event.get("thread_ts"), event.get("ts")
+        if not thread_ts or thread_ts == ts:
+            return  # a top-level channel message is not a reply to anyone
+        user = await self._user(str(event["user"]))
+        notice = await self.host.thread_reply(
+            channel=channel, thread_ts=str(thread_ts), ts=str(ts), user=user, text=str(event.get("text") or ""),
+            files=list(event.get("files") or []),
+        )
+        self._notify(notice, channel=channel, user=user.id, thread_ts=str(thread_ts))
+
+    async def _on_edit_or_delete(self, event: dict[str, Any], channel: str, context: dict[str, Any]) -> None:
+        deleted = event.get("subtype") == "message_deleted"
+        msg = (event.get("previous_message") if deleted else event.get("message")) or {}
+        if msg.get("bot_id") or not msg.get("user") or msg.get("user") == context.get("bot_user_id"):
+            return  # our own card updates arrive as message_changed too
+        thread_ts, ts = msg.get("thread_ts"), msg.get("ts")
+        if not thread_ts or thread_ts == ts:
+            return
+        user = SlackUser(str(msg["user"]))
+        if deleted:
+            notice = await self.host.thread_delete(channel=channel, thread_ts=thread_ts, ts=ts, user=user)
+        else:
+            before = (event.get("previous_message") or {}).get("text")
+            if before is not None and before == msg.get("text"):
+                return  # an unfurl or a reaction-like change, not an edit
+            notice = await self.host.thread_edit(channel=channel, thread_ts=thread_ts, ts=ts, user=user,
+                                                 text=str(msg.get("text") or ""))
+        self._notify(notice, channel=channel, user=user.id, thread_ts=thread_ts)
+
+    async def _on_home(self, event: dict[str, Any], client: Any) -> None:
+        if event.get("tab") not in (None, "home"):
+            return
+        user = await self._user(str(event.get("user")))
+        view = await self.host.home(user=user)
+        self._later(self.api.call("views.publish", user_id=user.id, view=view))
+
+    def _simple_action(self, call: Any) -> Any:
+        async def listener(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+            await ack()
+            user = self._action_user(body)
+            channel, thread_ts = self._where(body)
+            notice = await call(str(action.get("value") or ""), user)
+            self._notify(notice, channel=channel, user=user.id, thread_ts=thread_ts)
+
+        return listener
+
+    async def _on_edit(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        user = self._action_user(body)
+        channel, thread_ts = self._where(body)
+        draft = await self.host.open_edit(suggestion_ref=str(action.get("value") or ""), user=user)
+        if draft is None:
+            self._notify("That suggestion is no longer available.", channel=channel, user=user.id,
+                         thread_ts=thread_ts)
+            return
+        view = kit.edit_modal(conversation_id=draft.conversation_id, suggestion_ref=draft.suggestion_ref,
+                              text=draft.text, channel=channel, thread_ts=thread_ts)
+        await self._open(body, view, channel=channel, user=user.id, thread_ts=thread_ts)
+
+    async def _on_note(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        user = self._action_user(body)
+        channel, thread_ts = self._where(body)
+        view = kit.note_modal(conversation_id=int(action.get("value") or 0), channel=channel, thread_ts=thread_ts)
+        await self._open(body, view, channel=channel, user=user.id, thread_ts=thread_ts)
+
+    async def _open(self, body: dict[str, Any], view: dict[str, Any], *, channel: str | None, user: str,
+                    thread_ts: str | None) -> None:
+        try:  # inline: the trigger_id expires after 3 s
+            await self.api.call("views.open", trigger_id=body.get("trigger_id"), view=view)
+        except Exception as exc:
+            log.warning("views.open failed: %s", exc)
+            self._notify("Slack did not open the dialog; please try again.", channel=channel, user=user,
+                         thread_ts=thread_ts)
+
+    @staticmethod
+    def _submitted(view: dict[str, Any]) -> str:
+        values = ((view.get("state") or {}).get("values") or {}).get(kit.INPUT_BLOCK) or {}
+        return str((values.get(kit.INPUT_ACTION) or {}).get("value") or "").strip()
+
+    async def _on_edit_submit(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+        text = self._submitted(view)
+        if not text:
+            await ack(response_action="errors", errors={kit.INPUT_BLOCK: "Write something to send."})
+            return
+        await ack()
+        meta = kit.parse_metadata(view.get("private_metadata"))
+        user = self._action_user(body)
+        notice = await self.host.edit_and_send(
+            conversation_id=int(meta.get("c") or 0), suggestion_ref=meta.get("s"), text=text, user=user,
+            view_id=str(view.get("id")),
+        )
+        self._notify(notice, channel=meta.get("ch"), user=user.id, thread_ts=meta.get("th"))
+
+    async def _on_note_submit(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+        text = self._submitted(view)
+        if not text:
+            await ack(response_action="errors", errors={kit.INPUT_BLOCK: "The note is empty."})
+            return
+        await ack()
+        meta = kit.parse_metadata(view.get("private_metadata"))
+        user = self._action_user(body)
+        notice = await self.host.note(conversation_id=int(meta.get("c") or 0), text=text, user=user,
+                                      view_id=str(view.get("id")))
+        self._notify(notice, channel=meta.get("ch"), user=user.id, thread_ts=meta.get("th"))
+
+    async def _on_command(self, ack: Any, command: dict[str, Any]) -> None:
+        user = SlackUser(str(command.get("user_id")), command.get("user_name"))
+        reply = await self.host.command(user=user, text=str(command.get("text") or ""),
+                                        channel=command.get("channel_id"))
+        await ack(text=reply)
+
+
+__all__ = ["AgentHost", "Draft", "Notice", "SlackChannel", "SlackUser"]
