@@ -1,0 +1,271 @@
+"""A fake Twilio REST API (Messages) on 127.0.0.1, and helpers that sign webhooks like Twilio.
+
+The real `twilio` client reaches it through `channels.sms_client.RoutedTwilioHttpClient`
+(`api_base_url=fake.url`). It checks HTTP Basic auth, records every create request, answers
+201 with the message JSON Twilio returns, and can be told to fail the next requests:
+
+    fake.fail_next(500)                       # a 500 (code 20500)
+    fake.fail_next(429, retry_after=1)        # 429 + Retry-After: 1 (code 20429)
+    fake.stall_next(2.0)                      # hold the request 2 s; a client that gave up is not served
+    fake.opted_out.add("+15551230000")        # 400, code 21610, until removed
+
+Status callbacks are sent to the message's StatusCallback, signed with the auth token:
+``await fake.fire_status(sid, "delivered")``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import email.utils
+import secrets
+from collections import deque
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from twilio.request_validator import RequestValidator
+
+from bot.messages import utcnow
+
+API = "/2010-04-01/Accounts/{account}/Messages"
+
+
+@dataclass
+class Recorded:
+    """One create request as the fake saw it."""
+
+    form: dict[str, str]
+    outcome: str  # "accepted" | "error <status> <code>" | "abandoned" | "unauthorised"
+    at: float
+    sid: str | None = None
+
+
+@dataclass
+class _Plan:
+    status: int = 500
+    code: int | None = None
+    retry_after: float | None = None
+    stall: float = 0.0
+
+
+@dataclass
+class FakeTwilio:
+    account_sid: str
+    auth_token: str
+    requests: list[Recorded] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    opted_out: set[str] = field(default_factory=set)
+    status_posts: list[tuple[str, int]] = field(default_factory=list)  # (status, HTTP answer)
+    url: str = ""
+    # (public base URL, local base URL): callbacks are signed for the public URL and posted to the
+    # local one, as a TLS-terminating proxy in front of the app would forward them.
+    proxy: tuple[str, str] | None = None
+    _plans: deque[_Plan] = field(default_factory=deque)
+
+    # ---- scripting ------------------------------------------------------------------------------
+
+    def fail_next(self, status: int = 500, *, code: int | None = None, retry_after: float | None = None,
+                  times: int = 1) -> None:
+        default_code = {429: 20429, 500: 20500, 503: 20503}.get(status)
+        for _ in range(times):
+            self._plans.append(_Plan(status=status, code=code or default_code, retry_after=retry_after))
+
+    def stall_next(self, seconds: float, *, times: int = 1) -> None:
+        for _ in range(times):
+            self._plans.append(_Plan(stall=seconds))
+
+    def bodies(self, to: str | None = None) -> list[str]:
+        """Bodies of accepted messages, in the order accepted (optionally to one number)."""
+        return [m["body"] for m in self.messages if to is None or m["to"] == to]
+
+    def outcomes(self) -> list[str]:
+        return [r.outcome for r in self.requests]
+
+    # ---- the API ----------------------------------------------------------------------------------
+
+    def app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.post(API + ".json")
+        async def create(account: str, request: Request) -> Response:
+            loop = asyncio.get_running_loop()
+            form = {k: str(v) for k, v in (await request.form()).items()}
+            if not self._authorised(request, account):
+                self.requests.append(Recorded(form, "unauthorised", loop.time()))
+                return _error(401, 20003, "Authenticate")
+            plan = self._plans.popleft() if self._plans else None
+            if plan is not None and plan.stall:
+                await asyncio.sleep(plan.stall)
+                if await request.is_disconnected():
+                    self.requests.append(Recorded(form, "abandoned", loop.time()))
+                    return Response(status_code=499)
+                plan = None
+            if plan is not None:
+                self.requests.append(Recorded(form, f"error {plan.status} {plan.code}", loop.time()))
+                headers = {"Retry-After": f"{plan.retry_after:g}"} if plan.retry_after is not None else None
+                return _error(plan.status, plan.code, "Injected failure", headers=headers)
+            problem = self._invalid(form)
+            if problem is not None:
+                self.requests.append(Recorded(form, f"error 400 {problem[0]}", loop.time()))
+                return _error(400, *problem)
+            message = self._accept(account, form)
+            self.requests.append(Recorded(form, "accepted", loop.time(), sid=message["sid"]))
+            return JSONResponse(message, status_code=201)
+
+        @app.get(API + "/{sid}.json")
+        async def fetch(account: str, sid: str, request: Request) -> Response:
+            if not self._authorised(request, account):
+                return _error(401, 20003, "Authenticate")
+            for m in self.messages:
+                if m["sid"] == sid:
+                    return JSONResponse(m)
+            return _error(404, 20404, "The requested resource was not found")
+
+        return app
+
+    def _authorised(self, request: Request, account: str) -> bool:
+        expected = "Basic " + base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        return account == self.account_sid and request.headers.get("authorization") == expected
+
+    def _invalid(self, form: Mapping[str, str]) -> tuple[int, str] | None:
+        if not form.get("To"):
+            return 21604, "A 'To' phone number is required."
+        if not (form.get("From") or form.get("MessagingServiceSid")):
+            return 21603, "A 'From' phone number is required."
+        if not form.get("Body"):
+            return 21602, "Message body is required."
+        if len(form["Body"]) > 1600:
+            return 21617, "The concatenated message body exceeds the 1600 character limit."
+        if form["To"] in self.opted_out:
+            return 21610, "Attempt to send to unsubscribed recipient"
+        return None
+
+    def _accept(self, account: str, form: Mapping[str, str]) -> dict[str, Any]:
+        from channels.sms_segments import segment_count
+
+        sid = "SM" + secrets.token_hex(16)
+        message = {
+            "sid": sid,
+            "account_sid": account,
+            "to": form["To"],
+            "from": form.get("From"),
+            "messaging_service_sid": form.get("MessagingServiceSid"),
+            "body": form["Body"],
+            "status": "accepted" if form.get("MessagingServiceSid") else "queued",
+            "direction": "outbound-api",
+            "date_created": email.utils.format_datetime(utcnow()),
+            "date_updated": email.utils.format_datetime(utcnow()),
+            "date_sent": None,
+            "num_segments": str(segment_count(form["Body"])),
+            "num_media": "0",
+            "price": None,
+            "price_unit": "USD",
+            "error_code": None,
+            "error_message": None,
+            "api_version": "2010-04-01",
+            "uri": f"{API.format(account=account)}/{sid}.json",
+            "status_callback": form.get("StatusCallback"),  # kept for fire_status (not in Twilio's JSON)
+        }
+        self.messages.append(message)
+        return message
+
+    # ---- status callbacks ---------------------------------------------------------------------
+
+    async def fire_status(self, sid: str, status: str, *, error_code: str | None = None,
+                          url: str | None = None) -> int:
+        """POST a signed status callback for an accepted message; returns our app's HTTP status."""
+        message = next(m for m in self.messages if m["sid"] == sid)
+        target = url or message["status_callback"]
+        params = {
+            "MessageSid": sid, "SmsSid": sid, "AccountSid": self.account_sid,
+            "From": message["from"] or "+15550000000", "To": message["to"],
+            "MessageStatus": status, "SmsStatus": status, "ApiVersion": "2010-04-01",
+            "RawDlrDoneDate": "2401011200",  # Twilio adds fields without notice: all must be signed
+        }
+        if message.get("messaging_service_sid"):
+            params["MessagingServiceSid"] = message["messaging_service_sid"]
+        if error_code:
+            params["ErrorCode"] = error_code
+        post_url = target
+        if self.proxy is not None and target.startswith(self.proxy[0]):
+            post_url = self.proxy[1] + target[len(self.proxy[0]):]
+        response = await signed_post(target, params, self.auth_token, post_url=post_url)
+        self.status_posts.append((status, response.status_code))
+        return response.status_code
+
+
+def _error(status: int, code: int | None, message: str, *, headers: dict[str, str] | None = None) -> Response:
+    body = {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}",
+            "status": status}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+# ---- signing, like Twilio ---------------------------------------------------------------------------
+
+
+def sign(url: str, params: Mapping[str, str], token: str) -> str:
+    return str(RequestValidator(token).compute_signature(url, dict(params)))
+
+
+async def signed_post(
+    url: str, params: Mapping[str, str], token: str, *, signed_url: str | None = None,
+    signed_params: Mapping[str, str] | None = None, post_url: str | None = None,
+) -> httpx.Response:
+    """POST form `params` to `url` with an X-Twilio-Signature computed over `signed_url`/`signed_params`
+    (default: the same URL and params: a genuine request). `post_url` sends it somewhere else
+    (a proxy in front: the public URL is signed, the local one is requested)."""
+    signature = sign(signed_url or url, signed_params if signed_params is not None else params, token)
+    async with httpx.AsyncClient(timeout=10) as client:
+        return await client.post(post_url or url, data=dict(params), headers={"X-Twilio-Signature": signature})
+
+
+def inbound_params(*, sid: str, from_: str, to: str, body: str, account_sid: str,
+                   media: tuple[tuple[str, str], ...] = ()) -> dict[str, str]:
+    """The fields Twilio posts to a messaging webhook for one inbound SMS/MMS."""
+    params = {
+        "MessageSid": sid, "SmsSid": sid, "SmsMessageSid": sid, "AccountSid": account_sid,
+        "From": from_, "To": to, "Body": body, "NumMedia": str(len(media)), "NumSegments": "1",
+        "SmsStatus": "received", "ApiVersion": "2010-04-01", "FromCountry": "US", "FromState": "CA",
+        "ToCountry": "US",
+    }
+    for i, (url, content_type) in enumerate(media):
+        params[f"MediaUrl{i}"] = url
+        params[f"MediaContentType{i}"] = content_type
+    return params
+
+
+def new_sid() -> str:
+    return "SM" + secrets.token_hex(16)
+
+
+@contextlib.asynccontextmanager
+async def serve(app: FastAPI) -> AsyncIterator[str]:
+    """Run an ASGI app with uvicorn on 127.0.0.1, port 0; yields its base URL."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", ws="none")
+    server = uvicorn.Server(config)
+    task = asyncio.get_running_loop().create_task(server.serve())
+    for _ in range(500):
+        if server.started:
+            break
+        await asyncio.sleep(0.01)
+    assert server.started, "uvicorn did not start"
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+
+
+@contextlib.asynccontextmanager
+async def running_fake(account_sid: str, auth_token: str) -> AsyncIterator[FakeTwilio]:
+    fake = FakeTwilio(account_sid=account_sid, auth_token=auth_token)
+    async with serve(fake.app()) as url:
+        fake.url = url
+        yield fake
