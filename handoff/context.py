@@ -105,6 +105,42 @@ class ContextPackage:
         assert isinstance(result, dict)
         return result
 
+    def to_text(self, *, max_transcript: int = 10) -> str:
+        """A plain-text rendering (Slack fallback text, logs, e-mail): header, summary, bot tries, recent lines."""
+        c = self.customer
+        who = c.display_name or "unknown customer"
+        flags = "".join(f" [{f}]" for f, on in (("VIP", c.vip), ("flagged", c.flagged)) if on)
+        lines = [
+            f"#{self.conversation_id} {self.priority.upper()} via {self.channel} ({self.state}), "
+            f"waiting {_duration(self.waiting_seconds)}",
+            f"Customer: {who}{flags}, {c.address}, {c.previous_conversations} previous conversation(s)",
+            f"Why: {self.trigger or 'unknown'}" + (f" - {self.evidence}" if self.evidence else ""),
+        ]
+        if self.summary:
+            lines.append("Summary:")
+            lines.extend(f"  - {s}" for s in self.summary)
+        if self.bot_attempts:
+            lines.append("Bot tried:")
+            for a in self.bot_attempts:
+                best = a.suggestions[0] if a.suggestions else None
+                tried = f"{best.title} ({best.confidence:.0%})" if best else "no article"
+                lines.append(f"  - {a.query[:80]!r}: {tried}{', answered' if a.answered else ''}")
+        recent = self.transcript[-max_transcript:]
+        if recent:
+            lines.append("Transcript:")
+            for t in recent:
+                who = t.author_name or t.author_kind
+                lines.append(f"  {'[note] ' if t.internal else ''}{who}: {t.text}")
+        return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours < 48 else f"{hours // 24} days"
+
 
 def _json_safe(value: Any) -> Any:
     if isinstance(value, datetime):

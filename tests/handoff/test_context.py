@@ -452,3 +452,34 @@ def test_mask_address(channel: str, address: str, masked: str) -> None:
     assert mask_address(channel, address) == masked
     if len(address) > 4:
         assert mask_address(channel, address) != address
+
+
+async def test_to_text_carries_the_essentials(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    ids = await script(sessionmaker)
+    async with sessionmaker() as session:
+        pkg = await build_context(session, conversation_id=ids["conv"], now=at(10))
+    text = pkg.to_text(max_transcript=3)
+    assert text.splitlines()[0] == f"#{ids['conv']} HIGH via sms (escalated), waiting 4 min"
+    assert "Customer: Ana Lima [VIP], +1******4567, 2 previous conversation(s)" in text
+    assert "Why: agent_escalate - escalated by U42 (Dana): second faulty unit" in text
+    assert all(f"  - {s}" in text for s in pkg.summary)
+    assert "Which items can be returned (71%), answered" in text
+    assert "  [note] Dana: Customer had a replacement in March, same fault." in text
+    assert "Hi" not in text.split("Transcript:")[1]  # only the last three lines
+    assert "+15551234567" not in text and "ana.lima@" not in text
+
+
+def test_handoff_never_imports_the_pipeline_or_channels() -> None:
+    import ast
+    from pathlib import Path
+
+    import handoff
+
+    forbidden = ("bot.engine", "bot.app", "bot.desk", "channels")
+    for path in Path(handoff.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            bad = [n for n in names if any(n == f or n.startswith(f + ".") for f in forbidden)]
+            assert not bad, f"{path.name} imports {bad}"
