@@ -41,13 +41,14 @@ class Recorded:
     """One create request as the fake saw it."""
 
     form: dict[str, str]
-    outcome: str  # "accepted" | "error <status> <code>" | "abandoned" | "unauthorised"
-    at: float
+    outcome: str  # "pending" | "accepted" | "error <status> <code>" | "abandoned" | "unauthorised"
+    at: float  # arrival (event loop time)
     sid: str | None = None
 
 
 @dataclass
 class _Plan:
+    kind: str = "error"  # "error" | "stall" | "accept"
     status: int = 500
     code: int | None = None
     retry_after: float | None = None
@@ -78,7 +79,12 @@ class FakeTwilio:
 
     def stall_next(self, seconds: float, *, times: int = 1) -> None:
         for _ in range(times):
-            self._plans.append(_Plan(stall=seconds))
+            self._plans.append(_Plan(kind="stall", stall=seconds))
+
+    def accept_next(self, times: int = 1) -> None:
+        """Let the next requests through before the failures planned after them."""
+        for _ in range(times):
+            self._plans.append(_Plan(kind="accept"))
 
     def bodies(self, to: str | None = None) -> list[str]:
         """Bodies of accepted messages, in the order accepted (optionally to one number)."""
@@ -94,28 +100,29 @@ class FakeTwilio:
 
         @app.post(API + ".json")
         async def create(account: str, request: Request) -> Response:
-            loop = asyncio.get_running_loop()
             form = {k: str(v) for k, v in (await request.form()).items()}
+            record = Recorded(form, "pending", asyncio.get_running_loop().time())
+            self.requests.append(record)  # in order of arrival
             if not self._authorised(request, account):
-                self.requests.append(Recorded(form, "unauthorised", loop.time()))
+                record.outcome = "unauthorised"
                 return _error(401, 20003, "Authenticate")
             plan = self._plans.popleft() if self._plans else None
-            if plan is not None and plan.stall:
+            if plan is not None and plan.kind == "stall":
                 await asyncio.sleep(plan.stall)
                 if await request.is_disconnected():
-                    self.requests.append(Recorded(form, "abandoned", loop.time()))
+                    record.outcome = "abandoned"  # the client gave up: Twilio never took it
                     return Response(status_code=499)
                 plan = None
-            if plan is not None:
-                self.requests.append(Recorded(form, f"error {plan.status} {plan.code}", loop.time()))
+            if plan is not None and plan.kind == "error":
+                record.outcome = f"error {plan.status} {plan.code}"
                 headers = {"Retry-After": f"{plan.retry_after:g}"} if plan.retry_after is not None else None
                 return _error(plan.status, plan.code, "Injected failure", headers=headers)
             problem = self._invalid(form)
             if problem is not None:
-                self.requests.append(Recorded(form, f"error 400 {problem[0]}", loop.time()))
+                record.outcome = f"error 400 {problem[0]}"
                 return _error(400, *problem)
             message = self._accept(account, form)
-            self.requests.append(Recorded(form, "accepted", loop.time(), sid=message["sid"]))
+            record.outcome, record.sid = "accepted", message["sid"]
             return JSONResponse(message, status_code=201)
 
         @app.get(API + "/{sid}.json")
