@@ -50,20 +50,33 @@ async def apply_compliance(
             identity.opted_out = True
             identity.opted_out_at = utcnow()
         cancelled = await _cancel_owed(session, identity)
-        await store.log_event(session, kind="opted_out", conversation_id=conversation.id,
-                              data={"channel": identity.channel, "via": "keyword", "cancelled": cancelled})
+        await store.log_event(
+            session,
+            kind="opted_out",
+            conversation_id=conversation.id,
+            data={"channel": identity.channel, "via": "keyword", "cancelled": cancelled},
+        )
     elif kind == "start":
         identity.opted_out = False
         identity.opted_out_at = None
-        await store.log_event(session, kind="opted_in", conversation_id=conversation.id,
-                              data={"channel": identity.channel, "via": "keyword"})
+        await store.log_event(
+            session,
+            kind="opted_in",
+            conversation_id=conversation.id,
+            data={"channel": identity.channel, "via": "keyword"},
+        )
     else:
-        await store.log_event(session, kind="help_requested", conversation_id=conversation.id,
-                              data={"channel": identity.channel})
+        await store.log_event(
+            session,
+            kind="help_requested",
+            conversation_id=conversation.id,
+            data={"channel": identity.channel},
+        )
         help_text = getattr(pipeline.settings, "sms_help_text", "") or ""
         if help_text.strip():
-            await pipeline.say(session, conversation, help_text, author_kind="system",
-                               meta={"compliance": "help"})
+            await pipeline.say(
+                session, conversation, help_text, author_kind="system", meta={"compliance": "help"}
+            )
     await pipeline.desk.on_customer_message(
         session, conversation=conversation, message=message, hits=[], decision=None
     )
@@ -83,7 +96,9 @@ async def _cancel_owed(session: AsyncSession, identity: ChannelIdentity) -> int:
     ids = [mid for mid in rows if mid is not None]
     if ids:
         await session.execute(
-            update(Message).where(Message.id.in_(ids)).values(delivery_status="suppressed")
+            update(Message)
+            .where(Message.id.in_(ids))
+            .values(delivery_status="suppressed")
             .execution_options(synchronize_session=False)
         )
     return len(rows)

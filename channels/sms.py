@@ -52,7 +52,7 @@ _SEND_FAILURES = (TwilioException, TimeoutError, aiohttp.ClientError, OSError)
 
 
 def compliance_keyword(text: str) -> str | None:
-    """"stop" | "start" | "help" when the whole message is one of the carrier keywords (any case)."""
+    """ "stop" | "start" | "help" when the whole message is one of the carrier keywords (any case)."""
     word = text.strip().strip(".!").strip().upper()
     if word in OPT_OUT_WORDS:
         return "stop"
@@ -91,11 +91,21 @@ def to_inbound(params: Mapping[str, str], *, default_region: str = "US") -> Inbo
         for i in range(num_media)
         if (url := params.get(f"MediaUrl{i}"))
     )
-    meta: dict[str, Any] = {"sms": {
-        k: params[k]
-        for k in ("To", "From", "NumSegments", "MessagingServiceSid", "FromCountry", "FromState", "FromCity")
-        if params.get(k)
-    }}
+    meta: dict[str, Any] = {
+        "sms": {
+            k: params[k]
+            for k in (
+                "To",
+                "From",
+                "NumSegments",
+                "MessagingServiceSid",
+                "FromCountry",
+                "FromState",
+                "FromCity",
+            )
+            if params.get(k)
+        }
+    }
     keyword = compliance_keyword(text)
     if keyword:
         meta["compliance"] = keyword
@@ -163,12 +173,12 @@ class SmsChannel:
         path = request.url.path
         root = request.scope.get("root_path") or ""
         if root and path.startswith(root):
-            path = path[len(root):]
+            path = path[len(root) :]
         query = request.url.query
         return self.public_base_url + path + (f"?{query}" if query else "")
 
     async def verified_params(self, request: Request) -> dict[str, str] | None:
-        """The posted parameters if the request is signed by Twilio, else None (validated against all of them)."""
+        """The posted parameters if Twilio signed the request (checked against all of them), else None."""
         signature = request.headers.get("X-Twilio-Signature")
         if not signature:
             return None
@@ -216,8 +226,9 @@ class SmsChannel:
         if self._client is None:
             http = RoutedTwilioHttpClient(timeout=self.send_timeout, api_base_url=self.api_base_url)
             # A non-empty environment: never let TWILIO_EDGE/REGION from os.environ reroute us.
-            self._client = Client(self.account_sid, self._auth_token, http_client=http,
-                                  environment={"SWITCHBOARD": "1"})
+            self._client = Client(
+                self.account_sid, self._auth_token, http_client=http, environment={"SWITCHBOARD": "1"}
+            )
         return self._client
 
     async def send(self, to: Address, message: OutboundMessage) -> SendResult:
@@ -228,7 +239,7 @@ class SmsChannel:
         key = message.message_id
         done = self._parts_sent.get(key, []) if key is not None and len(parts) > 1 else []
         result = SendResult()
-        for part in parts[len(done):]:
+        for part in parts[len(done) :]:
             result = await self._create(to.address, part)
             if key is not None and len(parts) > 1:
                 done = [*done, result.platform_id or ""]

@@ -30,7 +30,9 @@ log = logging.getLogger("switchboard.sms")
 OPTED_OUT_CODE = 21610  # "Attempt to send to unsubscribed recipient"
 
 # Headers of the last response seen in this task (set per send by `capture_headers`).
-_headers: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("twilio_headers", default=None)
+_headers: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "twilio_headers", default=None
+)
 
 
 class RoutedTwilioHttpClient(AsyncTwilioHttpClient):
@@ -107,7 +109,9 @@ def to_send_error(exc: BaseException, headers: Mapping[str, str]) -> SendError:
     """Map what the SDK raised to the outbox's terms: retry (transient) or dead-letter (permanent)."""
     if isinstance(exc, TwilioRestException | TwilioServiceException):
         status, code = int(exc.status), exc.code
-        detail = f"Twilio {status}" + (f" error {code}" if code else "") + f": {getattr(exc, 'msg', '') or exc}"
+        detail = (
+            f"Twilio {status}" + (f" error {code}" if code else "") + f": {getattr(exc, 'msg', '') or exc}"
+        )
         if code == OPTED_OUT_CODE:
             return RecipientOptedOut(detail, code=code)
         if status == 429 or status >= 500 or code == 20429:

@@ -57,7 +57,14 @@ class StubKB:
 
     async def search(self, query: str, *, history: Sequence[str] = (), k: int = 3) -> list[Hit]:
         hits = [
-            Hit(article_id=art, title=art.title(), snippet=answer[:60], answer=answer, score=conf, confidence=conf)
+            Hit(
+                article_id=art,
+                title=art.title(),
+                snippet=answer[:60],
+                answer=answer,
+                score=conf,
+                confidence=conf,
+            )
             for phrase, (art, answer, conf) in self.TABLE.items()
             if phrase in query.lower()
         ]
@@ -72,22 +79,45 @@ class RecordingDesk:
     state_changes: list[tuple[str, str, str | None]] = field(default_factory=list)
     delivery_problems: list[dict[str, Any]] = field(default_factory=list)
 
-    async def on_customer_message(self, session: AsyncSession, *, conversation: Conversation, message: Message,
-                                  hits: Sequence[Hit], decision: Any) -> None:
-        self.customer_messages.append({"conversation": conversation.id, "text": message.text,
-                                       "meta": dict(message.meta or {}), "hits": len(hits)})
+    async def on_customer_message(
+        self,
+        session: AsyncSession,
+        *,
+        conversation: Conversation,
+        message: Message,
+        hits: Sequence[Hit],
+        decision: Any,
+    ) -> None:
+        self.customer_messages.append(
+            {
+                "conversation": conversation.id,
+                "text": message.text,
+                "meta": dict(message.meta or {}),
+                "hits": len(hits),
+            }
+        )
 
-    async def on_outbound(self, session: AsyncSession, *, conversation: Conversation, message: Message) -> None:
+    async def on_outbound(
+        self, session: AsyncSession, *, conversation: Conversation, message: Message
+    ) -> None:
         return None
 
-    async def on_state_change(self, session: AsyncSession, *, conversation: Conversation, old: str, new: str,
-                              reason: str | None) -> None:
+    async def on_state_change(
+        self, session: AsyncSession, *, conversation: Conversation, old: str, new: str, reason: str | None
+    ) -> None:
         self.state_changes.append((old, new, reason))
 
-    async def on_delivery_problem(self, session: AsyncSession, *, conversation: Conversation,
-                                  message: Message) -> None:
-        self.delivery_problems.append({"conversation": conversation.id, "text": message.text,
-                                       "status": message.delivery_status, "error_code": message.error_code})
+    async def on_delivery_problem(
+        self, session: AsyncSession, *, conversation: Conversation, message: Message
+    ) -> None:
+        self.delivery_problems.append(
+            {
+                "conversation": conversation.id,
+                "text": message.text,
+                "status": message.delivery_status,
+                "error_code": message.error_code,
+            }
+        )
 
 
 def _compliance_wired() -> bool:
@@ -114,16 +144,24 @@ class SmsRig:
     desk: RecordingDesk
     local_url: str = ""
 
-    async def text(self, body: str, *, from_: str = CUSTOMER, sid: str | None = None,
-                   media: tuple[tuple[str, str], ...] = ()) -> httpx.Response:
+    async def text(
+        self,
+        body: str,
+        *,
+        from_: str = CUSTOMER,
+        sid: str | None = None,
+        media: tuple[tuple[str, str], ...] = (),
+    ) -> httpx.Response:
         """The customer texts us: Twilio's signed webhook, through the proxy."""
-        params = inbound_params(sid=sid or new_sid(), from_=from_, to=OUR_NUMBER, body=body,
-                                account_sid=ACCOUNT_SID, media=media)
+        params = inbound_params(
+            sid=sid or new_sid(), from_=from_, to=OUR_NUMBER, body=body, account_sid=ACCOUNT_SID, media=media
+        )
         return await self.post_inbound(params)
 
     async def post_inbound(self, params: dict[str, str], **kw: Any) -> httpx.Response:
-        return await signed_post(PUBLIC + INBOUND_PATH, params, AUTH_TOKEN,
-                                 post_url=self.local_url + INBOUND_PATH, **kw)
+        return await signed_post(
+            PUBLIC + INBOUND_PATH, params, AUTH_TOKEN, post_url=self.local_url + INBOUND_PATH, **kw
+        )
 
     async def settle(self, within: float = 15.0) -> None:
         """Wait until every bot turn ran and nothing is left to deliver (bounded)."""
@@ -132,8 +170,13 @@ class SmsRig:
         while loop.time() < deadline:
             await self.pipeline.drain()
             async with self.sm() as s:
-                owed = (await s.execute(select(OutboxEntry.id).where(
-                    OutboxEntry.status.in_((OutboxStatus.PENDING, OutboxStatus.SENDING))))).first()
+                owed = (
+                    await s.execute(
+                        select(OutboxEntry.id).where(
+                            OutboxEntry.status.in_((OutboxStatus.PENDING, OutboxStatus.SENDING))
+                        )
+                    )
+                ).first()
             if owed is None and not self.pipeline._tasks:
                 return
             await asyncio.sleep(0.05)
@@ -161,8 +204,13 @@ class SmsRig:
 
     async def identity(self, number: str = CUSTOMER) -> ChannelIdentity | None:
         async with self.sm() as s:
-            return (await s.execute(select(ChannelIdentity).where(
-                ChannelIdentity.channel == "sms", ChannelIdentity.address == number))).scalar_one_or_none()
+            return (
+                await s.execute(
+                    select(ChannelIdentity).where(
+                        ChannelIdentity.channel == "sms", ChannelIdentity.address == number
+                    )
+                )
+            ).scalar_one_or_none()
 
     async def conversations(self) -> list[Conversation]:
         async with self.sm() as s:
@@ -170,8 +218,9 @@ class SmsRig:
 
 
 @contextlib.asynccontextmanager
-async def sms_rig(sm: async_sessionmaker[AsyncSession], settings_factory: Callable[..., Settings],
-                  **overrides: Any) -> AsyncIterator[SmsRig]:
+async def sms_rig(
+    sm: async_sessionmaker[AsyncSession], settings_factory: Callable[..., Settings], **overrides: Any
+) -> AsyncIterator[SmsRig]:
     async with running_fake(ACCOUNT_SID, AUTH_TOKEN) as fake:
         values: dict[str, Any] = {
             "public_base_url": PUBLIC,
@@ -188,14 +237,19 @@ async def sms_rig(sm: async_sessionmaker[AsyncSession], settings_factory: Callab
         channel = SmsChannel.from_settings(settings)
         desk = RecordingDesk()
         cls = Pipeline if _compliance_wired() else CompliantPipeline
-        pipeline = cls(sessionmaker=sm, settings=settings, kb=StubKB(), policy=Policy(policy_config(settings)),
-                       desk=desk)
+        pipeline = cls(
+            sessionmaker=sm, settings=settings, kb=StubKB(), policy=Policy(policy_config(settings)), desk=desk
+        )
 
         async def on_failure(session: AsyncSession, entry: OutboxEntry, exc: Exception) -> None:
             await pipeline.on_delivery_failure(session, entry, exc)
 
-        worker = Worker(sessionmaker=sm, settings=settings, deliverers={"sms": ChannelDeliverer(channel)},
-                        on_failure=on_failure)
+        worker = Worker(
+            sessionmaker=sm,
+            settings=settings,
+            deliverers={"sms": ChannelDeliverer(channel)},
+            on_failure=on_failure,
+        )
         pipeline.set_wake(worker.wake)
         app = FastAPI()
         app.include_router(channel.router(pipeline))

@@ -26,7 +26,9 @@ from tests.fakes.twilio import inbound_params, new_sid, signed_post
 
 
 @pytest.fixture
-async def rig(db: async_sessionmaker[AsyncSession], settings_factory: Callable[..., Settings]) -> AsyncIterator[SmsRig]:
+async def rig(
+    db: async_sessionmaker[AsyncSession], settings_factory: Callable[..., Settings]
+) -> AsyncIterator[SmsRig]:
     async with sms_rig(db, settings_factory) as r:
         yield r
 
@@ -45,31 +47,59 @@ def test_numbers_are_normalised_to_e164() -> None:
 
 def test_to_inbound_keeps_media_and_sid() -> None:
     sid = new_sid()
-    params = inbound_params(sid=sid, from_="+1 415 555 0123", to=OUR_NUMBER, body="photo of the damage",
-                            account_sid=ACCOUNT_SID,
-                            media=(("https://api.twilio.test/m/1", "image/jpeg"), ("https://api.twilio.test/m/2", "image/png")))
+    params = inbound_params(
+        sid=sid,
+        from_="+1 415 555 0123",
+        to=OUR_NUMBER,
+        body="photo of the damage",
+        account_sid=ACCOUNT_SID,
+        media=(("https://api.twilio.test/m/1", "image/jpeg"), ("https://api.twilio.test/m/2", "image/png")),
+    )
     msg = to_inbound(params)
     assert msg.sender == Address("sms", "+14155550123")
     assert msg.platform_id == sid
     assert [(a.url, a.content_type) for a in msg.attachments] == [
-        ("https://api.twilio.test/m/1", "image/jpeg"), ("https://api.twilio.test/m/2", "image/png")]
+        ("https://api.twilio.test/m/1", "image/jpeg"),
+        ("https://api.twilio.test/m/2", "image/png"),
+    ]
     assert msg.meta["sms"]["To"] == OUR_NUMBER and "compliance" not in msg.meta
 
 
-@pytest.mark.parametrize(("text", "kind"), [
-    ("STOP", "stop"), (" stop ", "stop"), ("Stop.", "stop"), ("unsubscribe", "stop"), ("StopAll", "stop"),
-    ("CANCEL", "stop"), ("end", "stop"), ("quit!", "stop"), ("START", "start"), ("unstop", "start"),
-    ("yes", "start"), ("HELP", "help"), ("info", "help"),
-    ("stop sending me coupons please", None), ("how do I cancel my order", None), ("helpful", None), ("", None),
-])
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("STOP", "stop"),
+        (" stop ", "stop"),
+        ("Stop.", "stop"),
+        ("unsubscribe", "stop"),
+        ("StopAll", "stop"),
+        ("CANCEL", "stop"),
+        ("end", "stop"),
+        ("quit!", "stop"),
+        ("START", "start"),
+        ("unstop", "start"),
+        ("yes", "start"),
+        ("HELP", "help"),
+        ("info", "help"),
+        ("stop sending me coupons please", None),
+        ("how do I cancel my order", None),
+        ("helpful", None),
+        ("", None),
+    ],
+)
 def test_compliance_keywords_are_whole_message_matches(text: str, kind: str | None) -> None:
     assert compliance_keyword(text) == kind
 
 
 def test_channel_implements_the_contract(settings_factory: Callable[..., Settings]) -> None:
-    channel = SmsChannel.from_settings(settings_factory(
-        twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN, twilio_messaging_service_sid="MG" + "1" * 32,
-        public_base_url=PUBLIC + "/"))
+    channel = SmsChannel.from_settings(
+        settings_factory(
+            twilio_account_sid=ACCOUNT_SID,
+            twilio_auth_token=AUTH_TOKEN,
+            twilio_messaging_service_sid="MG" + "1" * 32,
+            public_base_url=PUBLIC + "/",
+        )
+    )
     assert isinstance(channel, Channel) and channel.name == "sms"
     assert channel.status_callback_url == PUBLIC + "/twilio/status"
     with pytest.raises(ValueError, match="FROM_NUMBER"):
@@ -99,12 +129,19 @@ async def test_full_conversation_by_sms(rig: SmsRig) -> None:
     assert conv.state == "waiting"
 
     # An agent replies (from Slack): it reaches the customer by SMS, after the takeover notice.
-    mid = await rig.pipeline.agent_reply(conv.id, text="Hi! I'm Sam. Let's sort the parcels out.",
-                                         author_id="U123", author_name="Sam", source_id="slack:C1:1.0001")
+    mid = await rig.pipeline.agent_reply(
+        conv.id,
+        text="Hi! I'm Sam. Let's sort the parcels out.",
+        author_id="U123",
+        author_name="Sam",
+        source_id="slack:C1:1.0001",
+    )
     assert mid is not None
     await rig.settle()
     assert rig.fake.bodies(CUSTOMER)[-2:] == [
-        rig.settings.takeover_message.format(name="Sam"), "Hi! I'm Sam. Let's sort the parcels out."]
+        rig.settings.takeover_message.format(name="Sam"),
+        "Hi! I'm Sam. Let's sort the parcels out.",
+    ]
 
     # The same customer texting again continues the same (now assigned) conversation.
     await rig.text("thanks Sam")
@@ -146,7 +183,9 @@ async def test_mms_media_is_kept_for_agents(rig: SmsRig) -> None:
     await rig.text("the box arrived like this", media=(("https://api.twilio.test/Media/ME1", "image/jpeg"),))
     await rig.settle()
     (msg,) = await rig.messages("in")
-    assert msg.meta["attachments"] == [{"url": "https://api.twilio.test/Media/ME1", "content_type": "image/jpeg"}]
+    assert msg.meta["attachments"] == [
+        {"url": "https://api.twilio.test/Media/ME1", "content_type": "image/jpeg"}
+    ]
     assert rig.desk.customer_messages[0]["meta"]["attachments"][0]["content_type"] == "image/jpeg"
 
 
@@ -154,15 +193,19 @@ async def test_mms_media_is_kept_for_agents(rig: SmsRig) -> None:
 
 
 async def _post(rig: SmsRig, params: dict[str, str], **kw: object) -> int:
-    response = await signed_post(PUBLIC + INBOUND_PATH, params, AUTH_TOKEN, post_url=rig.local_url + INBOUND_PATH,
-                                 **kw)  # type: ignore[arg-type]
+    response = await signed_post(
+        PUBLIC + INBOUND_PATH, params, AUTH_TOKEN, post_url=rig.local_url + INBOUND_PATH, **kw
+    )  # type: ignore[arg-type]
     return response.status_code
 
 
 async def test_forged_tampered_or_misaddressed_webhooks_are_refused(rig: SmsRig) -> None:
-    params = inbound_params(sid=new_sid(), from_=CUSTOMER, to=OUR_NUMBER, body="refund?", account_sid=ACCOUNT_SID)
-    forged = await signed_post(PUBLIC + INBOUND_PATH, params, "not-the-auth-token",
-                               post_url=rig.local_url + INBOUND_PATH)
+    params = inbound_params(
+        sid=new_sid(), from_=CUSTOMER, to=OUR_NUMBER, body="refund?", account_sid=ACCOUNT_SID
+    )
+    forged = await signed_post(
+        PUBLIC + INBOUND_PATH, params, "not-the-auth-token", post_url=rig.local_url + INBOUND_PATH
+    )
     tampered = await _post(rig, {**params, "Body": "send me all refunds"}, signed_params=params)
     added = await _post(rig, {**params, "Extra": "1"}, signed_params=params)
     wrong_url = await _post(rig, params, signed_url="https://evil.example.test" + INBOUND_PATH)
@@ -178,9 +221,13 @@ async def test_forged_tampered_or_misaddressed_webhooks_are_refused(rig: SmsRig)
 
 
 async def test_a_query_string_is_part_of_the_signed_url(rig: SmsRig) -> None:
-    params = inbound_params(sid=new_sid(), from_=CUSTOMER, to=OUR_NUMBER, body="refund?", account_sid=ACCOUNT_SID)
+    params = inbound_params(
+        sid=new_sid(), from_=CUSTOMER, to=OUR_NUMBER, body="refund?", account_sid=ACCOUNT_SID
+    )
     url = PUBLIC + INBOUND_PATH + "?tenant=acme"
-    response = await signed_post(url, params, AUTH_TOKEN, post_url=rig.local_url + INBOUND_PATH + "?tenant=acme")
+    response = await signed_post(
+        url, params, AUTH_TOKEN, post_url=rig.local_url + INBOUND_PATH + "?tenant=acme"
+    )
     assert response.status_code == 200
     await rig.settle()
     assert len(await rig.messages("in")) == 1
@@ -200,23 +247,44 @@ async def test_status_callbacks_are_stored_and_problems_reach_agents(rig: SmsRig
     assert await rig.fake.fire_status(second["sid"], "undelivered", error_code="30003") == 204
     by_sid = {m.platform_id: m for m in await rig.messages("out")}
     assert by_sid[first["sid"]].delivery_status == "delivered"
-    assert (by_sid[second["sid"]].delivery_status, by_sid[second["sid"]].error_code) == ("undelivered", "30003")
+    assert (by_sid[second["sid"]].delivery_status, by_sid[second["sid"]].error_code) == (
+        "undelivered",
+        "30003",
+    )
     assert rig.desk.delivery_problems == [
-        {"conversation": by_sid[second["sid"]].conversation_id, "text": SHIPPING_ANSWER,
-         "status": "undelivered", "error_code": "30003"}]
+        {
+            "conversation": by_sid[second["sid"]].conversation_id,
+            "text": SHIPPING_ANSWER,
+            "status": "undelivered",
+            "error_code": "30003",
+        }
+    ]
 
 
 async def test_forged_status_callbacks_are_refused(rig: SmsRig) -> None:
     await rig.text("refund?")
     await rig.settle()
     sid = rig.fake.messages[0]["sid"]
-    params = {"MessageSid": sid, "SmsSid": sid, "AccountSid": ACCOUNT_SID, "MessageStatus": "failed",
-              "SmsStatus": "failed", "ErrorCode": "30007", "To": CUSTOMER, "From": OUR_NUMBER}
+    params = {
+        "MessageSid": sid,
+        "SmsSid": sid,
+        "AccountSid": ACCOUNT_SID,
+        "MessageStatus": "failed",
+        "SmsStatus": "failed",
+        "ErrorCode": "30007",
+        "To": CUSTOMER,
+        "From": OUR_NUMBER,
+    }
     url = PUBLIC + "/twilio/status"
     local = rig.local_url + "/twilio/status"
     forged = await signed_post(url, params, "wrong-token", post_url=local)
-    tampered = await signed_post(url, params, AUTH_TOKEN, post_url=local,
-                                 signed_params={**params, "MessageStatus": "delivered", "SmsStatus": "delivered"})
+    tampered = await signed_post(
+        url,
+        params,
+        AUTH_TOKEN,
+        post_url=local,
+        signed_params={**params, "MessageStatus": "delivered", "SmsStatus": "delivered"},
+    )
     assert (forged.status_code, tampered.status_code) == (403, 403)
     (out,) = await rig.messages("out")
     assert out.delivery_status == "queued" and out.error_code is None

@@ -37,8 +37,12 @@ async def fake() -> AsyncIterator[FakeTwilio]:
 
 def make_channel(fake: FakeTwilio, **kw: object) -> SmsChannel:
     values: dict[str, object] = {
-        "account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN, "public_base_url": PUBLIC,
-        "from_number": OUR_NUMBER, "api_base_url": fake.url, "send_timeout": 1.0,
+        "account_sid": ACCOUNT_SID,
+        "auth_token": AUTH_TOKEN,
+        "public_base_url": PUBLIC,
+        "from_number": OUR_NUMBER,
+        "api_base_url": fake.url,
+        "send_timeout": 1.0,
     }
     values.update(kw)
     return SmsChannel(**values)  # type: ignore[arg-type]
@@ -59,8 +63,12 @@ async def test_send_uses_the_real_client_and_returns_the_sid(channel: SmsChannel
     (msg,) = fake.messages
     assert result.platform_id == msg["sid"] and result.status == "queued"
     form = fake.requests[0].form
-    assert form == {"To": CUSTOMER, "From": OUR_NUMBER, "Body": "Your order shipped.",
-                    "StatusCallback": PUBLIC + "/twilio/status"}
+    assert form == {
+        "To": CUSTOMER,
+        "From": OUR_NUMBER,
+        "Body": "Your order shipped.",
+        "StatusCallback": PUBLIC + "/twilio/status",
+    }
 
 
 async def test_a_messaging_service_replaces_the_from_number(fake: FakeTwilio) -> None:
@@ -74,16 +82,23 @@ async def test_a_messaging_service_replaces_the_from_number(fake: FakeTwilio) ->
     assert result.status == "queued"  # Twilio says "accepted" for a service; still owed to the handset
 
 
-@pytest.mark.parametrize(("status", "code", "error", "retry_after"), [
-    (500, None, TransientSendError, None),
-    (503, None, TransientSendError, None),
-    (429, None, TransientSendError, 2.0),
-    (400, 21610, RecipientOptedOut, None),
-    (400, 21211, PermanentSendError, None),
-    (404, 20404, PermanentSendError, None),
-])
+@pytest.mark.parametrize(
+    ("status", "code", "error", "retry_after"),
+    [
+        (500, None, TransientSendError, None),
+        (503, None, TransientSendError, None),
+        (429, None, TransientSendError, 2.0),
+        (400, 21610, RecipientOptedOut, None),
+        (400, 21211, PermanentSendError, None),
+        (404, 20404, PermanentSendError, None),
+    ],
+)
 async def test_api_errors_map_to_retry_or_dead_letter(
-    channel: SmsChannel, fake: FakeTwilio, status: int, code: int | None, error: type[Exception],
+    channel: SmsChannel,
+    fake: FakeTwilio,
+    status: int,
+    code: int | None,
+    error: type[Exception],
     retry_after: float | None,
 ) -> None:
     fake.fail_next(status, code=code, retry_after=retry_after)
@@ -134,7 +149,9 @@ async def test_an_unreachable_api_is_transient(fake: FakeTwilio) -> None:
 # ---- long replies ---------------------------------------------------------------------------------
 
 
-async def test_up_to_ten_segments_go_as_one_concatenated_message(channel: SmsChannel, fake: FakeTwilio) -> None:
+async def test_up_to_ten_segments_go_as_one_concatenated_message(
+    channel: SmsChannel, fake: FakeTwilio
+) -> None:
     text = ("Your order is on its way. " * 58).strip()  # 1507 GSM characters: 10 segments
     assert segment_count(text) == 10
     await channel.send(TO, OutboundMessage(text, message_id=1))
@@ -165,7 +182,9 @@ async def test_longer_replies_are_split_and_a_retry_resends_only_the_missing_par
 
 
 @pytest.fixture
-async def rig(db: async_sessionmaker[AsyncSession], settings_factory: Callable[..., Settings]) -> AsyncIterator[SmsRig]:
+async def rig(
+    db: async_sessionmaker[AsyncSession], settings_factory: Callable[..., Settings]
+) -> AsyncIterator[SmsRig]:
     async with sms_rig(db, settings_factory) as r:
         yield r
 
@@ -188,8 +207,9 @@ async def test_failures_recover_with_each_reply_delivered_once_and_in_order(rig:
     rig.fake.fail_next(503)
     replies = [f"Step {i}: please check the label on the box." for i in range(1, 5)]
     for i, text in enumerate(replies):
-        await rig.pipeline.agent_reply(conv_id, text=text, author_id="U1", author_name="Ana",
-                                       source_id=f"slack:C1:2.{i}")
+        await rig.pipeline.agent_reply(
+            conv_id, text=text, author_id="U1", author_name="Ana", source_id=f"slack:C1:2.{i}"
+        )
     await rig.settle(within=30)
 
     async def stalled_request_finished() -> bool:
@@ -201,7 +221,9 @@ async def test_failures_recover_with_each_reply_delivered_once_and_in_order(rig:
     # Never a later reply before an earlier one was accepted (arrival order is non-decreasing).
     order = [replies.index(r.form["Body"]) for r in attempts]
     assert order == sorted(order)
-    assert {"error 500 20500", "error 429 20429", "abandoned", "error 503 20503"} <= {r.outcome for r in attempts}
+    assert {"error 500 20500", "error 429 20429", "abandoned", "error 503 20503"} <= {
+        r.outcome for r in attempts
+    }
     # Retry-After was honoured: the attempt after the 429 came at least a second later.
     k = next(i for i, r in enumerate(attempts) if r.outcome.startswith("error 429"))
     assert attempts[k + 1].at - attempts[k].at >= 1.0

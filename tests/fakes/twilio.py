@@ -71,8 +71,9 @@ class FakeTwilio:
 
     # ---- scripting ------------------------------------------------------------------------------
 
-    def fail_next(self, status: int = 500, *, code: int | None = None, retry_after: float | None = None,
-                  times: int = 1) -> None:
+    def fail_next(
+        self, status: int = 500, *, code: int | None = None, retry_after: float | None = None, times: int = 1
+    ) -> None:
         default_code = {429: 20429, 500: 20500, 503: 20503}.get(status)
         for _ in range(times):
             self._plans.append(_Plan(status=status, code=code or default_code, retry_after=retry_after))
@@ -184,15 +185,21 @@ class FakeTwilio:
 
     # ---- status callbacks ---------------------------------------------------------------------
 
-    async def fire_status(self, sid: str, status: str, *, error_code: str | None = None,
-                          url: str | None = None) -> int:
+    async def fire_status(
+        self, sid: str, status: str, *, error_code: str | None = None, url: str | None = None
+    ) -> int:
         """POST a signed status callback for an accepted message; returns our app's HTTP status."""
         message = next(m for m in self.messages if m["sid"] == sid)
         target = url or message["status_callback"]
         params = {
-            "MessageSid": sid, "SmsSid": sid, "AccountSid": self.account_sid,
-            "From": message["from"] or "+15550000000", "To": message["to"],
-            "MessageStatus": status, "SmsStatus": status, "ApiVersion": "2010-04-01",
+            "MessageSid": sid,
+            "SmsSid": sid,
+            "AccountSid": self.account_sid,
+            "From": message["from"] or "+15550000000",
+            "To": message["to"],
+            "MessageStatus": status,
+            "SmsStatus": status,
+            "ApiVersion": "2010-04-01",
             "RawDlrDoneDate": "2401011200",  # Twilio adds fields without notice: all must be signed
         }
         if message.get("messaging_service_sid"):
@@ -201,15 +208,19 @@ class FakeTwilio:
             params["ErrorCode"] = error_code
         post_url = target
         if self.proxy is not None and target.startswith(self.proxy[0]):
-            post_url = self.proxy[1] + target[len(self.proxy[0]):]
+            post_url = self.proxy[1] + target[len(self.proxy[0]) :]
         response = await signed_post(target, params, self.auth_token, post_url=post_url)
         self.status_posts.append((status, response.status_code))
         return response.status_code
 
 
 def _error(status: int, code: int | None, message: str, *, headers: dict[str, str] | None = None) -> Response:
-    body = {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}",
-            "status": status}
+    body = {
+        "code": code,
+        "message": message,
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -221,24 +232,42 @@ def sign(url: str, params: Mapping[str, str], token: str) -> str:
 
 
 async def signed_post(
-    url: str, params: Mapping[str, str], token: str, *, signed_url: str | None = None,
-    signed_params: Mapping[str, str] | None = None, post_url: str | None = None,
+    url: str,
+    params: Mapping[str, str],
+    token: str,
+    *,
+    signed_url: str | None = None,
+    signed_params: Mapping[str, str] | None = None,
+    post_url: str | None = None,
 ) -> httpx.Response:
     """POST form `params` to `url` with an X-Twilio-Signature computed over `signed_url`/`signed_params`
     (default: the same URL and params: a genuine request). `post_url` sends it somewhere else
     (a proxy in front: the public URL is signed, the local one is requested)."""
     signature = sign(signed_url or url, signed_params if signed_params is not None else params, token)
     async with httpx.AsyncClient(timeout=10) as client:
-        return await client.post(post_url or url, data=dict(params), headers={"X-Twilio-Signature": signature})
+        return await client.post(
+            post_url or url, data=dict(params), headers={"X-Twilio-Signature": signature}
+        )
 
 
-def inbound_params(*, sid: str, from_: str, to: str, body: str, account_sid: str,
-                   media: tuple[tuple[str, str], ...] = ()) -> dict[str, str]:
+def inbound_params(
+    *, sid: str, from_: str, to: str, body: str, account_sid: str, media: tuple[tuple[str, str], ...] = ()
+) -> dict[str, str]:
     """The fields Twilio posts to a messaging webhook for one inbound SMS/MMS."""
     params = {
-        "MessageSid": sid, "SmsSid": sid, "SmsMessageSid": sid, "AccountSid": account_sid,
-        "From": from_, "To": to, "Body": body, "NumMedia": str(len(media)), "NumSegments": "1",
-        "SmsStatus": "received", "ApiVersion": "2010-04-01", "FromCountry": "US", "FromState": "CA",
+        "MessageSid": sid,
+        "SmsSid": sid,
+        "SmsMessageSid": sid,
+        "AccountSid": account_sid,
+        "From": from_,
+        "To": to,
+        "Body": body,
+        "NumMedia": str(len(media)),
+        "NumSegments": "1",
+        "SmsStatus": "received",
+        "ApiVersion": "2010-04-01",
+        "FromCountry": "US",
+        "FromState": "CA",
         "ToCountry": "US",
     }
     for i, (url, content_type) in enumerate(media):
