@@ -260,19 +260,6 @@ class SlackDesk:
                                              f"\u201c{kit.clip(message.text, 300)}\u201d")
         await self._post(session, conversation, text, blocks)
 
-    async def on_outbox_failure(self, session: AsyncSession, entry: OutboxEntry, exc: Exception) -> None:
-        """A `bot.worker.Worker` failure hook: a dead-lettered customer reply shows up in its thread."""
-        if entry.channel == "slack" or entry.message_id is None or entry.conversation_id is None:
-            if entry.channel == "slack":
-                log.error("Slack post %s dead-lettered: %s", entry.id, exc)
-            return
-        message = await session.get(Message, entry.message_id)
-        conv = await session.get(Conversation, entry.conversation_id)
-        if message is not None and conv is not None:
-            message.delivery_status = "failed"
-            message.error_code = str(getattr(exc, "code", None) or type(exc).__name__)
-            await self.on_delivery_problem(session, conversation=conv, message=message)
-
     # ---- AgentHost: who may answer ---------------------------------------------------------------------
 
     async def is_supervisor(self, user_id: str) -> bool:
