@@ -172,10 +172,11 @@ class SlackChannel:
             name = None
         return SlackUser(user_id, name)
 
-    @staticmethod
-    def _action_user(body: dict[str, Any]) -> SlackUser:
+    async def _actor(self, body: dict[str, Any]) -> SlackUser:
+        """The clicking user, with their display name (users.info, cached) or else their handle."""
         u = body.get("user") or {}
-        return SlackUser(str(u.get("id")), u.get("name") or u.get("username"))
+        found = await self._user(str(u.get("id")))
+        return found if found.name else SlackUser(found.id, u.get("name") or u.get("username"))
 
     @staticmethod
     def _where(body: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -253,7 +254,7 @@ class SlackChannel:
     def _simple_action(self, call: Any) -> Any:
         async def listener(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
             await ack()
-            user = self._action_user(body)
+            user = await self._actor(body)
             channel, thread_ts = self._where(body)
             notice = await call(str(action.get("value") or ""), user)
             self._notify(notice, channel=channel, user=user.id, thread_ts=thread_ts)
@@ -262,7 +263,7 @@ class SlackChannel:
 
     async def _on_edit(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
-        user = self._action_user(body)
+        user = await self._actor(body)
         channel, thread_ts = self._where(body)
         draft = await self.host.open_edit(suggestion_ref=str(action.get("value") or ""), user=user)
         if draft is None:
@@ -275,7 +276,7 @@ class SlackChannel:
 
     async def _on_note(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
-        user = self._action_user(body)
+        user = await self._actor(body)
         channel, thread_ts = self._where(body)
         view = kit.note_modal(conversation_id=int(action.get("value") or 0), channel=channel, thread_ts=thread_ts)
         await self._open(body, view, channel=channel, user=user.id, thread_ts=thread_ts)
@@ -301,7 +302,7 @@ class SlackChannel:
             return
         await ack()
         meta = kit.parse_metadata(view.get("private_metadata"))
-        user = self._action_user(body)
+        user = await self._actor(body)
         notice = await self.host.edit_and_send(
             conversation_id=int(meta.get("c") or 0), suggestion_ref=meta.get("s"), text=text, user=user,
             view_id=str(view.get("id")),
@@ -315,7 +316,7 @@ class SlackChannel:
             return
         await ack()
         meta = kit.parse_metadata(view.get("private_metadata"))
-        user = self._action_user(body)
+        user = await self._actor(body)
         notice = await self.host.note(conversation_id=int(meta.get("c") or 0), text=text, user=user,
                                       view_id=str(view.get("id")))
         self._notify(notice, channel=meta.get("ch"), user=user.id, thread_ts=meta.get("th"))

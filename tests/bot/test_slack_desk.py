@@ -276,3 +276,93 @@ def _action_ids(message: dict[str, Any]) -> set[str]:
     return {el.get("action_id") for b in message.get("blocks") or [] if b.get("type") == "actions"
             for el in b.get("elements", [])}
 
+
+
+async def _msg_count(rig: Rig) -> int:
+    async with rig.sm() as s:
+        return int((await s.execute(select(func.count()).select_from(Message))).scalar_one())
+
+
+# ---- signatures and retries ----------------------------------------------------------------------------
+
+
+async def test_forged_or_stale_signatures_get_401_and_store_nothing(rig: Rig) -> None:
+    conv_id = await rig.customer("my parcel is late")
+    thread = await rig.thread(conv_id)
+    stored, posts, sent = await _msg_count(rig), len(rig.fake.posts()), len(rig.web.sent)
+    event = {"type": "message", "channel": AGENTS, "user": AGENT, "text": "forged!", "ts": "1800000000.000001",
+             "thread_ts": thread.thread_ts, "channel_type": "channel"}
+    body, headers = event_request("not-the-secret", event, event_id="EvForged")
+    assert (await rig.http.post("/slack/events", content=body, headers=headers)).status_code == 401
+    stale = await rig.event(event, event_id="EvStale", timestamp=int(time.time()) - 600)
+    assert stale.status_code == 401
+    body, headers = event_request(SECRET, event, event_id="EvTampered")
+    tampered = body.replace(b"forged!", b"FORGED!")
+    assert (await rig.http.post("/slack/events", content=tampered, headers=headers)).status_code == 401
+    body, headers = interactive_request("not-the-secret", block_action(
+        user=AGENT, action_id=kit.A_RESOLVE, value=str(conv_id), channel=AGENTS, message_ts="1.0"))
+    assert (await rig.http.post("/slack/interactivity", content=body, headers=headers)).status_code == 401
+    await rig.settle()
+    assert (await _msg_count(rig), len(rig.fake.posts()), len(rig.web.sent)) == (stored, posts, sent)
+    assert (await rig.conv(conv_id)).state == S.WAITING
+
+
+async def test_events_api_retry_of_a_processed_event_is_200_and_sends_nothing_twice(rig: Rig) -> None:
+    conv_id = await rig.customer("my parcel is late")
+    ts = "1800000000.000100"
+    assert (await rig.reply("On its way!", conv_id=conv_id, ts=ts)).status_code == 200
+    for retry in (1, 2):
+        assert (await rig.reply("On its way!", conv_id=conv_id, ts=ts, retry=retry)).status_code == 200
+    # Two retries racing each other (Slack retries after 3 s even if the first is still running).
+    racing = await asyncio.gather(*(rig.reply("Racing", conv_id=conv_id, ts="1800000000.000200", retry=r)
+                                    for r in (None, 1, 2)))
+    assert [r.status_code for r in racing] == [200, 200, 200]
+    await rig.settle()
+    assert texts(rig.web).count("On its way!") == 1
+    assert texts(rig.web).count("Racing") == 1
+    async with rig.sm() as s:
+        n = (await s.execute(select(func.count()).select_from(Message).where(
+            Message.source_id == f"slack:{AGENTS}:{ts}"))).scalar_one()
+    assert n == 1
+    assert rig.ephemerals(AGENT) == []
+
+
+# ---- Slack failures ------------------------------------------------------------------------------------
+
+
+async def test_slack_5xx_429_and_timeouts_deliver_every_post_and_reply_exactly_once(rig_factory: Any) -> None:
+    from tests.bot.helpers import transient
+
+    rig = await rig_factory(web_failures=[transient(), transient(retry_after=0.2)])
+    fake = rig.fake
+    fake.fail_next("chat.postMessage", 503)
+    fake.fail_next("chat.postMessage", 429, retry_after=1)
+    fake.stall_next("chat.postMessage", 1.0)  # Slack stores it, the answer comes after our 0.5 s timeout
+    fake.fail_next("chat.update", 500)
+    conv_id = await rig.customer("my parcel is late")
+    [sugg] = await rig.suggestions(conv_id)
+    fake.stall_next("chat.postMessage", 1.0)
+    fake.fail_next("chat.postMessage", 502)
+    await rig.click(kit.A_SEND, str(sugg.id), conv_id=conv_id)
+    fake.fail_next("chat.postMessage", 429, retry_after=1)
+    await rig.reply("Tracking number follows.", conv_id=conv_id)
+
+    outcomes = [c.outcome for c in fake.calls if c.method == "chat.postMessage"]
+    assert {"error 503 None", "error 429 None", "error 502 None"} <= set(outcomes)
+    # The 429's Retry-After was honoured through the outbox.
+    calls = [c for c in fake.calls if c.method == "chat.postMessage"]
+    i = next(k for k, c in enumerate(calls) if c.outcome.startswith("error 429"))
+    assert calls[i + 1].at - calls[i].at >= 0.95
+    # Exactly once, everywhere: one root card, every owed thread post once, every customer reply once.
+    thread = await rig.thread(conv_id)
+    assert [r["ts"] for r in fake.roots(AGENTS)] == [thread.thread_ts]
+    async with rig.sm() as s:
+        entries = list((await s.execute(select(OutboxEntry).where(OutboxEntry.channel == "slack"))).scalars())
+    assert all(e.status == OutboxStatus.DELIVERED for e in entries)
+    owed_posts = [e for e in entries if e.kind == "slack.post"]
+    posted = [m for m in fake.thread(AGENTS, thread.thread_ts)]
+    markers = [m["metadata"]["event_payload"]["outbox"] for m in posted]
+    assert sorted(markers) == sorted(str(e.id) for e in owed_posts)
+    assert texts(rig.web) == [rig.settings.handoff_message, "Ann from our team has joined the conversation.",
+                              "Answer about shipping.", "Tracking number follows."]
+    assert rig.web.calls == len(rig.web.sent) + 2  # the two scripted failures, then each reply once
