@@ -166,13 +166,20 @@ class SlackDesk:
         await self._enqueue(session, conv, "slack.post", payload)
 
     async def _post_first(self, session: AsyncSession, conv: Conversation, payload: dict[str, Any]) -> None:
-        """Enqueue a post ahead of what this transaction already queued (payloads rotate; ids keep order)."""
-        earlier: list[OutboxEntry] = list(self._txn(session, conv.id)["entries"])
+        """Enqueue a thread post ahead of the thread posts this transaction already queued.
+
+        Payloads rotate along the entries (ids keep the delivery order); cards, updates and
+        escalations keep their own entries (the thread mapping points at their ids).
+        """
+        earlier: list[OutboxEntry] = [
+            e for e in self._txn(session, conv.id)["entries"]
+            if e.kind == "slack.post" and (e.payload or {}).get("target") == "conv"
+        ]
         entry = await self._enqueue(session, conv, "slack.post", payload)
         chain = [*earlier, entry]
-        shifted = [(payload, "slack.post")] + [(e.payload, e.kind) for e in earlier]
-        for e, (p, k) in zip(chain, shifted, strict=True):
-            e.payload, e.kind = dict(p), k
+        shifted = [payload] + [e.payload for e in earlier]
+        for e, p in zip(chain, shifted, strict=True):
+            e.payload = dict(p)
 
     # ---- Desk hooks (inside the pipeline's transaction) ----------------------------------------------
 
@@ -207,7 +214,8 @@ class SlackDesk:
         ))
         await self._post_first(session, conv, {"text": text, "blocks": blocks, "target": "conv"})
         thread = await self._thread(session, conv.id)
-        if thread is not None and thread.esc_outbox_id is not None and (
+        fresh_card = self._txn(session, conv.id).get("esc_now")  # a card built now shows this message already
+        if thread is not None and thread.esc_outbox_id is not None and not fresh_card and (
                 conv.state == S.ESCALATED or conv.assignee_role == "supervisor"):
             await self._enqueue(session, conv, "slack.post", {"text": text, "blocks": blocks[:1], "target": "esc"})
 
@@ -245,6 +253,7 @@ class SlackDesk:
         if new == S.ESCALATED and self.settings.slack_supervisors_channel:
             entry = await self._enqueue(session, conv, "slack.escalation", {"conversation_id": conv.id})
             thread.esc_outbox_id = entry.id
+            book["esc_now"] = True
             thread.esc_channel_id = self.settings.slack_supervisors_channel
             thread.esc_ts = None
         elif thread.esc_outbox_id is not None:

@@ -366,3 +366,152 @@ async def test_slack_5xx_429_and_timeouts_deliver_every_post_and_reply_exactly_o
     assert texts(rig.web) == [rig.settings.handoff_message, "Ann from our team has joined the conversation.",
                               "Answer about shipping.", "Tracking number follows."]
     assert rig.web.calls == len(rig.web.sent) + 2  # the two scripted failures, then each reply once
+
+
+# ---- escalation and Take ---------------------------------------------------------------------------------
+
+
+async def test_escalate_posts_context_card_and_only_supervisors_may_take(rig: Rig) -> None:
+    conv_id = await rig.customer("my parcel is late")
+    await rig.click(kit.A_ESCALATE, str(conv_id), conv_id=conv_id)
+    conv = await rig.conv(conv_id)
+    assert conv.state == S.ESCALATED
+    [card] = rig.fake.roots(SUPERS)
+    blocks = str(card["blocks"])
+    for expected in ("agent_escalate", "escalated by Ann", "my parcel is late", "Shipping 45%", "Dana"):
+        assert expected in blocks
+    assert kit.A_TAKE in _action_ids(card)
+    thread = await rig.thread(conv_id)
+    assert thread.esc_ts == card["ts"]
+
+    # An agent may neither take it nor answer the customer while it is escalated.
+    sent_before = texts(rig.web)
+    await rig.click(kit.A_TAKE, str(conv_id), user=AGENT)
+    assert "Only supervisors can take escalations. Nothing was assigned." in rig.ephemerals(AGENT)
+    await rig.reply("let me help", conv_id=conv_id, user=AGENT)
+    assert any("escalated" in t and "NOT sent" in t for t in rig.ephemerals(AGENT))
+    conv = await rig.conv(conv_id)
+    assert (conv.state, conv.assignee_id) == (S.ESCALATED, None)
+    assert texts(rig.web) == sent_before
+
+    # A supervisor takes it: assigned, the card says so, the customer is told once.
+    await rig.click(kit.A_TAKE, str(conv_id), user=SUPER)
+    await rig.click(kit.A_TAKE, str(conv_id), user=SUPER)
+    conv = await rig.conv(conv_id)
+    assert (conv.state, conv.assignee_id, conv.assignee_role) == (S.ASSIGNED, SUPER, "supervisor")
+    assert texts(rig.web).count("Sue from our team has joined the conversation.") == 1
+    assert "taken by" in str(rig.fake.roots(SUPERS)[0]["blocks"])
+    # From then on the supervisor's replies in the escalation thread reach the customer.
+    await rig.reply("I'm sorry, I've refunded the shipping.", conv_id=conv_id, user=SUPER, esc=True)
+    assert texts(rig.web)[-1] == "I'm sorry, I've refunded the shipping."
+    # And the customer's next message shows up in both threads.
+    await rig.customer("thank you")
+    assert "thank you" in str(rig.fake.thread(SUPERS, card["ts"]))
+    assert "thank you" in str(await rig.thread_posts(conv_id))
+
+
+async def test_supervisor_group_from_slack_usergroup(rig_factory: Any) -> None:
+    fake = FakeSlack(users={AGENT: "Ann", "U0GRPSUP": "Gail"}, groups={"S0SUPS": ["U0GRPSUP"]})
+    rig = await rig_factory(fake, slack_supervisor_ids="", slack_supervisor_group="S0SUPS")
+    conv_id = await rig.customer("I will talk to my lawyer about this parcel")  # keyword -> escalated
+    assert (await rig.conv(conv_id)).state == S.ESCALATED
+    assert len(rig.fake.roots(SUPERS)) == 1
+    await rig.click(kit.A_TAKE, str(conv_id), user=AGENT)
+    assert (await rig.conv(conv_id)).assignee_id is None
+    await rig.click(kit.A_TAKE, str(conv_id), user="U0GRPSUP")
+    assert (await rig.conv(conv_id)).assignee_id == "U0GRPSUP"
+    assert rig.fake.called("usergroups.users.list")
+
+
+# ---- ownership ------------------------------------------------------------------------------------------
+
+
+async def test_first_agent_to_act_owns_it_others_are_refused(rig: Rig) -> None:
+    conv_id = await rig.customer("my parcel is late")
+    await rig.reply("I'm on it", conv_id=conv_id, user=AGENT)
+    await rig.reply("me too", conv_id=conv_id, user=AGENT2)
+    [refusal] = rig.ephemerals(AGENT2)
+    assert f"<@{AGENT}> owns conversation #{conv_id}" in refusal and "NOT sent" in refusal
+    assert "me too" not in texts(rig.web)
+    # A supervisor may step in without taking it over.
+    await rig.reply("Supervisor here", conv_id=conv_id, user=SUPER)
+    assert texts(rig.web)[-1] == "Supervisor here"
+    assert (await rig.conv(conv_id)).assignee_id == AGENT
+
+
+# ---- restarts and routing --------------------------------------------------------------------------------
+
+
+async def test_thread_mapping_survives_a_restart_and_a_routing_change(rig_factory: Any, tmp_path: Any) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'restart.db'}"
+    first = await rig_factory(db_url=url)
+    conv_id = await first.customer("my parcel is late")
+    root = (await first.thread(conv_id)).thread_ts
+    # A new process with new routing rules: the open conversation keeps its thread.
+    second = await rig_factory(first.fake, db_url=url, slack_routes="web=C0WEBDESK")
+    assert second.desk is not first.desk
+    await second.reply("Still here after the restart", conv_id=conv_id)
+    assert texts(second.web) == ["Ann from our team has joined the conversation.", "Still here after the restart"]
+    assert (await second.thread(conv_id)).channel_id == AGENTS
+    await second.customer("another parcel question", who="sess-2")
+    assert len(second.fake.roots("C0WEBDESK")) == 1
+    assert [r["ts"] for r in second.fake.roots(AGENTS)] == [root]
+
+
+async def test_routes_by_channel_and_tag(rig: Rig) -> None:
+    from bot.models import Customer
+    from bot.slack_desk import parse_routes
+
+    rig.desk.routes = parse_routes("tag:vip=C0VIP, sms=C0SMS,bad-rule, web=")
+    sms = Conversation(channel="sms", tags=[])
+    assert rig.desk.route(conversation=sms, customer=Customer(vip=False)) == "C0SMS"
+    assert rig.desk.route(conversation=sms, customer=Customer(vip=True)) == "C0VIP"
+    web = Conversation(channel="web", tags=["VIP"])
+    assert rig.desk.route(conversation=web, customer=None) == "C0VIP"
+    assert rig.desk.route(conversation=Conversation(channel="web", tags=[]), customer=None) == AGENTS
+
+
+# ---- what is ignored, edits, deletions, unknown users ----------------------------------------------------
+
+
+async def test_bots_top_level_messages_edits_deletions_and_unknown_users(rig: Rig) -> None:
+    conv_id = await rig.customer("my parcel is late")
+    thread = await rig.thread(conv_id)
+    base = {"type": "message", "channel": AGENTS, "thread_ts": thread.thread_ts, "channel_type": "channel"}
+    await rig.event({**base, "subtype": "bot_message", "bot_id": "B0OTHER", "text": "beep", "ts": "1800.1"},
+                    event_id="Ev1")
+    await rig.event({**base, "user": "U0BOT", "bot_id": "B0BOT", "text": "our own", "ts": "1800.2"},
+                    event_id="Ev2")
+    await rig.event({"type": "message", "channel": AGENTS, "user": AGENT, "text": "top level", "ts": "1800.3",
+                     "channel_type": "channel"}, event_id="Ev3")
+    await rig.event({**base, "thread_ts": "1234.5678", "user": AGENT, "text": "other thread", "ts": "1800.4"},
+                    event_id="Ev4")
+    await rig.event({**base, "subtype": "channel_join", "user": AGENT, "text": "joined", "ts": "1800.5"},
+                    event_id="Ev5")
+    assert texts(rig.web) == [rig.settings.handoff_message]
+    assert (await rig.conv(conv_id)).state == S.WAITING
+
+    # A user Slack cannot tell us about is still an agent: the reply is relayed without a name.
+    await rig.reply("Hello from a guest", conv_id=conv_id, user="U0GHOST", ts="1800.6")
+    assert texts(rig.web)[-2:] == ["An agent from our team has joined the conversation.", "Hello from a guest"]
+    async with rig.sm() as s:
+        m = (await s.execute(select(Message).where(Message.text == "Hello from a guest"))).scalar_one()
+    assert (m.author_id, m.author_name, m.author_kind) == ("U0GHOST", None, "agent")
+
+    # Editing or deleting it in Slack cannot unsend it: the author is told, nothing is re-sent.
+    sent = len(rig.web.sent)
+    edited = {"user": "U0GHOST", "text": "Hello, edited", "ts": "1800.6", "thread_ts": thread.thread_ts}
+    await rig.event({"type": "message", "subtype": "message_changed", "channel": AGENTS, "hidden": True,
+                     "message": edited, "previous_message": {**edited, "text": "Hello from a guest"},
+                     "ts": "1800.7"}, event_id="Ev7")
+    await rig.event({"type": "message", "subtype": "message_deleted", "channel": AGENTS, "hidden": True,
+                     "deleted_ts": "1800.6", "previous_message": edited, "ts": "1800.8"}, event_id="Ev8")
+    notices = rig.ephemerals("U0GHOST")
+    assert any(n.startswith("Edits are not re-sent") for n in notices)
+    assert any(n.startswith("Deleted in Slack only") for n in notices)
+    assert len(rig.web.sent) == sent
+    # Our own card updates (message_changed of a bot message) are not edits.
+    await rig.event({"type": "message", "subtype": "message_changed", "channel": AGENTS, "hidden": True,
+                     "message": {"bot_id": "B0BOT", "ts": thread.thread_ts, "text": "card"}, "ts": "1800.9"},
+                    event_id="Ev9")
+    assert len(rig.ephemerals("U0GHOST")) == 2
