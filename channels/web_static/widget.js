@@ -80,8 +80,9 @@
     "textarea{flex:1;resize:none;height:42px;max-height:120px;padding:10px;border:1px solid #c5ccda;border-radius:10px;font:inherit;color:inherit}" +
     "#sb-send{border:0;border-radius:10px;padding:0 16px;background:#2346d8;color:#fff;font:inherit;font-weight:600;cursor:pointer}" +
     ".sb-actions{display:flex;justify-content:space-between;align-items:center;padding:0 10px 10px;background:#fff}" +
-    "#sb-human{border:1px solid #2346d8;background:#fff;color:#2346d8;border-radius:999px;padding:6px 12px;font:inherit;font-size:13px;cursor:pointer}" +
-    ".sb-hint{font-size:11px;color:#6b7488}" +
+    "#sb-human{flex:none;white-space:nowrap;border:1px solid #2346d8;background:#fff;color:#2346d8;border-radius:999px;padding:6px 12px;font:inherit;font-size:13px;cursor:pointer}" +
+    ".sb-actions{gap:8px}.sb-hint{font-size:11px;color:#6b7488;text-align:right}" +
+    "@media (max-width:400px){.sb-hint{display:none}}" +
     "@media (max-width:480px){#sb-widget{right:0;bottom:0;left:0}#sb-widget[data-open=false]{left:auto;right:12px;bottom:12px}" +
     "#sb-panel{width:100vw;height:100vh;height:100dvh;max-height:none;border-radius:0}}" +
     "</style>" +

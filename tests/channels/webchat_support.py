@@ -84,9 +84,9 @@ class MemoryHost:
 
 
 @contextlib.asynccontextmanager
-async def serve(app: FastAPI) -> AsyncIterator[str]:
+async def serve(app: FastAPI, *, lifespan: str = "off") -> AsyncIterator[str]:
     """Run `app` with uvicorn on 127.0.0.1, port 0; yields the base URL (http://127.0.0.1:PORT)."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan=lifespan))
     task = asyncio.get_running_loop().create_task(server.serve())
     for _ in range(500):
         if server.started:

@@ -1,0 +1,208 @@
+"""The widget in a real headless Chromium against the full app (sample KB, real model, worker running)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.browser.conftest import LiveApp, sample_questions
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+MSG = "#sb-log .sb-msg"
+
+
+async def pick_questions(live: LiveApp) -> tuple[str, str, str]:
+    """A question the KB answers confidently (and correctly), and one it does not know, after it."""
+    kb, threshold = live.parts.kb, live.settings.answer_threshold
+    answerable = None
+    for q in sample_questions():
+        if q["expected"] is None:
+            continue
+        hits = await kb.search(q["text"])
+        if hits and hits[0].article_id == q["expected"] and hits[0].confidence >= threshold:
+            answerable = (q["text"], hits[0].answer)
+            break
+    assert answerable is not None, "no sample question is answered confidently by the sample KB"
+    for q in sample_questions():
+        if q["expected"] is not None:
+            continue
+        hits = await kb.search(q["text"], history=[answerable[0]])
+        if not hits or hits[0].confidence < threshold:
+            return answerable[0], answerable[1], q["text"]
+    raise AssertionError("every out-of-scope sample question clears the answer threshold")
+
+
+async def open_page(browser: Any, live: LiveApp, width: int = 1024, height: int = 768) -> tuple[Any, Page]:
+    context = await browser.new_context(viewport={"width": width, "height": height})
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.errors = errors  # type: ignore[attr-defined]
+    await page.goto(live.url + "/")
+    await expect(page.locator("#sb-status")).to_have_attribute("data-state", "open", timeout=15_000)
+    return context, page
+
+
+async def ask(page: Page, text: str) -> None:
+    await page.locator("#sb-input").fill(text)
+    await page.locator("#sb-input").press("Enter")
+
+
+async def transcript(page: Page) -> list[tuple[str, str, str]]:
+    rows: list[tuple[str, str, str]] = await page.locator(MSG).evaluate_all(
+        "els => els.map(e => [e.getAttribute('data-id') || '', e.className, e.querySelector('.sb-text').textContent])"
+    )
+    return [(i, " ".join(c for c in cls.split() if c.startswith("sb-") and c != "sb-msg"), t) for i, cls, t in rows]
+
+
+async def test_answer_handoff_and_reload_show_the_whole_conversation_once(browser: Any, live_app: LiveApp) -> None:
+    question, answer, unknown = await pick_questions(live_app)
+    handoff = live_app.settings.handoff_message
+    context, page = await open_page(browser, live_app)
+    try:
+        # the demo page opens the widget; focus lands in the input with the keyboard
+        await expect(page.locator("#sb-widget")).to_have_attribute("data-open", "true")
+        await ask(page, question)
+        await expect(page.locator(f"{MSG}.sb-bot")).to_have_count(1, timeout=20_000)
+        await expect(page.locator(f"{MSG}.sb-bot .sb-text")).to_have_text(answer)
+        await expect(page.locator("#sb-typing")).to_be_hidden()
+
+        await ask(page, unknown)
+        await expect(page.locator(f"{MSG}.sb-system .sb-text")).to_have_text(handoff, timeout=20_000)
+        expected = [("sb-customer", question), ("sb-bot", answer), ("sb-customer", unknown), ("sb-system", handoff)]
+        await expect(page.locator(MSG)).to_have_count(4)
+        before = await transcript(page)
+        assert [(k, t) for _, k, t in before] == expected
+        ids = [int(i) for i, _, _ in before]
+        assert ids == sorted(ids) and len(set(ids)) == 4
+
+        await page.screenshot(path="/tmp/widget.png")
+
+        # reload: the cached transcript plus the server's history after the last seen id, once each
+        await page.reload()
+        await expect(page.locator("#sb-status")).to_have_attribute("data-state", "open", timeout=15_000)
+        await page.wait_for_timeout(500)  # let the resume answer arrive
+        assert await transcript(page) == before
+
+        # lose the browser's cached copy (keep the session): everything comes back from the server
+        await page.evaluate("() => { for (const k of Object.keys(localStorage)) "
+                            "if (k.endsWith(':log') || k.endsWith(':last')) localStorage.removeItem(k); }")
+        await page.reload()
+        await expect(page.locator(MSG)).to_have_count(4, timeout=15_000)
+        await page.wait_for_timeout(300)
+        assert await transcript(page) == before
+
+        # the conversation is waiting for a person, and the store holds each message once
+        rows = await live_app.parts.pipeline.history(
+            _address(await page.evaluate("() => Object.entries(localStorage).find(([k]) => k.endsWith(':token'))[1]"))
+        )
+        assert [(r.author_kind, r.text) for r in rows] == [
+            ("customer", question), ("bot", answer), ("customer", unknown), ("system", handoff)
+        ]
+        assert page.errors == []  # type: ignore[attr-defined]
+    finally:
+        await context.close()
+
+
+async def test_talk_to_a_human_button_and_safe_text(browser: Any, live_app: LiveApp) -> None:
+    context, page = await open_page(browser, live_app, width=360, height=640)
+    try:
+        hostile = '<img src=x onerror="window.__pwned=1"> see https://example.com/help?a=1&b=2.'
+        await ask(page, hostile)
+        mine = page.locator(f"{MSG}.sb-customer .sb-text")
+        await expect(mine).to_have_text(hostile)
+        assert await page.locator("#sb-log img").count() == 0
+        link = page.locator(f"{MSG}.sb-customer a")
+        await expect(link).to_have_attribute("href", "https://example.com/help?a=1&b=2")
+        await expect(link).to_have_attribute("rel", "noopener noreferrer nofollow")
+        await expect(page.locator(f"{MSG}.sb-customer")).to_have_attribute("data-id", re.compile(r"^\d+$"))
+
+        # keyboard: Tab from the input reaches Send, then the human button, each with a name
+        await page.locator("#sb-input").focus()
+        await page.keyboard.press("Tab")
+        assert await page.evaluate("() => document.activeElement.shadowRoot?.activeElement?.id") == "sb-send"
+        await page.keyboard.press("Tab")
+        assert await page.evaluate("() => document.activeElement.shadowRoot?.activeElement?.id") == "sb-human"
+        await expect(page.locator("#sb-human")).to_have_text("Talk to a human")
+        await expect(page.locator("#sb-send")).to_have_attribute("aria-label", "Send message")
+        await expect(page.locator("#sb-log")).to_have_attribute("aria-live", "polite")
+
+        # the conversation may have been handed off by the first message already; a fresh one has not
+        await page.keyboard.press("Enter")  # presses "Talk to a human"
+        await page.wait_for_timeout(300)
+        await page.screenshot(path="/tmp/widget-360.png")
+        assert await page.evaluate("() => window.__pwned") is None
+        width = await page.locator("#sb-panel").evaluate("e => e.getBoundingClientRect().width")
+        assert width <= 360
+    finally:
+        await context.close()
+
+
+async def test_human_button_hands_off_a_fresh_conversation(browser: Any, live_app: LiveApp) -> None:
+    context, page = await open_page(browser, live_app)
+    try:
+        await page.locator("#sb-human").click()
+        await expect(page.locator(f"{MSG}.sb-system .sb-text")).to_have_text(
+            live_app.settings.handoff_message, timeout=15_000
+        )
+    finally:
+        await context.close()
+
+
+async def test_too_long_message_shows_an_inline_error_and_the_chat_goes_on(browser: Any, live_app: LiveApp) -> None:
+    context, page = await open_page(browser, live_app)
+    try:
+        limit = live_app.settings.web_max_message_chars
+        await page.locator("#sb-input").fill("x" * (limit + 1))
+        await page.locator("#sb-send").click()
+        await expect(page.locator("#sb-error")).to_be_visible()
+        await expect(page.locator("#sb-error")).to_contain_text(str(limit))
+        await expect(page.locator(f"{MSG}.sb-failed")).to_have_count(1)
+        await expect(page.locator("#sb-status")).to_have_attribute("data-state", "open")
+        await ask(page, "hello there")
+        await expect(page.locator(f"{MSG}.sb-customer[data-id]")).to_have_count(1)
+    finally:
+        await context.close()
+
+
+async def test_a_dropped_socket_reconnects_and_queued_messages_are_sent_once(browser: Any, live_app: LiveApp) -> None:
+    """The socket goes through a Playwright WebSocket route, so the test can cut it and refuse reconnects."""
+    context = await browser.new_context(viewport={"width": 1024, "height": 768})
+    page = await context.new_page()
+    state: dict[str, Any] = {"down": False, "routes": []}
+
+    async def route(ws: Any) -> None:
+        if state["down"]:
+            await ws.close(code=1012, reason="server restarting (test)")
+            return
+        ws.connect_to_server()
+        state["routes"].append(ws)
+
+    await page.route_web_socket(re.compile(r".*/ws/chat.*"), route)
+    try:
+        await page.goto(live_app.url + "/")
+        await expect(page.locator("#sb-status")).to_have_attribute("data-state", "open", timeout=15_000)
+        state["down"] = True
+        for ws in state["routes"]:
+            await ws.close(code=1012, reason="dropped (test)")
+        await expect(page.locator("#sb-status")).to_have_attribute("data-state", "closed", timeout=5_000)
+        await ask(page, "I wrote this while the connection was down")
+        await expect(page.locator(f"{MSG}.sb-pending")).to_have_count(1)
+        await page.wait_for_timeout(1500)  # a few refused reconnects (backoff)
+        state["down"] = False
+        await expect(page.locator("#sb-status")).to_have_attribute("data-state", "open", timeout=20_000)
+        await expect(page.locator(f"{MSG}.sb-customer[data-id]")).to_have_count(1, timeout=10_000)
+        await expect(page.locator(f"{MSG}.sb-customer")).to_have_count(1)
+        await expect(page.locator(f"{MSG}.sb-pending")).to_have_count(0)
+    finally:
+        await context.close()
+
+
+def _address(token: str) -> Any:
+    from bot.messages import Address
+
+    return Address("web", token.strip('"').split(".")[1])
