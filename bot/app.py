@@ -58,12 +58,7 @@ class Parts:
 
 
 def policy_config(settings: Settings) -> PolicyConfig:
-    keywords = tuple(k.strip() for k in settings.escalation_keywords.split(",") if k.strip())
-    return PolicyConfig(
-        answer_threshold=settings.answer_threshold,
-        low_confidence_limit=settings.low_confidence_limit,
-        keywords=keywords,
-    )
+    return PolicyConfig.from_settings(settings)
 
 
 def load_kb(settings: Settings, embedder: Any = None) -> Any:
