@@ -515,3 +515,95 @@ async def test_bots_top_level_messages_edits_deletions_and_unknown_users(rig: Ri
                      "message": {"bot_id": "B0BOT", "ts": thread.thread_ts, "text": "card"}, "ts": "1800.9"},
                     event_id="Ev9")
     assert len(rig.ephemerals("U0GHOST")) == 2
+
+
+# ---- suggestions: not helpful, edit & send; notes ----------------------------------------------------------
+
+
+async def test_not_helpful_edit_and_send_and_internal_notes(rig: Rig) -> None:
+    conv_id = await rig.customer("my parcel is late and I want a refund")
+    suggs = await rig.suggestions(conv_id)
+    assert [s.article_id for s in suggs] == ["refunds", "shipping"]
+    await rig.click(kit.A_NOT_HELPFUL, str(suggs[1].id), conv_id=conv_id)
+    await rig.click(kit.A_NOT_HELPFUL, str(suggs[1].id), conv_id=conv_id)
+    assert rig.learned == [{"article_id": "shipping", "question": "my parcel is late and I want a refund",
+                            "negative": True}]
+    assert rig.ephemerals(AGENT)[-1] == "Already marked as not helpful."
+    assert (await rig.conv(conv_id)).assignee_id is None  # feedback is not taking the conversation
+
+    # Edit & send: a modal prefilled with the suggestion; what the agent submits is what the customer gets.
+    await rig.click(kit.A_EDIT, str(suggs[0].id), conv_id=conv_id)
+    [opened] = [v for v in rig.fake.views if v["method"] == "views.open"]
+    element = opened["view"]["blocks"][0]["element"]
+    assert element["initial_value"] == "Answer about refunds."
+    edited = "Answer about refunds. I've started yours: 3-5 days."
+    assert (await rig.submit(opened["view"], edited)).status_code == 200
+    assert (await rig.submit(opened["view"], edited)).status_code == 200  # a double submit
+    assert texts(rig.web).count(edited) == 1
+    assert rig.learned[-1] == {"article_id": "refunds", "question": "my parcel is late and I want a refund",
+                               "negative": False}
+    # An empty submission keeps the modal open with an error.
+    empty = await rig.submit(opened["view"], "   ")
+    assert empty.json()["response_action"] == "errors"
+
+    # Notes are explicit (button + modal), stored internal, shown in the thread, never sent.
+    await rig.click(kit.A_NOTE, str(conv_id), conv_id=conv_id)
+    note_view = [v for v in rig.fake.views if v["method"] == "views.open"][-1]["view"]
+    assert note_view["callback_id"] == kit.V_NOTE
+    sent = len(rig.web.sent)
+    await rig.submit(note_view, "Customer was rude last time, be patient")
+    assert len(rig.web.sent) == sent
+    async with rig.sm() as s:
+        note = (await s.execute(select(Message).where(Message.internal.is_(True)))).scalar_one()
+    assert note.text == "Customer was rude last time, be patient" and note.author_id == AGENT
+    assert "Internal note" in str((await rig.thread_posts(conv_id))[-1]["blocks"])
+    # A thread reply that merely starts with "note:" is NOT a note: no prefix conventions.
+    await rig.reply("note: this goes to the customer", conv_id=conv_id)
+    assert texts(rig.web)[-1] == "note: this goes to the customer"
+
+
+# ---- undelivered replies and opt-outs ----------------------------------------------------------------------
+
+
+async def test_agents_see_undelivered_replies_and_opted_out_customers(rig_factory: Any) -> None:
+    from tests.bot.helpers import permanent
+
+    rig = await rig_factory(web_failures=[])
+    conv_id = await rig.customer("my parcel is late")
+    rig.web.failures.append(permanent())
+    await rig.reply("This one bounces", conv_id=conv_id)
+    posts = await rig.thread_posts(conv_id)
+    assert "Not delivered to the customer (failed, error 21211)" in posts[-1]["text"] + str(posts[-1]["blocks"])
+
+    await rig.pipeline.mark_opted_out(address=Address("web", "sess-1"))
+    await rig.reply("Are you there?", conv_id=conv_id)
+    assert "Are you there?" not in texts(rig.web)
+    assert "opted out" in str((await rig.thread_posts(conv_id))[-1]["blocks"])
+
+
+# ---- slash command and App Home -----------------------------------------------------------------------------
+
+
+async def test_slash_command_and_app_home(rig: Rig) -> None:
+    conv_id = await rig.customer("my parcel is late")
+    assert f"#{conv_id} Dana" in await rig.command("queue")
+    assert "Refunds" in await rig.command("kb how do refunds work")
+    assert "waiting 1" in await rig.command("stats")
+    assert "Unknown command" in await rig.command("dance")
+    assert "Which conversation?" in await rig.command("resolve")
+    reply = await rig.command(f"assign {conv_id} <@{AGENT2}|bo>")
+    assert reply == f"#{conv_id} is now assigned to <@{AGENT2}>."
+    conv = await rig.conv(conv_id)
+    assert (conv.state, conv.assignee_id) == (S.ASSIGNED, AGENT2)
+    assert "only a supervisor" in await rig.command(f"assign {conv_id} <@{AGENT}>")
+
+    event = {"type": "app_home_opened", "user": AGENT2, "channel": "D0HOME", "tab": "home",
+             "event_ts": "1800.1"}
+    assert (await rig.event(event, event_id="EvHome")).status_code == 200
+    [published] = [v for v in rig.fake.views if v["method"] == "views.publish"]
+    assert published["user_id"] == AGENT2
+    assert f"#{conv_id}" in str(published["view"]["blocks"])
+
+    assert await rig.command("resolve", user=AGENT2) == f"Resolved #{conv_id}."
+    assert (await rig.conv(conv_id)).state == S.RESOLVED
+    assert "Nobody is waiting." == await rig.command("queue")
