@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 BUNDLED_NAME = "all-MiniLM-L6-v2"
+TUNED_DIR = "tuned-model"  # beside the versions in index_dir, written by `kb tune`
 
 
 class Embedder:
@@ -57,6 +58,16 @@ class Embedder:
         get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         dim = int(get_dim() or 0)
         return cls(model, name=name, dim=dim)
+
+    @classmethod
+    def for_index(cls, index_dir: Path, *, model_path: str | None = None) -> Embedder:
+        """The model to serve ``index_dir`` with: ``model_path`` if given, else the model tuned by
+        ``kb tune`` saved beside the index if present, else the bundled one."""
+        if model_path is None:
+            tuned = Path(index_dir) / TUNED_DIR
+            if (tuned / "switchboard_model_name.txt").is_file():
+                return cls.load(str(tuned))
+        return cls.load(model_path)
 
     def encode(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
         """Embed ``texts`` (blocking; call from a thread in async code)."""

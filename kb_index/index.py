@@ -183,7 +183,7 @@ class KnowledgeBase:
             if prev:
                 text = f"{prev.strip()} {query}"
         vec = await self._batcher.embed(text)
-        return await asyncio.to_thread(self.search_vectors, vec[None, :], [text], k)
+        return (await asyncio.to_thread(self.search_vectors, vec[None, :], [text], k))[0]
 
     async def search_many(self, queries: Sequence[str], *, k: int = 3) -> list[list[Hit]]:
         """Batch search (evaluation, benchmarks): one embedding pass, then vectorised scoring."""

@@ -1,0 +1,3 @@
+from kb_index.cli import app
+
+app(prog_name="python -m kb_index")

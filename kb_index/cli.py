@@ -1,0 +1,208 @@
+"""`switchboard kb ...` / `python -m kb_index ...`: ingest, search, eval, gaps, tune."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(help="Knowledge base: ingest, search, eval, gaps, tune.", no_args_is_help=True)
+
+IndexDir = Annotated[
+    Path | None, typer.Option("--index-dir", help="Index folder (default: INDEX_DIR setting)")
+]
+ModelPath = Annotated[
+    str | None, typer.Option("--model-path", help="Local model folder (default: MODEL_PATH or bundled)")
+]
+
+
+def _settings() -> Any:
+    from bot.settings import Settings
+
+    return Settings()
+
+
+def _embedder(model_path: str | None, index_dir: Path | None = None) -> Any:
+    from kb_index.embed import Embedder
+
+    if index_dir is not None:
+        return Embedder.for_index(index_dir, model_path=model_path)
+    return Embedder.load(model_path)
+
+
+async def _with_db(fn: Any) -> Any:
+    """Run ``fn(session)`` against the configured database; None when it is unreachable or unmigrated."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.db import make_engine, make_sessionmaker
+
+    engine = make_engine(_settings().database_url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            return await fn(session)
+    except SQLAlchemyError as exc:
+        typer.echo(f"database not used: {type(exc).__name__}: {str(exc).splitlines()[0]}", err=True)
+        return None
+    finally:
+        await engine.dispose()
+
+
+@app.command()
+def ingest(
+    path: Annotated[list[Path], typer.Argument(help="Folders or files of articles")],
+    index_dir: IndexDir = None,
+    model_path: ModelPath = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    no_db: Annotated[
+        bool, typer.Option("--no-db", help="Do not read learned phrasings or record the version")
+    ] = False,
+) -> None:
+    """Build a new index version (only changed content is embedded) and publish it."""
+    from kb_index import store
+    from kb_index.build import build_index
+
+    s = _settings()
+    index_dir = index_dir or s.index_dir
+    emb = _embedder(model_path or s.model_path, index_dir)
+    extra = [] if no_db else (asyncio.run(_with_db(lambda ss: store.list_phrasings(session=ss))) or [])
+    report = build_index(path, index_dir, embedder=emb, extra_phrasings=extra, progress=sys.stderr.isatty())
+    if not no_db:
+        asyncio.run(
+            _with_db(
+                lambda ss: store.record_version(
+                    session=ss,
+                    index_dir=index_dir,
+                    version=report.version,
+                    articles=report.articles,
+                    rows=report.rows,
+                    model=emb.name,
+                )
+            )
+        )
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        typer.echo(
+            f"index v{report.version} in {report.path}: {report.articles} articles, {report.rows} rows "
+            f"({report.embedded} embedded, {report.reused} reused; +{len(report.added)} ~{len(report.changed)} "
+            f"-{len(report.removed)} articles) in {report.seconds:.1f}s"
+        )
+        if report.validation:
+            typer.echo(f"validation: {json.dumps(report.validation)}")
+        for e in report.errors:
+            typer.echo(f"error: {e}", err=True)
+    if report.errors and report.articles == 0:
+        raise typer.Exit(1)
+
+
+@app.command()
+def search(
+    query: str,
+    k: Annotated[int, typer.Option("--k")] = 3,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    history: Annotated[list[str] | None, typer.Option("--history", help="Earlier customer turns")] = None,
+    index_dir: IndexDir = None,
+    model_path: ModelPath = None,
+) -> None:
+    """Search the published index."""
+    from kb_index.index import KnowledgeBase
+
+    s = _settings()
+    index_dir = index_dir or s.index_dir
+    kb = KnowledgeBase.open(index_dir, embedder=_embedder(model_path or s.model_path, index_dir))
+    hits = asyncio.run(kb.search(query, history=history or (), k=k))
+    if as_json:
+        typer.echo(json.dumps([_hit_dict(h) for h in hits], indent=2))
+        return
+    for h in hits:
+        typer.echo(f"{h.confidence:.2f}  {h.article_id}  {h.title}\n      {h.snippet}")
+
+
+def _hit_dict(h: Any) -> dict[str, Any]:
+    return {
+        f: getattr(h, f) for f in ("article_id", "title", "snippet", "answer", "score", "confidence", "url")
+    }
+
+
+@app.command("eval")
+def eval_(
+    articles: Annotated[Path, typer.Option("--articles", help="Articles JSONL (or any ingestible folder)")],
+    queries: Annotated[Path, typer.Option("--queries", help='JSONL {"text", "expected": id | null}')],
+    tune_on: Annotated[
+        Path | None, typer.Option("--tune-on", help="Queries JSONL to tune the threshold on")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    model_path: ModelPath = None,
+) -> None:
+    """Build a throwaway index from --articles and score --queries (one JSON object)."""
+    from kb_index.build import build_index
+    from kb_index.evaluate import evaluate, read_queries
+    from kb_index.index import KnowledgeBase
+
+    emb = _embedder(model_path or _settings().model_path)
+    with tempfile.TemporaryDirectory(prefix="kb-eval-") as tmp:
+        report = build_index(articles, Path(tmp), embedder=emb, progress=sys.stderr.isatty())
+        for e in report.errors:
+            typer.echo(f"error: {e}", err=True)
+        kb = KnowledgeBase.open(Path(tmp), embedder=emb)
+        qs = read_queries(queries)
+        tune = read_queries(tune_on) if tune_on else None
+        result = asyncio.run(evaluate(kb, qs, tune_on=tune))
+    result["validation"] = report.validation
+    typer.echo(json.dumps(result, indent=2 if not as_json else None))
+
+
+@app.command()
+def gaps(
+    limit: Annotated[int, typer.Option(help="Most recent unanswered questions to read")] = 5000,
+    top: Annotated[int, typer.Option(help="Clusters to show")] = 20,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    model_path: ModelPath = None,
+) -> None:
+    """Cluster the questions the bot could not answer confidently (from the database)."""
+    from kb_index import store
+    from kb_index.gaps import gaps as find_gaps
+
+    questions = asyncio.run(_with_db(lambda ss: store.unanswered_questions(session=ss, limit=limit))) or []
+    clusters = (
+        find_gaps(questions, embedder=_embedder(model_path or _settings().model_path))[:top]
+        if questions
+        else []
+    )
+    if as_json:
+        typer.echo(
+            json.dumps(
+                [{"size": g.size, "label": g.label, "examples": g.examples} for g in clusters], indent=2
+            )
+        )
+        return
+    if not clusters:
+        typer.echo("no unanswered questions")
+    for g in clusters:
+        typer.echo(f"{g.size:>5}  {g.label}")
+        for ex in g.examples[1:]:
+            typer.echo(f"       - {ex}")
+
+
+@app.command()
+def tune(
+    index_dir: IndexDir = None,
+    epochs: Annotated[int, typer.Option(help="Passes over the pairs")] = 1,
+    max_pairs: Annotated[int, typer.Option(help="Cap on training pairs (time)")] = 20000,
+    model_path: ModelPath = None,
+) -> None:
+    """Fine-tune the embedding model on the KB's own phrasings (contrastive), save it beside the index.
+
+    Re-run `kb ingest` afterwards: the index is rebuilt with the tuned model, which is then used
+    whenever it is present."""
+    from kb_index.tune import tune as run_tune
+
+    s = _settings()
+    index_dir = index_dir or s.index_dir
+    out = run_tune(index_dir, base_model=model_path or s.model_path, epochs=epochs, max_pairs=max_pairs)
+    typer.echo(f"tuned model saved to {out}; run `switchboard kb ingest` to re-index with it")
