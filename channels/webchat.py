@@ -201,7 +201,13 @@ class WebChatChannel:
                           CLOSE_INVALID_SESSION)
             return
         conn = _Connection(ws)
-        async with self.hub.subscribe(sid) as inbox:
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                inbox = await stack.enter_async_context(self.hub.subscribe(sid))
+            except Exception:  # e.g. Redis is down: tell the widget, which reconnects with backoff
+                log.exception("web chat hub unavailable")
+                await _refuse(ws, "unavailable", "the chat is briefly unavailable; reconnecting", 1011)
+                return
             pusher = asyncio.get_running_loop().create_task(self._push(conn, inbox))
             try:
                 await conn.send({"type": "ready"})

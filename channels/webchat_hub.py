@@ -132,16 +132,18 @@ class RedisHub:
 
     @contextlib.asynccontextmanager
     async def subscribe(self, session_id: str) -> AsyncIterator[Inbox]:
-        async with self._local.subscribe(session_id) as inbox:
-            await self._ensure_subscribed(session_id)
-            try:
+        try:
+            async with self._local.subscribe(session_id) as inbox:
+                await self._ensure_subscribed(session_id)
                 yield inbox
-            finally:
-                if not self._local.has_subscribers(session_id):
-                    with contextlib.suppress(Exception):
-                        async with self._lock:
-                            if not self._local.has_subscribers(session_id) and self._pubsub is not None:
-                                await self._pubsub.unsubscribe(self._prefix + session_id)
+        finally:
+            if not self._local.has_subscribers(session_id):
+                with contextlib.suppress(Exception):
+                    async with self._lock:
+                        if not self._local.has_subscribers(session_id) and self._pubsub is not None:
+                            await asyncio.wait_for(
+                                self._pubsub.unsubscribe(self._prefix + session_id), self._timeout
+                            )
 
     async def _ensure_subscribed(self, session_id: str) -> None:
         async with self._lock:
