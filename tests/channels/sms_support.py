@@ -30,7 +30,7 @@ from bot.sms_compliance import apply_compliance
 from bot.worker import ChannelDeliverer, Worker
 from channels.sms import INBOUND_PATH, SmsChannel
 from handoff.policy import Policy
-from kb_index.types import Hit
+from kb_index.types import Hit, Searcher
 from tests.fakes.twilio import FakeTwilio, inbound_params, new_sid, running_fake, serve, signed_post
 
 ACCOUNT_SID = "AC" + "5" * 32
@@ -219,7 +219,11 @@ class SmsRig:
 
 @contextlib.asynccontextmanager
 async def sms_rig(
-    sm: async_sessionmaker[AsyncSession], settings_factory: Callable[..., Settings], **overrides: Any
+    sm: async_sessionmaker[AsyncSession],
+    settings_factory: Callable[..., Settings],
+    *,
+    kb: Searcher | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[SmsRig]:
     async with running_fake(ACCOUNT_SID, AUTH_TOKEN) as fake:
         values: dict[str, Any] = {
@@ -238,7 +242,11 @@ async def sms_rig(
         desk = RecordingDesk()
         cls = Pipeline if _compliance_wired() else CompliantPipeline
         pipeline = cls(
-            sessionmaker=sm, settings=settings, kb=StubKB(), policy=Policy(policy_config(settings)), desk=desk
+            sessionmaker=sm,
+            settings=settings,
+            kb=kb or StubKB(),
+            policy=Policy(policy_config(settings)),
+            desk=desk,
         )
 
         async def on_failure(session: AsyncSession, entry: OutboxEntry, exc: Exception) -> None:
