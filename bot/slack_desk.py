@@ -589,7 +589,7 @@ class SlackDeliverer:
         from bot.messages import SendResult
 
         kind, p = entry.kind, entry.payload or {}
-        conv_id = entry.conversation_id or p.get("conversation_id")
+        conv_id = int(entry.conversation_id or p.get("conversation_id") or 0)
         async with self.sessionmaker() as session:
             thread = (await session.execute(
                 select(SlackThread).where(SlackThread.conversation_id == conv_id))).scalar_one_or_none()
@@ -641,7 +641,8 @@ class SlackDeliverer:
     async def _find(self, entry: OutboxEntry, channel: str, thread_ts: str | None, marker: str) -> str | None:
         if entry.attempts == 0:
             return None
-        return await self.api.find_marked(channel=channel, thread_ts=thread_ts, marker=marker)
+        found: str | None = await self.api.find_marked(channel=channel, thread_ts=thread_ts, marker=marker)
+        return found
 
     async def _save(self, conversation_id: int, **values: Any) -> None:
         async with self.sessionmaker() as session, session.begin():

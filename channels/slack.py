@@ -230,8 +230,8 @@ class SlackChannel:
         msg = (event.get("previous_message") if deleted else event.get("message")) or {}
         if msg.get("bot_id") or not msg.get("user") or msg.get("user") == context.get("bot_user_id"):
             return  # our own card updates arrive as message_changed too
-        thread_ts, ts = msg.get("thread_ts"), msg.get("ts")
-        if not thread_ts or thread_ts == ts:
+        thread_ts, ts = str(msg.get("thread_ts") or ""), str(msg.get("ts") or "")
+        if not thread_ts or not ts or thread_ts == ts:
             return
         user = SlackUser(str(msg["user"]))
         if deleted:

@@ -115,9 +115,9 @@ class Rig:
 
     # ---- plumbing -------------------------------------------------------------------------------------
 
-    async def settle(self, timeout: float = 15.0) -> None:
+    async def settle(self, within: float = 15.0) -> None:
         """Run bot turns and deliver everything owed (retries included), within a bound."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             await self.pipeline.drain()
             if await self.worker.run_once():
