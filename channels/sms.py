@@ -266,4 +266,4 @@ class SmsChannel:
         if self._client is not None:
             http = self._client.http_client
             self._client = None
-            await http.close()  # type: ignore[attr-defined]
+            await http.close()

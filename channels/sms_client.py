@@ -35,7 +35,7 @@ _headers: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar
 )
 
 
-class RoutedTwilioHttpClient(AsyncTwilioHttpClient):
+class RoutedTwilioHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
     def __init__(self, *, timeout: float, api_base_url: str | None = None) -> None:
         super().__init__(pool_connections=True, timeout=timeout)
         self.api_base_url = api_base_url
@@ -68,7 +68,7 @@ class RoutedTwilioHttpClient(AsyncTwilioHttpClient):
         async with self.session.request(
             method.upper(),
             url,
-            params=params,  # type: ignore[arg-type]
+            params=params,
             data=data,
             headers=headers,
             timeout=aiohttp.ClientTimeout(total=total),
