@@ -84,8 +84,10 @@ class SlackDesk:
         api: Any = None,
         pipeline: Pipeline | None = None,
         wake: Callable[[], None] | None = None,
+        persist_learning: bool = True,
     ) -> None:
         self.settings = settings
+        self.persist_learning = persist_learning  # kb_index.store.add_phrasing, re-applied by every rebuild
         self.sessionmaker = sessionmaker
         self.policy = policy
         self.kb = kb
@@ -333,15 +335,26 @@ class SlackDesk:
             ))
             return (await session.execute(stmt)).scalars().first()
 
-    async def _learn(self, *, article_id: str, question: str, negative: bool) -> None:
-        if self.learn is None:
+    async def _learn(self, *, article_id: str, question: str, negative: bool, agent_id: str) -> None:
+        """Feed an agent's choice to the KB: at once in memory (`learn`), and durably for rebuilds."""
+        if not question.strip():
             return
-        try:
-            result = self.learn(article_id=article_id, question=question, negative=negative)
-            if inspect.isawaitable(result):
-                await result
-        except Exception:
-            log.exception("KB learning failed for article %s", article_id)
+        if self.learn is not None:
+            try:
+                result = self.learn(article_id=article_id, question=question, negative=negative)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.exception("KB learning failed for article %s", article_id)
+        if self.persist_learning:
+            try:
+                from kb_index.store import add_phrasing
+
+                async with self.sessionmaker() as session:
+                    await add_phrasing(session=session, article_id=article_id, question=question,
+                                       negative=negative, agent_id=agent_id)
+            except Exception:
+                log.exception("storing the learned phrasing for article %s failed", article_id)
 
     # ---- AgentHost: thread messages ------------------------------------------------------------------
 
@@ -400,7 +413,7 @@ class SlackDesk:
         if mid is None:
             return "Already sent."
         await self._mark_sent(row.id, user)
-        await self._learn(article_id=row.article_id, question=question, negative=False)
+        await self._learn(article_id=row.article_id, question=question, negative=False, agent_id=user.id)
         return None
 
     async def _mark_sent(self, suggestion_id: int, user: SlackUser) -> None:
@@ -427,7 +440,7 @@ class SlackDesk:
             return notice
         if found is not None:
             await self._mark_sent(found[0].id, user)
-            await self._learn(article_id=found[0].article_id, question=found[1], negative=False)
+            await self._learn(article_id=found[0].article_id, question=found[1], negative=False, agent_id=user.id)
         return None
 
     async def not_helpful(self, *, suggestion_ref: str, user: SlackUser) -> Notice:
@@ -443,7 +456,7 @@ class SlackDesk:
             fresh.feedback, fresh.feedback_by = "not_helpful", user.id
             await store.log_event(session, kind="suggestion_not_helpful", conversation_id=row.conversation_id,
                                   data={"article_id": row.article_id, "by": user.id})
-        await self._learn(article_id=row.article_id, question=question, negative=True)
+        await self._learn(article_id=row.article_id, question=question, negative=True, agent_id=user.id)
         return f"Thanks: \u201c{row.title}\u201d is marked as not helpful for this question."
 
     async def escalate(self, *, conversation_id: int, user: SlackUser, reason: str | None = None) -> Notice:

@@ -529,6 +529,11 @@ async def test_not_helpful_edit_and_send_and_internal_notes(rig: Rig) -> None:
     assert rig.learned == [{"article_id": "shipping", "question": "my parcel is late and I want a refund",
                             "negative": True}]
     assert rig.ephemerals(AGENT)[-1] == "Already marked as not helpful."
+    from kb_index.models import KBPhrasing
+
+    async with rig.sm() as s:  # stored too, so every index rebuild re-applies it
+        rows = list((await s.execute(select(KBPhrasing))).scalars())
+    assert [(r.article_id, r.negative, r.agent_id) for r in rows] == [("shipping", True, AGENT)]
     assert (await rig.conv(conv_id)).assignee_id is None  # feedback is not taking the conversation
 
     # Edit & send: a modal prefilled with the suggestion; what the agent submits is what the customer gets.
