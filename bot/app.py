@@ -45,6 +45,7 @@ class Parts:
     channels: dict[str, Channel] = field(default_factory=dict)
     kb: Any = None
     extra_routers: list[Any] = field(default_factory=list)
+    slack: Any = None
     closers: list[Any] = field(default_factory=list)
 
     async def aclose(self) -> None:
@@ -116,16 +117,19 @@ def build_parts(
 
 
 def _wire_slack(parts: Parts, deliverers: dict[str, Deliverer]) -> Desk:
-    from bot.slack_desk import build_slack
+    from bot.slack_desk import SlackDeliverer, SlackDesk
+    from channels.slack import SlackChannel
 
-    desk, router, deliverer, closer = build_slack(
-        settings=parts.settings, sessionmaker=parts.sessionmaker, pipeline=parts.pipeline, kb=parts.kb
-    )
-    deliverers["slack"] = deliverer
-    if router is not None:
-        parts.extra_routers.append(router)
-    if closer is not None:
-        parts.closers.append(closer)
+    settings = parts.settings
+    learn = getattr(parts.kb, "learn", None)
+    desk = SlackDesk(settings=settings, sessionmaker=parts.sessionmaker, policy=parts.pipeline.policy,
+                     kb=parts.kb, learn=learn)
+    channel = SlackChannel(settings, host=desk)
+    deliverers["slack"] = SlackDeliverer(sessionmaker=parts.sessionmaker, api=channel.api, settings=settings)
+    desk.attach(parts.pipeline, wake=parts.worker.wake, api=channel.api)
+    parts.extra_routers.append(channel.router())
+    parts.closers.append(channel.aclose)
+    parts.slack = channel
     return desk
 
 
@@ -139,6 +143,8 @@ def create_app(settings: Settings | None = None, *, kb: Searcher | None = None, 
         parts = state["parts"]
         stop = asyncio.Event()
         task = None
+        if parts.slack is not None and settings.slack_app_token:
+            await parts.slack.start_socket_mode()
         if settings.run_worker_in_web:
             task = asyncio.create_task(parts.worker.run(stop, on_idle=_idle(parts)), name="outbox-worker")
         try:

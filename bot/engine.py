@@ -251,7 +251,22 @@ class Pipeline:
             )
             if decision is not None and conv.state != S.BOT and decision.target != "supervisor":
                 decision = None  # already with people; only a supervisor escalation changes anything
-        answered = False
+        will_answer = conv.state == S.BOT and decision is None and confident and self.settings.auto_answer
+        msg.meta = {
+            **(msg.meta or {}),
+            "kb": {
+                "query": " ".join([*history[-1:], msg.text]) if history else msg.text,
+                "answered": will_answer,
+                "hits": [
+                    {"article_id": h.article_id, "title": h.title, "confidence": round(h.confidence, 4),
+                     "score": round(h.score, 4)}
+                    for h in hits
+                ],
+            },
+            **({"decision": _decision_dict(decision)} if decision else {}),
+        }
+        # The agents see the customer's message (with suggestions) before whatever the bot does next.
+        await self.desk.on_customer_message(session, conversation=conv, message=msg, hits=hits, decision=decision)
         if conv.state == S.BOT:
             if decision is not None:
                 await self._hand_off(session, conv, decision)
@@ -263,7 +278,6 @@ class Pipeline:
                 await store.log_event(session, kind="bot_answered", conversation_id=conv.id, data={
                     "article_id": top.article_id, "confidence": top.confidence,
                 })
-                answered = True
             else:
                 conv.low_confidence_streak += 1
                 await store.log_event(session, kind="bot_unsure", conversation_id=conv.id, data={
@@ -277,20 +291,6 @@ class Pipeline:
                 )
         elif decision is not None:
             await self._hand_off(session, conv, decision)
-        msg.meta = {
-            **(msg.meta or {}),
-            "kb": {
-                "query": " ".join([*history[-1:], msg.text]) if history else msg.text,
-                "answered": answered,
-                "hits": [
-                    {"article_id": h.article_id, "title": h.title, "confidence": round(h.confidence, 4),
-                     "score": round(h.score, 4)}
-                    for h in hits
-                ],
-            },
-            **({"decision": _decision_dict(decision)} if decision else {}),
-        }
-        await self.desk.on_customer_message(session, conversation=conv, message=msg, hits=hits, decision=decision)
 
     async def _hand_off(self, session: AsyncSession, conv: Conversation, decision: Decision) -> None:
         new = S.ESCALATED if decision.target == "supervisor" else S.WAITING
