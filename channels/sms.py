@@ -150,7 +150,7 @@ class SmsChannel:
         self._client: Client | None = None
         # Parts of a split reply already accepted, by message id, so a retry after a failure
         # mid-way does not resend them. In memory: a crash mid-way can repeat earlier parts.
-        self._parts_sent: dict[int, list[str]] = {}
+        self._parts_sent: dict[int | None, list[str]] = {}
 
     @classmethod
     def from_settings(cls, settings: Any) -> SmsChannel:
@@ -239,13 +239,16 @@ class SmsChannel:
         key = message.message_id
         done = self._parts_sent.get(key, []) if key is not None and len(parts) > 1 else []
         result = SendResult()
-        for part in parts[len(done) :]:
-            result = await self._create(to.address, part)
-            if key is not None and len(parts) > 1:
-                done = [*done, result.platform_id or ""]
-                self._parts_sent[key] = done
-        if key is not None:
-            self._parts_sent.pop(key, None)
+        try:
+            for part in parts[len(done) :]:
+                result = await self._create(to.address, part)
+                if key is not None and len(parts) > 1:
+                    done = [*done, result.platform_id or ""]
+                    self._parts_sent[key] = done
+        except PermanentSendError:
+            self._parts_sent.pop(key, None)  # dead-lettered: no retry will come for the rest
+            raise
+        self._parts_sent.pop(key, None)
         return result
 
     async def _create(self, to: str, body: str) -> SendResult:
