@@ -1,5 +1,5 @@
 """The agents' desk on Slack: the pipeline's `Desk`, the Slack listeners' `AgentHost`, and the
-outbox deliverer for channel "slack".
+outbox deliverer for channel "slack" (`bot.slack_deliver`, re-exported here).
 
 Wiring (see docs/slack.md)::
 
@@ -25,17 +25,18 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import store
 from bot.messages import utcnow
-from bot.models import ChannelIdentity, Conversation, Customer, Event, Message, OutboxEntry
+from bot.models import ChannelIdentity, Conversation, Customer, Message, OutboxEntry
 from bot.models import ConversationState as S
 from bot.settings import Settings
+from bot.slack_deliver import SlackDeliverer, _masked, counts
 from bot.slack_models import SlackSuggestion, SlackThread
 from channels import slack_blocks as kit
-from channels.base import PermanentSendError, SendError
+from channels.base import SendError
 from channels.slack import Draft, Notice, SlackUser
 from channels.slack_commands import HELP, parse_command
 from kb_index.types import Hit, Searcher
@@ -572,124 +573,4 @@ class SlackDesk:
         return rows
 
 
-def _masked(identity: ChannelIdentity | None) -> str:
-    if identity is None:
-        return "customer"
-    from handoff.context import mask_address
-
-    return mask_address(identity.channel, identity.address) or "customer"
-
-
-# ---- the deliverer ------------------------------------------------------------------------------------
-
-
-class SlackDeliverer:
-    """The worker's deliverer for channel "slack": posts cards and thread posts, keeps the mapping.
-
-    Kinds: ``slack.card`` (root card; stores the thread ts), ``slack.post`` (thread post),
-    ``slack.update`` (re-render the card), ``slack.escalation`` / ``slack.esc_update`` (the
-    supervisors' card). Cards are rendered from the database at delivery time, so they always
-    show the current state. A retry after an ambiguous failure (a timeout after Slack accepted)
-    first looks for the post by its metadata, so nothing appears twice.
-    """
-
-    def __init__(self, *, sessionmaker: async_sessionmaker[AsyncSession], api: Any, settings: Settings) -> None:
-        self.sessionmaker = sessionmaker
-        self.api = api  # channels.slack_api.SlackApi
-        self.settings = settings
-
-    async def deliver(self, entry: OutboxEntry) -> Any:
-        from bot.messages import SendResult
-
-        kind, p = entry.kind, entry.payload or {}
-        conv_id = int(entry.conversation_id or p.get("conversation_id") or 0)
-        async with self.sessionmaker() as session:
-            thread = (await session.execute(
-                select(SlackThread).where(SlackThread.conversation_id == conv_id))).scalar_one_or_none()
-        if thread is None:
-            raise PermanentSendError(f"no Slack thread for conversation {conv_id}", code="no_thread")
-        marker = str(entry.id)
-        meta = {"event_type": "switchboard_post", "event_payload": {"outbox": marker}}
-        if kind == "slack.card":
-            if thread.card_ts:
-                return SendResult(platform_id=thread.card_ts)
-            text, blocks = await self._card(conv_id)
-            ts = await self._find(entry, thread.channel_id, None, marker) or await self.api.post_message(
-                channel=thread.channel_id, text=text, blocks=blocks, metadata=meta)
-            await self._save(conv_id, thread_ts=ts, card_ts=ts)
-            return SendResult(platform_id=ts)
-        if kind == "slack.post":
-            esc = p.get("target") == "esc"
-            channel, root = (thread.esc_channel_id, thread.esc_ts) if esc else (thread.channel_id, thread.thread_ts)
-            if not channel or not root:
-                from channels.base import TransientSendError
-
-                raise TransientSendError("the thread's root is not posted yet", code="no_root", retry_after=2)
-            ts = await self._find(entry, channel, root, marker) or await self.api.post_message(
-                channel=channel, text=p.get("text") or "", blocks=p.get("blocks"), thread_ts=root, metadata=meta)
-            return SendResult(platform_id=ts)
-        if kind == "slack.update":
-            if not thread.card_ts:
-                from channels.base import TransientSendError
-
-                raise TransientSendError("the card is not posted yet", code="no_root", retry_after=2)
-            text, blocks = await self._card(conv_id)
-            await self.api.update_message(channel=thread.channel_id, ts=thread.card_ts, text=text, blocks=blocks)
-            return SendResult(platform_id=thread.card_ts)
-        if kind in ("slack.escalation", "slack.esc_update"):
-            channel = thread.esc_channel_id or self.settings.slack_supervisors_channel
-            if not channel:
-                raise PermanentSendError("SLACK_SUPERVISORS_CHANNEL is not set", code="no_channel")
-            text, blocks = await self._escalation(conv_id)
-            if kind == "slack.escalation" and thread.esc_outbox_id == entry.id and not thread.esc_ts:
-                ts = await self._find(entry, channel, None, marker) or await self.api.post_message(
-                    channel=channel, text=text, blocks=blocks, metadata=meta)
-                await self._save(conv_id, esc_ts=ts, esc_channel_id=channel)
-                return SendResult(platform_id=ts)
-            if thread.esc_ts:
-                await self.api.update_message(channel=channel, ts=thread.esc_ts, text=text, blocks=blocks)
-            return SendResult(platform_id=thread.esc_ts)
-        raise PermanentSendError(f"unknown Slack outbox kind {kind!r}", code="unknown_kind")
-
-    async def _find(self, entry: OutboxEntry, channel: str, thread_ts: str | None, marker: str) -> str | None:
-        if entry.attempts == 0:
-            return None
-        found: str | None = await self.api.find_marked(channel=channel, thread_ts=thread_ts, marker=marker)
-        return found
-
-    async def _save(self, conversation_id: int, **values: Any) -> None:
-        async with self.sessionmaker() as session, session.begin():
-            thread = (await session.execute(select(SlackThread).where(
-                SlackThread.conversation_id == conversation_id))).scalar_one()
-            for key, value in values.items():
-                setattr(thread, key, value)
-
-    async def _card(self, conversation_id: int) -> tuple[str, list[dict[str, Any]]]:
-        async with self.sessionmaker() as session:
-            conv = await store.get_conversation(session, conversation_id=conversation_id)
-            customer = await session.get(Customer, conv.customer_id)
-            identity = await session.get(ChannelIdentity, conv.identity_id)
-        return kit.card(kit.CardInfo(
-            conversation_id=conv.id, customer=(customer.display_name if customer else None) or _masked(identity),
-            channel=conv.channel, state=conv.state, priority=conv.priority, assignee=conv.assignee_id,
-            tags=[str(t) for t in conv.tags or []], opted_out=bool(identity and identity.opted_out),
-            reason=conv.handoff_reason,
-        ))
-
-    async def _escalation(self, conversation_id: int) -> tuple[str, list[dict[str, Any]]]:
-        from handoff.context import build_context
-
-        async with self.sessionmaker() as session:
-            package = (await build_context(session, conversation_id=conversation_id)).to_dict()
-            conv = await store.get_conversation(session, conversation_id=conversation_id)
-        taken = conv.assignee_id if conv.state == S.ASSIGNED and conv.assignee_role == "supervisor" else None
-        return kit.escalation_card(package, taken_by=taken)
-
-
-async def counts(session: AsyncSession) -> tuple[dict[str, int], dict[str, int]]:
-    """Conversations per state, and today's events per kind (for `/switchboard stats`)."""
-    states = dict((await session.execute(select(Conversation.state, func.count()).group_by(Conversation.state))).all())
-    start = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
-    events = dict((await session.execute(
-        select(Event.kind, func.count()).where(Event.at >= start).group_by(Event.kind))).all())
-    return {str(k): int(v) for k, v in states.items()}, {str(k): int(v) for k, v in events.items()}
+__all__ = ["SlackDesk", "SlackDeliverer", "parse_routes", "thread_link"]
