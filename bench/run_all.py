@@ -15,8 +15,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
-# Order matters only for readability of the output; each script is independent.
-KB_SCRIPTS = ["kb_banking77.py", "kb_oos.py", "kb_learning.py", "kb_speed.py"]
 
 
 def _free_port() -> int:
@@ -56,9 +54,8 @@ def webchat() -> int:
 
 def main() -> int:
     failures = 0
-    for script in KB_SCRIPTS:
-        if (ROOT / "bench" / script).exists():
-            failures += run([PY, f"bench/{script}"]) != 0
+    for script in sorted((ROOT / "bench").glob("kb_*.py")):  # each KB script is independent
+        failures += run([PY, f"bench/{script.name}"]) != 0
     failures += webchat() != 0
     print(f"benchmarks done, {failures} failed; figures in bench/RESULTS.md")
     return 1 if failures else 0
