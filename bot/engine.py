@@ -25,6 +25,7 @@ from bot.messages import Address, InboundMessage, Receipt, TranscriptItem, utcno
 from bot.models import ChannelIdentity, Conversation, Customer, Message
 from bot.models import ConversationState as S
 from bot.settings import Settings
+from bot.sms_compliance import apply_compliance
 from bot.states import check_move
 from handoff.policy import Decision, Policy, Turn
 from kb_index.types import Hit, Searcher
@@ -231,6 +232,8 @@ class Pipeline:
         customer: Customer | None,
         history: Sequence[str],
     ) -> None:
+        if await apply_compliance(self, session, conv, msg):
+            return  # STOP / START / HELP keywords: handled, no bot turn
         top = hits[0] if hits else None
         confident = top is not None and top.confidence >= self.settings.answer_threshold
         bot_replies = await store.recent_texts(
