@@ -56,6 +56,13 @@ STATE_NOTICES = {
     S.BOT: "Back with the bot ({reason}).",
 }
 
+COMPLIANCE_NOTICES = {
+    "stop": ":no_entry: The customer texted an opt-out keyword: this number is opted out and will receive nothing "
+            "more until they text START.",
+    "start": ":white_check_mark: The customer opted back in (START): replies are delivered again.",
+    "help": ":information_source: The customer texted HELP and was sent the help text.",
+}
+
 
 def parse_routes(rules: str) -> list[tuple[str, str]]:
     """'sms=C1,tag:vip=C2' -> [("sms", "C1"), ("tag:vip", "C2")] (first match wins)."""
@@ -216,6 +223,9 @@ class SlackDesk:
             attachments=(message.meta or {}).get("attachments") or (),
         ))
         await self._post_first(session, conv, {"text": text, "blocks": blocks, "target": "conv"})
+        compliance = (message.meta or {}).get("compliance")
+        if compliance in COMPLIANCE_NOTICES:
+            await self._enqueue(session, conv, "slack.post", {"text": COMPLIANCE_NOTICES[compliance], "target": "conv"})
         thread = await self._thread(session, conv.id)
         fresh_card = self._txn(session, conv.id).get("esc_now")  # a card built now shows this message already
         if thread is not None and thread.esc_outbox_id is not None and not fresh_card and (

@@ -612,3 +612,13 @@ async def test_slash_command_and_app_home(rig: Rig) -> None:
     assert await rig.command("resolve", user=AGENT2) == f"Resolved #{conv_id}."
     assert (await rig.conv(conv_id)).state == S.RESOLVED
     assert "Nobody is waiting." == await rig.command("queue")
+
+
+async def test_agents_see_sms_compliance_keywords_in_the_thread(rig: Rig) -> None:
+    conv_id = await rig.customer("my parcel is late")
+    await rig.pipeline.receive(InboundMessage(sender=Address("web", "sess-1"), platform_id="stop-1", text="STOP",
+                                              meta={"compliance": "stop"}))
+    await rig.settle()
+    posts = await rig.thread_posts(conv_id)
+    assert "opted out" in posts[-1]["text"] and "START" in posts[-1]["text"]
+    assert "STOP" in str(posts[-2]["blocks"]) + posts[-2]["text"]
