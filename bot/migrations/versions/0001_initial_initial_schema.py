@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises:
-Create Date: 2026-11-23 11:06:22.466383
+Create Date: 2026-11-23 11:23:23.629433
 """
 
 from __future__ import annotations
@@ -31,6 +31,38 @@ def upgrade() -> None:
         sa.Column("created_at", bot.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_customers")),
     )
+    op.create_table(
+        "kb_index_versions",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("index_dir", sa.String(length=1024), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("articles", sa.Integer(), nullable=False),
+        sa.Column("rows", sa.Integer(), nullable=False),
+        sa.Column("model", sa.String(length=255), nullable=False),
+        sa.Column("created_at", bot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_kb_index_versions")),
+    )
+    with op.batch_alter_table("kb_index_versions", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_kb_index_versions_index_dir_version", ["index_dir", "version"], unique=False
+        )
+
+    op.create_table(
+        "kb_phrasings",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("article_id", sa.String(length=255), nullable=False),
+        sa.Column("question", sa.Text(), nullable=False),
+        sa.Column("negative", sa.Boolean(), nullable=False),
+        sa.Column("agent_id", sa.String(length=64), nullable=True),
+        sa.Column("created_at", bot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_kb_phrasings")),
+        sa.UniqueConstraint(
+            "article_id", "question", "negative", name=op.f("uq_kb_phrasings_article_id_question_negative")
+        ),
+    )
+    with op.batch_alter_table("kb_phrasings", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_kb_phrasings_article_id"), ["article_id"], unique=False)
+
     op.create_table(
         "channel_identities",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -131,6 +163,30 @@ def upgrade() -> None:
         batch_op.create_index("ix_messages_conversation_id_id", ["conversation_id", "id"], unique=False)
 
     op.create_table(
+        "slack_threads",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("conversation_id", sa.Integer(), nullable=False),
+        sa.Column("channel_id", sa.String(length=32), nullable=False),
+        sa.Column("thread_ts", sa.String(length=32), nullable=True),
+        sa.Column("card_ts", sa.String(length=32), nullable=True),
+        sa.Column("esc_channel_id", sa.String(length=32), nullable=True),
+        sa.Column("esc_ts", sa.String(length=32), nullable=True),
+        sa.Column("esc_outbox_id", sa.Integer(), nullable=True),
+        sa.Column("created_at", bot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", bot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["conversation_id"],
+            ["conversations.id"],
+            name=op.f("fk_slack_threads_conversation_id_conversations"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_slack_threads")),
+        sa.UniqueConstraint("conversation_id", name=op.f("uq_slack_threads_conversation_id")),
+    )
+    with op.batch_alter_table("slack_threads", schema=None) as batch_op:
+        batch_op.create_index("ix_slack_threads_escalation", ["esc_channel_id", "esc_ts"], unique=False)
+        batch_op.create_index("ix_slack_threads_thread", ["channel_id", "thread_ts"], unique=False)
+
+    op.create_table(
         "outbox",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("channel", sa.String(length=32), nullable=False),
@@ -158,16 +214,56 @@ def upgrade() -> None:
         batch_op.create_index("ix_outbox_due", ["status", "next_attempt_at"], unique=False)
         batch_op.create_index("ix_outbox_order", ["order_key", "status", "id"], unique=False)
 
+    op.create_table(
+        "slack_suggestions",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("conversation_id", sa.Integer(), nullable=False),
+        sa.Column("message_id", sa.Integer(), nullable=False),
+        sa.Column("rank", sa.Integer(), nullable=False),
+        sa.Column("article_id", sa.String(length=255), nullable=False),
+        sa.Column("title", sa.String(length=500), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("confidence", sa.Float(), nullable=False),
+        sa.Column("url", sa.String(length=1000), nullable=True),
+        sa.Column("sent_by", sa.String(length=64), nullable=True),
+        sa.Column("sent_at", bot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("feedback", sa.String(length=16), nullable=True),
+        sa.Column("feedback_by", sa.String(length=64), nullable=True),
+        sa.Column("created_at", bot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["conversation_id"],
+            ["conversations.id"],
+            name=op.f("fk_slack_suggestions_conversation_id_conversations"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["message_id"], ["messages.id"], name=op.f("fk_slack_suggestions_message_id_messages")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_slack_suggestions")),
+    )
+    with op.batch_alter_table("slack_suggestions", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_slack_suggestions_conversation_id"), ["conversation_id"], unique=False
+        )
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("slack_suggestions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_slack_suggestions_conversation_id"))
+
+    op.drop_table("slack_suggestions")
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.drop_index("ix_outbox_order")
         batch_op.drop_index("ix_outbox_due")
 
     op.drop_table("outbox")
+    with op.batch_alter_table("slack_threads", schema=None) as batch_op:
+        batch_op.drop_index("ix_slack_threads_thread")
+        batch_op.drop_index("ix_slack_threads_escalation")
+
+    op.drop_table("slack_threads")
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.drop_index("ix_messages_conversation_id_id")
 
@@ -187,5 +283,13 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_channel_identities_customer_id"))
 
     op.drop_table("channel_identities")
+    with op.batch_alter_table("kb_phrasings", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_kb_phrasings_article_id"))
+
+    op.drop_table("kb_phrasings")
+    with op.batch_alter_table("kb_index_versions", schema=None) as batch_op:
+        batch_op.drop_index("ix_kb_index_versions_index_dir_version")
+
+    op.drop_table("kb_index_versions")
     op.drop_table("customers")
     # ### end Alembic commands ###
