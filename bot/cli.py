@@ -86,8 +86,9 @@ def worker() -> None:
     _offline_model_env()
     _setup_logging()
     settings = _settings()
-    # Web chat sockets live in the web processes: this worker delivers the other channels.
-    parts = build_parts(settings, web=False)
+    # Web chat sockets live in the web processes: without Redis to fan replies out, web chat
+    # entries are left to the web processes' own workers and this one delivers the other channels.
+    parts = build_parts(settings, web=bool(settings.redis_url))
 
     async def main() -> None:
         stop = asyncio.Event()
