@@ -18,8 +18,9 @@ from kb_index.chunk import chunk
 from kb_index.embed import Embedder
 from kb_index.errors import IngestError
 from kb_index.ingest import Article, read_sources
+from kb_index.lexhead import LexHead
 from kb_index.lexical import Lexical
-from kb_index.scoring import Calibrator, Weights, best_threshold, signals, tune_weights
+from kb_index.scoring import Calibrator, Signals, Weights, best_threshold, signals, tune_weights
 
 POSITIVE = ("passage", "question", "learned")
 DENSE_K = 50
@@ -28,6 +29,7 @@ HEAD_MAX_ROWS = 300_000
 HEAD_MAX_ARTICLES = 5_000
 VAL_FRACTION = 0.1
 VAL_MAX = 3_000
+OOS_PER_ARTICLE = 40
 
 
 class Phrasing(NamedTuple):
@@ -183,9 +185,14 @@ def build_index(
     texts = [r["text"] for r in rows]
 
     head_w = head_b = None
+    lexhead = None
     positive = sign > 0
-    if 2 <= len(arts) <= HEAD_MAX_ARTICLES and 0 < positive.sum() <= HEAD_MAX_ROWS:
+    # the heads pay off for intent-like KBs (several phrasings per article), not for one-passage articles
+    if 2 <= len(arts) <= HEAD_MAX_ARTICLES and 3 * len(arts) <= positive.sum() <= HEAD_MAX_ROWS:
         head_w, head_b = fit_head(V[positive], art_of[positive], len(arts))
+        lexhead = LexHead.fit(
+            [t for t, p in zip(texts, positive, strict=True) if p], art_of[positive], len(arts)
+        )
 
     weights = Weights()
     calibrator = Calibrator()
@@ -206,6 +213,8 @@ def build_index(
     if head_w is not None and head_b is not None:
         np.save(path / "head_w.npy", head_w, allow_pickle=False)
         np.save(path / "head_b.npy", head_b, allow_pickle=False)
+    if lexhead is not None:
+        lexhead.save(path / "lexhead")
     Lexical.build(texts).save(path / "bm25")
     storage.write_jsonl(
         path / "chunks.jsonl", [{**r, "article": art_records[r["article"]]["id"]} for r in rows]
@@ -309,12 +318,13 @@ def validate(
     seed: int,
     has_head: bool,
 ) -> tuple[Weights, Calibrator, float, dict[str, Any]] | None:
-    """Leave-phrasing-out and leave-article-out on the KB's own questions.
+    """Leave-phrasing-out and leave-articles-out on the KB's own questions.
 
-    Hold out ~10 % of each article's questions; search them against the rest (in-scope: is the
-    top article right?) and against the rest minus their own article (a stand-in for questions
-    the KB cannot answer). Tune fusion weights for top-1 on the first, fit the confidence
-    calibrator and the answer threshold on both.
+    Hold out ~10 % of each article's questions and search them against the rest (in scope: is
+    the top article right?). Hold out ~20 % of the articles entirely and search their questions
+    against a KB rebuilt without them (a stand-in for questions the KB cannot answer). Tune the
+    fusion weights for top-1 on the first; fit the confidence calibrator and the answer
+    threshold on both.
     """
     rng = np.random.default_rng(seed)
     q_rows = np.array([i for i, r in enumerate(rows) if r["kind"] in ("question", "learned")], dtype=np.int64)
@@ -332,44 +342,46 @@ def validate(
     is_val = np.zeros(len(rows), bool)
     is_val[val_arr] = True
     tr = ~is_val
-    Vt, at, st = V[tr], art_of[tr], sign[tr]
     Q, y = V[val_arr], art_of[val_arr]
-    head_logits = None
-    if has_head:
-        pos = st > 0
-        W, b = fit_head(Vt[pos], at[pos], n_articles)
-        head_logits = Q @ W.T + b
-    lex = Lexical.build([t for t, keep in zip(texts, tr, strict=True) if keep])
-    lid, lsc = lex.search([texts[i] for i in val_arr], LEX_K)
-    lart = np.where(lid >= 0, at[np.maximum(lid, 0)], -1)
+    in_sig = _signals_for(
+        Q, [texts[i] for i in val_arr], V, art_of, sign, texts, tr, n_articles=n_articles, has_head=has_head
+    )
+
+    # out-of-scope stand-ins: hold out ~20 % of the articles entirely (rows, lexical index and both
+    # heads are built without them) and search their questions, which the smaller KB cannot answer
+    arts_with_q = np.unique(art_of[q_rows])
+    n_out = max(2, int(round(0.2 * len(arts_with_q))))
+    held = rng.choice(arts_with_q, size=min(n_out, len(arts_with_q) - 1), replace=False)
+    out_rows: list[int] = []
+    for a in held:
+        mine = q_rows[art_of[q_rows] == a]
+        out_rows.extend(rng.permutation(mine)[:OOS_PER_ARTICLE].tolist())
+    oos_arr = np.array(out_rows, dtype=np.int64)
+    keep = tr & ~np.isin(art_of, held)
+    oos_sig = _signals_for(
+        V[oos_arr],
+        [texts[i] for i in oos_arr],
+        V,
+        art_of,
+        sign,
+        texts,
+        keep,
+        n_articles=n_articles,
+        has_head=has_head,
+    )
     base = Weights()
 
-    def sig(exclude: np.ndarray | None):  # type: ignore[no-untyped-def]
-        na, ns, ng = dense_neighbours(Q, Vt, at, st, DENSE_K, exclude)
-        return signals(
-            n_articles=n_articles,
-            nb_article=na,
-            nb_sim=ns,
-            nb_sign=ng,
-            lex_article=lart,
-            lex_score=lsc,
-            head_logits=head_logits,
-            knn_k=base.knn_k,
-            knn_t=base.knn_t,
-            exclude=exclude,
-        )
-
-    s_in = sig(None)
-    weights, top1 = tune_weights(s_in, y, base=base, has_head=has_head)
+    s_in = in_sig(base)
+    weights, top1 = tune_weights(s_in, y, base=base, has_head=has_head, has_lex=has_head)
     top_in, f_in = s_in.features(s_in.fused(weights))
     correct = top_in == y
-    s_oos = sig(y)
+    s_oos = oos_sig(base)
     _, f_oos = s_oos.features(s_oos.fused(weights))
     feats = np.concatenate([f_in, f_oos])
     labels = np.concatenate([correct, np.zeros(len(f_oos), bool)]).astype(int)
-    # OOS stand-ins weigh a third of the in-scope ones in total: the calibrated probability
-    # assumes most traffic is answerable, some is not.
-    sw = np.concatenate([np.ones(len(f_in)), np.full(len(f_oos), 0.5)])
+    # OOS stand-ins weigh half the in-scope ones in total: the calibrated probability assumes
+    # about a third of the traffic the bot sees is not answerable from the KB.
+    sw = np.concatenate([np.ones(len(f_in)), np.full(len(f_oos), 0.5 * len(f_in) / max(1, len(f_oos)))])
     cal = Calibrator.fit(feats, labels, sw)
     c_in, c_oos = cal.predict(f_in), cal.predict(f_oos)
     thr = best_threshold(c_in, correct, c_oos)
@@ -384,6 +396,50 @@ def validate(
         "ece": round(ece(np.concatenate([c_in, c_oos]), labels, sw), 4),
     }
     return weights, cal, thr, report
+
+
+def _signals_for(
+    Q: np.ndarray,
+    qtexts: list[str],
+    V: np.ndarray,
+    art_of: np.ndarray,
+    sign: np.ndarray,
+    texts: list[str],
+    rows: np.ndarray,
+    *,
+    n_articles: int,
+    has_head: bool,
+):  # type: ignore[no-untyped-def]
+    """Signals of queries Q against a KB made of ``rows`` only (bool mask), heads refitted on it."""
+    Vt, at, st = V[rows], art_of[rows], sign[rows]
+    kept_texts = [t for t, k in zip(texts, rows, strict=True) if k]
+    head_logits = lex_logits = None
+    if has_head:
+        pos = st > 0
+        W, b = fit_head(Vt[pos], at[pos], n_articles)
+        head_logits = Q @ W.T + b
+        lh = LexHead.fit([t for t, p in zip(kept_texts, pos, strict=True) if p], at[pos], n_articles)
+        lex_logits = lh.decision(qtexts)
+    lid, lsc = Lexical.build(kept_texts).search(qtexts, LEX_K)
+    lart = np.where(lid >= 0, at[np.maximum(lid, 0)], -1)
+    na, ns, ng = dense_neighbours(Q, Vt, at, st, DENSE_K, None)
+
+    def make(base: Weights) -> Signals:
+        return signals(
+            n_articles=n_articles,
+            nb_article=na,
+            nb_sim=ns,
+            nb_sign=ng,
+            lex_article=lart,
+            lex_score=lsc,
+            head_logits=head_logits,
+            knn_k=base.knn_k,
+            knn_t=base.knn_t,
+            lex_logits=lex_logits,
+            lex_t=base.lex_t,
+        )
+
+    return make
 
 
 def ece(p: np.ndarray, y: np.ndarray, w: np.ndarray, bins: int = 10) -> float:

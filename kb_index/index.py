@@ -13,14 +13,17 @@ from typing import Any
 import numpy as np
 
 from kb_index import storage
-from kb_index.build import DENSE_K, LEX_K
+from kb_index.build import DENSE_K, LEX_K, fit_head
 from kb_index.embed import Batcher, Embedder
 from kb_index.errors import IndexNotFoundError, UnknownArticleError
+from kb_index.lexhead import LexHead
 from kb_index.lexical import Lexical
 from kb_index.scoring import Calibrator, Signals, Weights, signals
 from kb_index.types import Hit
 
 ANSWER_MAX = 600
+REFIT_MIN = 50  # learned phrasings before the article head is refitted in the background
+REFIT_FRACTION = 0.1  # ... or this share of the version's rows, whichever is larger
 SNIPPET_MAX = 160
 FOLLOW_UP = re.compile(
     r"^\s*(and|or|but|also|what about|how about|same|then|so|what if|for|in|on|with|without|if)\b", re.I
@@ -62,6 +65,8 @@ class State:
     lexical: Lexical
     head_w: np.ndarray | None
     head_b: np.ndarray | None
+    lexhead: LexHead | None
+    row_text: list[str]
     weights: Weights
     calibrator: Calibrator
     threshold: float
@@ -116,6 +121,8 @@ def load_state(path: Path, version: int, embedder: Embedder) -> State:
         lexical=Lexical.load(path / "bm25", len(f.rows)),
         head_w=f.head_w,
         head_b=f.head_b,
+        lexhead=LexHead.load(path / "lexhead"),
+        row_text=[r["text"] for r in f.rows],
         weights=Weights(**p.get("weights", {})),
         calibrator=Calibrator(**p["calibrator"]) if "calibrator" in p else Calibrator(),
         threshold=float(p.get("threshold", 0.5)),
@@ -144,6 +151,8 @@ class KnowledgeBase:
         self._state = state
         self._learned = Learned(embedder.dim)
         self._batcher = Batcher(embedder)
+        self._head_fitted_on = 0
+        self._refit: asyncio.Task[None] | None = None
         self._reload_lock = asyncio.Lock()
 
     @classmethod
@@ -237,6 +246,7 @@ class KnowledgeBase:
         # agents' negatives never count as lexical support
         lart = np.where((lid >= 0) & (st.row_sign[np.maximum(lid, 0)] < 0), -1, lart)
         head = Q @ st.head_w.T + st.head_b if st.head_w is not None and st.head_b is not None else None
+        lexh = st.lexhead.decision(texts) if st.lexhead is not None and st.weights.lex > 0 else None
         return signals(
             n_articles=len(st.article_ids),
             nb_article=na,
@@ -247,6 +257,8 @@ class KnowledgeBase:
             head_logits=head,
             knn_k=st.weights.knn_k,
             knn_t=st.weights.knn_t,
+            lex_logits=lexh,
+            lex_t=st.weights.lex_t,
         )
 
     def _hit(self, st: State, a: int, q: np.ndarray, score: float, conf: float) -> Hit:
@@ -288,6 +300,41 @@ class KnowledgeBase:
             raise UnknownArticleError(article_id) from None
         vec = await self._batcher.embed(question.strip())
         self._learned.add(vec, a, negative, question.strip(), article_id)
+        grown = len(self._learned.article) - self._head_fitted_on
+        if st.head_w is not None and grown >= max(REFIT_MIN, REFIT_FRACTION * len(st.row_article)):
+            if self._refit is None or self._refit.done():
+                self._refit = asyncio.get_running_loop().create_task(self.refit_head())
+
+    async def refit_head(self) -> None:
+        """Refit the article classifier on the version's rows plus everything learned since (runs
+        in a thread; searches keep using the old head until the new one is assigned)."""
+        st = self._state
+        if st.head_w is None:
+            return
+        lv = self._learned
+        with lv.lock:
+            LV, LA, LS, n = lv.vectors.copy(), lv.article.copy(), lv.sign.copy(), len(lv.article)
+            LT = [t for (_, t, _) in lv.items]
+
+        def fit() -> tuple[np.ndarray, np.ndarray, LexHead | None]:
+            V = storage.all_vectors(st.index)
+            pos = st.row_sign > 0
+            X = np.vstack([V[pos], LV[LS > 0]])
+            y = np.concatenate([st.row_article[pos], LA[LS > 0]])
+            w, b = fit_head(X, y, len(st.article_ids))
+            lexhead = None
+            if st.lexhead is not None:
+                texts = [t for t, p in zip(st.row_text, pos, strict=True) if p]
+                texts += [t for t, s in zip(LT, LS, strict=True) if s > 0]
+                lexhead = LexHead.fit(texts, y, len(st.article_ids))
+            return w, b, lexhead
+
+        w, b, lexhead = await asyncio.to_thread(fit)
+        if self._state is st:
+            st.head_w, st.head_b = w, b
+            if lexhead is not None:
+                st.lexhead = lexhead
+            self._head_fitted_on = n
 
     # --- versions ------------------------------------------------------------------------------
 
@@ -310,6 +357,7 @@ class KnowledgeBase:
                     learned.add(old.vectors[i], state.article_ids.index(art_id), neg, text, art_id)
             del old_ids
             self._state, self._learned = state, learned
+            self._head_fitted_on = 0
             return True
 
 

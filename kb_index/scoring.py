@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-FEATURES = ("fused", "margin", "maxsim", "knn", "head", "bm25", "lex_agree", "dense_agree")
+FEATURES = ("fused", "margin", "maxsim", "knn", "head", "bm25", "lex_agree", "dense_agree", "lex")
 
 
 @dataclass
@@ -27,6 +27,8 @@ class Weights:
     bm25: float = 0.1
     knn_k: int = 20
     knn_t: float = 0.05
+    lex: float = 0.0
+    lex_t: float = 0.2
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -38,7 +40,7 @@ class Calibrator:
 
     mean: list[float] = field(default_factory=lambda: [0.0] * len(FEATURES))
     std: list[float] = field(default_factory=lambda: [1.0] * len(FEATURES))
-    coef: list[float] = field(default_factory=lambda: [0.0, 0.0, 12.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    coef: list[float] = field(default_factory=lambda: [0.0, 0.0, 12.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
     intercept: float = -6.6  # prior for an uncalibrated KB: 0.5 at maxsim 0.55
     fitted: bool = False
 
@@ -69,10 +71,17 @@ class Signals:
     knn: np.ndarray
     head: np.ndarray
     bm25: np.ndarray
+    lex: np.ndarray  # lexical classifier probability
     demoted: np.ndarray  # bool: an agent's negative phrasing is closer than any positive one
 
     def fused(self, w: Weights) -> np.ndarray:
-        f = w.maxsim * self.maxsim + w.knn * self.knn + w.head * self.head + w.bm25 * self.bm25
+        f = (
+            w.maxsim * self.maxsim
+            + w.knn * self.knn
+            + w.head * self.head
+            + w.bm25 * self.bm25
+            + w.lex * self.lex
+        )
         if self.demoted.any():
             f = np.where(self.demoted, f.min(1, keepdims=True) - 1.0, f)
         return f
@@ -99,6 +108,7 @@ class Signals:
                 self.bm25[q, top],
                 (self.bm25.argmax(1) == top).astype(float),
                 (self.maxsim.argmax(1) == top).astype(float),
+                self.lex[q, top],
             ],
             axis=1,
         )
@@ -116,6 +126,8 @@ def signals(
     head_logits: np.ndarray | None,
     knn_k: int,
     knn_t: float,
+    lex_logits: np.ndarray | None = None,
+    lex_t: float = 0.2,
     exclude: np.ndarray | None = None,
 ) -> Signals:
     """Build per-article signals from neighbour lists.
@@ -160,23 +172,29 @@ def signals(
         bm[np.where(ex)[0], exclude[ex]] = 0.0
     bm /= np.maximum(bm.max(1, keepdims=True), 1e-9)
 
-    if head_logits is not None:
-        z = head_logits.astype(np.float64).copy()
-        if exclude is not None:
-            ex = exclude >= 0
-            z[np.where(ex)[0], exclude[ex]] = -np.inf
-        z -= z.max(1, keepdims=True)
-        head = np.exp(z)
-        head /= head.sum(1, keepdims=True)
-    else:
-        head = np.zeros((q, n_articles))
+    head = _softmax(head_logits, exclude, 1.0, (q, n_articles))
+    lex = _softmax(lex_logits, exclude, lex_t, (q, n_articles))
     if exclude is not None:
         ex = exclude >= 0
         idx = (np.where(ex)[0], exclude[ex])
         maxsim[idx] = floor[ex] - 1.0
         knn[idx] = -1.0
         demoted[idx] = True
-    return Signals(maxsim=maxsim, knn=knn, head=head, bm25=bm, demoted=demoted)
+    return Signals(maxsim=maxsim, knn=knn, head=head, bm25=bm, lex=lex, demoted=demoted)
+
+
+def _softmax(
+    logits: np.ndarray | None, exclude: np.ndarray | None, t: float, shape: tuple[int, int]
+) -> np.ndarray:
+    if logits is None:
+        return np.zeros(shape)
+    z = logits.astype(np.float64) / t
+    if exclude is not None:
+        ex = exclude >= 0
+        z[np.where(ex)[0], exclude[ex]] = -np.inf
+    z -= z.max(1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(1, keepdims=True)
 
 
 WEIGHT_GRID = {
@@ -184,22 +202,26 @@ WEIGHT_GRID = {
     "knn": (0.0, 0.5, 1.0),
     "head": (0.0, 0.5, 1.0, 2.0),
     "bm25": (0.0, 0.05, 0.1, 0.2, 0.3),
+    "lex": (0.0, 0.25, 0.5, 1.0),
 }
 
 
-def tune_weights(sig: Signals, labels: np.ndarray, *, base: Weights, has_head: bool) -> tuple[Weights, float]:
-    """Grid search of fusion weights for top-1 accuracy on validation signals."""
+def tune_weights(
+    sig: Signals, labels: np.ndarray, *, base: Weights, has_head: bool, has_lex: bool = False
+) -> tuple[Weights, float]:
+    """Grid search of fusion weights for top-1 accuracy on validation signals (ties: first found)."""
     best: tuple[float, Weights] = (-1.0, base)
     for wm in WEIGHT_GRID["maxsim"]:
         for wk in WEIGHT_GRID["knn"]:
             for wh in WEIGHT_GRID["head"] if has_head else (0.0,):
-                if wm == wk == wh == 0.0:
-                    continue
-                for wb in WEIGHT_GRID["bm25"]:
-                    w = Weights(wm, wk, wh, wb, base.knn_k, base.knn_t)
-                    acc = float((sig.fused(w).argmax(1) == labels).mean())
-                    if acc > best[0] + 1e-9:
-                        best = (acc, w)
+                for wl in WEIGHT_GRID["lex"] if has_lex else (0.0,):
+                    if wm == wk == wh == wl == 0.0:
+                        continue
+                    for wb in WEIGHT_GRID["bm25"]:
+                        w = Weights(wm, wk, wh, wb, base.knn_k, base.knn_t, wl, base.lex_t)
+                        acc = float((sig.fused(w).argmax(1) == labels).mean())
+                        if acc > best[0] + 1e-9:
+                            best = (acc, w)
     return best[1], best[0]
 
 

@@ -78,7 +78,7 @@ def make_faiss(vectors: np.ndarray) -> faiss.Index:
     if n <= FLAT_LIMIT:
         index = faiss.IndexFlatIP(d)
     else:
-        nlist = int(4 * np.sqrt(n))
+        nlist = int(np.sqrt(n))
         quantizer = faiss.IndexFlatIP(d)
         index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
         rng = np.random.default_rng(0)
@@ -91,7 +91,7 @@ def make_faiss(vectors: np.ndarray) -> faiss.Index:
 
 
 def nprobe_for(nlist: int) -> int:
-    return max(8, nlist // 100)
+    return max(8, nlist // 64)
 
 
 def set_search_params(index: faiss.Index) -> None:
