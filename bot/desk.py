@@ -8,6 +8,7 @@ customer's replies. `NullDesk` is used when no agent workspace is configured.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,6 +45,18 @@ class Desk(Protocol):
     ) -> None:
         """A reply could not be delivered (dead-lettered, undelivered, opted out)."""
 
+    async def on_sla_breach(
+        self, session: AsyncSession, *, conversation: Conversation, clock_name: str, due_at: datetime,
+        overdue_seconds: float,
+    ) -> None:
+        """An SLA clock ("first_response" | "resolution") ran out: page the supervisors (once per clock)."""
+
+    async def on_sla_warning(
+        self, session: AsyncSession, *, conversation: Conversation, clock_name: str, due_at: datetime,
+        remaining_seconds: float,
+    ) -> None:
+        """An SLA clock is close to running out (once per clock): warn the agents."""
+
 
 class NullDesk:
     async def on_customer_message(
@@ -67,5 +80,17 @@ class NullDesk:
 
     async def on_delivery_problem(
         self, session: AsyncSession, *, conversation: Conversation, message: Message
+    ) -> None:
+        return None
+
+    async def on_sla_breach(
+        self, session: AsyncSession, *, conversation: Conversation, clock_name: str, due_at: datetime,
+        overdue_seconds: float,
+    ) -> None:
+        return None
+
+    async def on_sla_warning(
+        self, session: AsyncSession, *, conversation: Conversation, clock_name: str, due_at: datetime,
+        remaining_seconds: float,
     ) -> None:
         return None
