@@ -79,6 +79,10 @@ class Settings(BaseSettings):
         description="Per priority: first-response/resolution targets in business time",
     )
     sla_around_the_clock: str = Field("urgent", description="Priorities whose SLA clocks ignore business hours")
+    sla_check_seconds: float = Field(30.0, description="How often the worker checks SLA clocks, seconds")
+    sla_warn_fraction: float = Field(
+        0.8, description="Warn the agents' thread once this fraction of an SLA target has elapsed (0: never)"
+    )
 
     # --- slack (on when the token and secret are set) -----------------------------------------
     slack_bot_token: str | None = None
