@@ -408,32 +408,44 @@ class Pipeline:
         return result
 
     async def assign(
-        self, conversation_id: int, *, user_id: str, user_name: str | None = None, role: str = "agent"
+        self, conversation_id: int, *, user_id: str, user_name: str | None = None, role: str = "agent",
+        force: bool = False,
     ) -> AssignResult:
+        """Give the conversation to `user_id`. Someone else's (or an escalated) conversation moves only
+        to a supervisor, or with `force` (the caller decided it may: a supervisor, or the owner handing
+        over); a forced move is logged with ``"forced": True`` and tells the customer nothing new."""
         async with self.sessionmaker() as session, session.begin():
             conv = await store.get_conversation(session, conversation_id=conversation_id, lock=True)
-            if conv.state == S.ESCALATED and role != "supervisor":
+            if conv.state == S.ESCALATED and role != "supervisor" and not force:
                 return AssignResult(False, conv.assignee_id, conv.state)
-            if conv.state == S.ASSIGNED and conv.assignee_id and conv.assignee_id != user_id and role != "supervisor":
+            if (conv.state == S.ASSIGNED and conv.assignee_id and conv.assignee_id != user_id
+                    and role != "supervisor" and not force):
                 return AssignResult(False, conv.assignee_id, conv.state)
             if conv.state == S.RESOLVED:
                 await self._move(session, conv, S.BOT, reason="assigned after resolve")
-            changed = await self._assign(session, conv, user_id=user_id, user_name=user_name, role=role)
+            changed = await self._assign(session, conv, user_id=user_id, user_name=user_name, role=role,
+                                         forced=force)
             result = AssignResult(changed, conv.assignee_id, conv.state)
         self._wake()
         return result
 
     async def _assign(
-        self, session: AsyncSession, conv: Conversation, *, user_id: str, user_name: str | None, role: str
+        self, session: AsyncSession, conv: Conversation, *, user_id: str, user_name: str | None, role: str,
+        forced: bool = False,
     ) -> bool:
         if conv.state == S.ASSIGNED and conv.assignee_id == user_id:
             return False
-        old = conv.state
-        await self._move(session, conv, S.ASSIGNED, reason=f"{role} {user_id}")
+        old, previous = conv.state, conv.assignee_id
+        if old == S.ASSIGNED:  # re-assignment: same state (the state machine has no assigned -> assigned)
+            conv.updated_at = utcnow()
+        else:
+            await self._move(session, conv, S.ASSIGNED, reason=f"{role} {user_id}")
         conv.assignee_id, conv.assignee_name, conv.assignee_role = user_id, user_name, role
         conv.handed_off_at = conv.handed_off_at or utcnow()
-        await store.log_event(session, kind="assigned", conversation_id=conv.id,
-                              data={"to": user_id, "role": role, "from_state": old})
+        data: dict[str, Any] = {"to": user_id, "role": role, "from_state": old}
+        if forced:
+            data.update({"forced": True, "from": previous})
+        await store.log_event(session, kind="assigned", conversation_id=conv.id, data=data)
         if not conv.takeover_notified:
             conv.takeover_notified = True
             conv.handoff_notified = True
