@@ -4,6 +4,7 @@ the thread mapping (split from `bot.slack_desk`)."""
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
@@ -49,6 +50,7 @@ class SlackDeliverer:
         self.sessionmaker = sessionmaker
         self.api = api  # channels.slack_api.SlackApi
         self.settings = settings
+        self._sla_policy: Any = None  # handoff.sla.SLAPolicy, built on first use
 
     async def deliver(self, entry: OutboxEntry) -> Any:
         from bot.messages import SendResult
@@ -58,10 +60,12 @@ class SlackDeliverer:
         async with self.sessionmaker() as session:
             thread = (await session.execute(
                 select(SlackThread).where(SlackThread.conversation_id == conv_id))).scalar_one_or_none()
-        if thread is None:
-            raise PermanentSendError(f"no Slack thread for conversation {conv_id}", code="no_thread")
         marker = str(entry.id)
         meta = {"event_type": "switchboard_post", "event_payload": {"outbox": marker}}
+        if kind == "slack.page":
+            return SendResult(platform_id=await self._page(entry, conv_id, thread, marker, meta))
+        if thread is None:
+            raise PermanentSendError(f"no Slack thread for conversation {conv_id}", code="no_thread")
         if kind == "slack.card":
             if thread.card_ts:
                 return SendResult(platform_id=thread.card_ts)
@@ -103,6 +107,70 @@ class SlackDeliverer:
             return SendResult(platform_id=thread.esc_ts)
         raise PermanentSendError(f"unknown Slack outbox kind {kind!r}", code="unknown_kind")
 
+    async def _page(self, entry: OutboxEntry, conv_id: int, thread: SlackThread | None, marker: str,
+                    meta: dict[str, Any]) -> str:
+        """``slack.page``: an SLA breach, top level in the supervisors' channel, else in the conversation's thread."""
+        from bot.sla_watch import human_duration
+
+        p = entry.payload or {}
+        channel, root = p.get("channel"), None
+        if not channel and thread is not None:
+            channel, root = thread.channel_id, thread.thread_ts
+            if not root:
+                from channels.base import TransientSendError
+
+                raise TransientSendError("the thread's root is not posted yet", code="no_root", retry_after=2)
+        if not channel:
+            raise PermanentSendError("no channel to page: set SLACK_SUPERVISORS_CHANNEL", code="no_channel")
+        async with self.sessionmaker() as session:
+            conv = await store.get_conversation(session, conversation_id=conv_id)
+            customer = await session.get(Customer, conv.customer_id)
+            identity = await session.get(ChannelIdentity, conv.identity_id)
+        due = datetime.fromisoformat(str(p.get("due_at")))
+        link = None
+        if thread is not None and thread.thread_ts:
+            link = f"https://slack.com/archives/{thread.channel_id}/p{thread.thread_ts.replace('.', '')}"
+        text, blocks = kit.sla_page(kit.SlaPage(
+            conversation_id=conv.id, customer=(customer.display_name if customer else None) or _masked(identity),
+            channel=conv.channel, priority=conv.priority, state=conv.state, clock=str(p.get("clock")),
+            overdue=human_duration(float(p.get("overdue_seconds") or 0)),
+            due=kit.slack_date(due.timestamp(), f"{due:%Y-%m-%d %H:%M} UTC"), mentions=list(p.get("mentions") or ()),
+            link=link, assignee=conv.assignee_id,
+        ))
+        ts: str = await self._find(entry, channel, root, marker) or await self.api.post_message(
+            channel=channel, text=text, blocks=blocks, thread_ts=root, metadata=meta)
+        return ts
+
+    def _sla_line(self, conv: Conversation) -> str | None:
+        """The card's SLA line: each running clock's due time, or how it was breached."""
+        from bot.sla_watch import human_duration
+        from handoff.errors import SLAConfigError
+        from handoff.sla import SLAPolicy, sla_for_conversation
+
+        if conv.state not in S.HUMAN:
+            return None
+        try:
+            if self._sla_policy is None:
+                self._sla_policy = SLAPolicy.from_settings(self.settings)
+            status = sla_for_conversation(conv, policy=self._sla_policy, now=utcnow())
+        except SLAConfigError as exc:
+            log.warning("SLA settings: %s", exc)
+            return None
+        if status is None:
+            return None
+        parts = []
+        for clock in (status.first_response, status.resolution):
+            if not clock.running:
+                continue
+            label = kit.CLOCK_LABELS[clock.name].capitalize()
+            due = kit.slack_date(clock.due_at.timestamp(), f"{clock.due_at:%Y-%m-%d %H:%M} UTC")
+            if clock.breached:
+                parts.append(f":rotating_light: *{label} SLA breached* ({human_duration(clock.remaining_seconds)} "
+                             f"overdue, was due {due})")
+            else:
+                parts.append(f":alarm_clock: {label} due {due}")
+        return " \u00b7 ".join(parts) or None
+
     async def _find(self, entry: OutboxEntry, channel: str, thread_ts: str | None, marker: str) -> str | None:
         if entry.attempts == 0:
             return None
@@ -125,7 +193,7 @@ class SlackDeliverer:
             conversation_id=conv.id, customer=(customer.display_name if customer else None) or _masked(identity),
             channel=conv.channel, state=conv.state, priority=conv.priority, assignee=conv.assignee_id,
             tags=[str(t) for t in conv.tags or []], opted_out=bool(identity and identity.opted_out),
-            reason=conv.handoff_reason,
+            reason=conv.handoff_reason, sla=self._sla_line(conv),
         ))
 
     async def _escalation(self, conversation_id: int) -> tuple[str, list[dict[str, Any]]]:

@@ -23,6 +23,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select
@@ -281,6 +282,51 @@ class SlackDesk:
         text, blocks = kit.notice("problem", f"Not delivered to the customer ({status}{code}): "
                                              f"\u201c{kit.clip(message.text, 300)}\u201d")
         await self._post(session, conversation, text, blocks)
+
+    # ---- SLA pages (bot.sla_watch calls these inside its transaction) -------------------------------------
+
+    def supervisor_mentions(self) -> list[str]:
+        """The user group (``<!subteam^ID>``) and each supervisor id (``<@U..>``): who a page notifies."""
+        out = [f"<!subteam^{self.settings.slack_supervisor_group}>"] if self.settings.slack_supervisor_group else []
+        return out + [f"<@{u}>" for u in sorted(self.supervisor_ids)]
+
+    async def on_sla_breach(self, session: AsyncSession, *, conversation: Conversation, clock_name: str,
+                            due_at: datetime, overdue_seconds: float) -> None:
+        """Page the supervisors' channel (or, without one, the conversation's thread), once per clock."""
+        from bot.sla_watch import human_duration
+
+        conv = conversation
+        channel = self.settings.slack_supervisors_channel
+        thread = await self._thread(session, conv.id) or await self._open_thread(session, conv)
+        if channel is None and thread is None:
+            log.warning("SLA breach on conversation %s: no Slack channel to page (set SLACK_SUPERVISORS_CHANNEL)",
+                        conv.id)
+            return
+        await self._enqueue(session, conv, "slack.page", {
+            "conversation_id": conv.id, "clock": clock_name, "due_at": due_at.isoformat(),
+            "overdue_seconds": round(overdue_seconds, 1), "mentions": self.supervisor_mentions(), "channel": channel,
+        })
+        if thread is None:
+            return
+        book = self._txn(session, conv.id)
+        if not book.get("card_now") and not book.get("card_update"):
+            book["card_update"] = True  # the card shows the breach
+            await self._enqueue(session, conv, "slack.update", {"conversation_id": conv.id})
+        if channel:
+            label = kit.CLOCK_LABELS.get(clock_name, clock_name)
+            line = f"SLA breached: {label} is {human_duration(overdue_seconds)} overdue. Supervisors were paged."
+            await self._post(session, conv, line, [kit.section(f":rotating_light: {line}")])
+
+    async def on_sla_warning(self, session: AsyncSession, *, conversation: Conversation, clock_name: str,
+                             due_at: datetime, remaining_seconds: float) -> None:
+        """Warn the conversation's thread (and its assignee) before a clock runs out."""
+        from bot.sla_watch import human_duration
+
+        label = kit.CLOCK_LABELS.get(clock_name, clock_name)
+        who = f"<@{conversation.assignee_id}> " if conversation.assignee_id else ""
+        line = f"SLA: {label} due in {human_duration(remaining_seconds)}"
+        due = kit.slack_date(due_at.timestamp(), f"{due_at:%Y-%m-%d %H:%M} UTC")
+        await self._post(session, conversation, line, [kit.section(f":hourglass: {who}*{line}* ({due})")])
 
     # ---- AgentHost: who may answer ---------------------------------------------------------------------
 
@@ -547,10 +593,17 @@ class SlackDesk:
         assert cmd.target_user is not None
         target = SlackUser(cmd.target_user)
         role = "supervisor" if await self.is_supervisor(target.id) else "agent"
-        result = await self._pipe().assign(conv_id, user_id=target.id, role=role)
+        # Who may move a conversation someone else holds: a supervisor, or its owner handing it over.
+        async with self.sessionmaker() as session:
+            before = await session.get(Conversation, conv_id)
+        owner = before.assignee_id if before is not None and before.state == S.ASSIGNED else None
+        force = await self.is_supervisor(user.id) or (owner is not None and owner == user.id)
+        result = await self._pipe().assign(conv_id, user_id=target.id, role=role, force=force)
         if result.assignee_id != target.id:
-            return (f"#{conv_id} is with <@{result.assignee_id}> ({result.state}): only a supervisor can move it "
-                    "now.")
+            return (f"#{conv_id} is with <@{result.assignee_id}> ({result.state}): only a supervisor or "
+                    f"<@{result.assignee_id}> can move it now.")
+        if result.assigned and owner and owner != target.id:
+            return f"#{conv_id} moved from <@{owner}> to <@{target.id}>."
         return f"#{conv_id} is now assigned to <@{target.id}>."
 
     async def _only_assigned(self, user_id: str) -> int | None:

@@ -82,6 +82,7 @@ class CardInfo:
     tags: Sequence[str] = ()
     opted_out: bool = False
     reason: str | None = None
+    sla: str | None = None  # e.g. ":alarm_clock: First response due ..." (already formatted mrkdwn)
 
 
 def card(info: CardInfo) -> tuple[str, Blocks]:
@@ -103,6 +104,8 @@ def card(info: CardInfo) -> tuple[str, Blocks]:
     ]
     if info.reason:
         blocks.append(context_block(f"Why people: {escape(info.reason)}"))
+    if info.sla:
+        blocks.append(context_block(info.sla))
     if info.state != "resolved":
         blocks.append(conversation_actions(info.conversation_id))
     blocks.append(context_block("Reply in this thread to answer the customer. Use *Note* for internal notes."))
@@ -209,6 +212,47 @@ def escalation_card(context: dict[str, Any], *, taken_by: str | None = None) -> 
     else:
         blocks.append({"type": "actions", "block_id": f"esc:{cid}", "elements": [
             button("Take", A_TAKE, str(cid), style="primary")]})
+    return text, blocks
+
+
+def slack_date(epoch: float, fallback: str) -> str:
+    """A time each reader sees in their own time zone (Slack's date formatting)."""
+    return f"<!date^{int(epoch)}^{{date_short_pretty}} {{time}}|{escape(fallback)}>"
+
+
+CLOCK_LABELS = {"first_response": "first response", "resolution": "resolution"}
+
+
+@dataclass(frozen=True, slots=True)
+class SlaPage:
+    conversation_id: int
+    customer: str
+    channel: str
+    priority: str
+    state: str
+    clock: str  # "first_response" | "resolution"
+    overdue: str  # "1 h 5 min"
+    due: str  # slack_date(...)
+    mentions: Sequence[str] = ()  # "<@U1>", "<!subteam^S1>"
+    link: str | None = None
+    assignee: str | None = None
+
+
+def sla_page(page: SlaPage) -> tuple[str, Blocks]:
+    """The supervisors' page for a breached SLA clock (mentions first, so they notify)."""
+    label = CLOCK_LABELS.get(page.clock, page.clock)
+    who = " ".join(page.mentions)
+    text = (f"{who + ' ' if who else ''}SLA breached: conversation #{page.conversation_id} ({page.priority}) "
+            f"{label} overdue by {page.overdue}")
+    where = f"<{page.link}|#{page.conversation_id}>" if page.link else f"#{page.conversation_id}"
+    owner = f"<@{page.assignee}>" if page.assignee else "_nobody_"
+    blocks: Blocks = [
+        section(f":rotating_light: {who + ' ' if who else ''}*SLA breached* on {where}: *{label}* is "
+                f"*{page.overdue}* overdue (was due {page.due})"),
+        context_block(f"{escape(page.customer)} \u00b7 {page.channel} \u00b7 priority *{page.priority}* \u00b7 "
+                      f"{STATE_ICONS.get(page.state, '')} {page.state} \u00b7 assignee {owner}"
+                      + (f" \u00b7 <{page.link}|open the thread>" if page.link else "")),
+    ]
     return text, blocks
 
 

@@ -7,7 +7,8 @@
     /switchboard assign [<id>] @user      hand a conversation to someone
     /switchboard help
 
-Without an id, `resolve` and `assign` act on the caller's only assigned conversation.
+Without an id, `resolve` and `assign` act on the caller's only assigned conversation. A conversation
+someone else holds moves only when a supervisor, or its owner, runs `assign`.
 Mentions arrive escaped (``<@U123|ann>``) when the command is created with "Escape channels,
 users, and links" on, as the manifest does.
 """
@@ -27,7 +28,7 @@ HELP = (
     "\u2022 `queue`: conversations waiting for a person\n"
     "\u2022 `stats`: conversations per state and today's numbers\n"
     "\u2022 `resolve [id]`: resolve a conversation (the bot answers again)\n"
-    "\u2022 `assign [id] @user`: hand a conversation to someone"
+    "\u2022 `assign [id] @user`: hand a conversation to someone (someone else's: supervisors only, or its owner)"
 )
 
 
