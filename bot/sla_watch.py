@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import store
@@ -142,6 +142,11 @@ async def _page(
     warn_at: float, conv_id: int, kind: str, clock_name: str,
 ) -> Breach | None:
     async with sessionmaker() as session, session.begin():
+        # Take the conversation's write lock before looking for an earlier page: a row lock on
+        # PostgreSQL, the database write lock on SQLite (whose driver only BEGINs at the first write,
+        # so SELECT ... FOR UPDATE alone would let two sweeps both see "not paged yet").
+        await session.execute(update(Conversation).where(Conversation.id == conv_id)
+                              .values(priority=Conversation.priority).execution_options(synchronize_session=False))
         conv = await store.get_conversation(session, conversation_id=conv_id, lock=True)
         if conv.state not in S.HUMAN or conv.handed_off_at is None:
             return None
