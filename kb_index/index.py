@@ -213,8 +213,9 @@ class KnowledgeBase:
             for rank, a in enumerate(order):
                 if rank == 0:
                     conf = float(conf_top[i])
-                else:  # runners-up: share of the leftover probability, by fused score
-                    conf = float((1 - conf_top[i]) * _softmax_share(fused[i], order, rank))
+                else:  # runners-up: a share of the leftover probability, never above the top hit
+                    share = _softmax_share(fused[i], order, rank)
+                    conf = float(min(conf_top[i], (1 - conf_top[i]) * share))
                 hits.append(self._hit(st, int(a), Q[i], float(fused[i, a]), conf))
             out.append(hits)
         return out
