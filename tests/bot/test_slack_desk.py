@@ -622,3 +622,111 @@ async def test_agents_see_sms_compliance_keywords_in_the_thread(rig: Rig) -> Non
     posts = await rig.thread_posts(conv_id)
     assert "opted out" in posts[-1]["text"] and "START" in posts[-1]["text"]
     assert "STOP" in str(posts[-2]["blocks"]) + posts[-2]["text"]
+
+
+# ---- SLA pages and forced reassignment ------------------------------------------------------------------
+
+
+async def test_sla_breach_pages_supervisors_once_with_mentions_and_a_thread_link(rig_factory: Any) -> None:
+    from datetime import timedelta
+
+    from bot.models import Event
+    from bot.sla_watch import check_sla
+    from handoff.sla import SLAPolicy
+
+    fake = FakeSlack(users={AGENT: "Ann", SUPER: "Sue"}, groups={"S0SUPS": [SUPER]})
+    rig = await rig_factory(fake, slack_supervisor_group="S0SUPS")
+    conv_id = await rig.customer("my parcel is late")
+    conv = await rig.conv(conv_id)
+    assert conv.state == S.WAITING and conv.handed_off_at is not None
+    policy = SLAPolicy.from_spec(hours="24/7", targets="normal=4h/24h")
+    now = conv.handed_off_at + timedelta(hours=5, minutes=30)
+    for _ in range(2):  # the second sweep pages nothing
+        await check_sla(sessionmaker=rig.sm, desk=rig.desk, policy=policy, now=now)
+        await rig.settle()
+    [page] = rig.fake.roots(SUPERS)
+    thread = await rig.thread(conv_id)
+    assert thread.thread_ts
+    link = f"https://slack.com/archives/{AGENTS}/p{thread.thread_ts.replace('.', '')}"
+    body = page["text"] + str(page["blocks"])
+    for expected in ("<!subteam^S0SUPS>", f"<@{SUPER}>", f"#{conv_id}", "first response", "1 h 30 min",
+                     "normal", link, "Dana"):
+        assert expected in body, expected
+    assert page["text"].startswith(f"<!subteam^S0SUPS> <@{SUPER}> SLA breached")
+    # The agents' thread says so, and the card shows the SLA line.
+    posts = await rig.thread_posts(conv_id)
+    assert [p["text"] for p in posts].count("SLA breached: first response is 1 h 30 min overdue. "
+                                             "Supervisors were paged.") == 1
+    card_updates = [u for u in rig.fake.called("chat.update") if u["ts"] == thread.card_ts]
+    assert card_updates and "First response" in str(card_updates[-1]["blocks"])
+    async with rig.sm() as s:
+        events = list((await s.execute(select(Event).where(Event.kind == "sla_breached"))).scalars())
+    assert [(e.conversation_id, e.data["clock"]) for e in events] == [(conv_id, "first_response")]
+
+
+async def test_sla_page_falls_back_to_the_thread_and_warns_first(rig_factory: Any) -> None:
+    from datetime import timedelta
+
+    from bot.sla_watch import check_sla
+    from handoff.sla import SLAPolicy
+
+    rig = await rig_factory(slack_supervisors_channel=None)
+    conv_id = await rig.customer("my parcel is late")
+    await rig.reply("Looking into it", conv_id=conv_id)  # first response met; resolution still running
+    conv = await rig.conv(conv_id)
+    assert conv.handed_off_at is not None
+    policy = SLAPolicy.from_spec(hours="24/7", targets="normal=4h/10h")
+    await check_sla(sessionmaker=rig.sm, desk=rig.desk, policy=policy, now=conv.handed_off_at + timedelta(hours=9))
+    await rig.settle()
+    posts = await rig.thread_posts(conv_id)
+    assert "SLA: resolution due in 1 h" in posts[-1]["text"]
+    assert f"<@{AGENT}>" in str(posts[-1]["blocks"])  # the assignee is warned
+    await check_sla(sessionmaker=rig.sm, desk=rig.desk, policy=policy, now=conv.handed_off_at + timedelta(hours=11))
+    await rig.settle()
+    posts = await rig.thread_posts(conv_id)
+    assert posts[-1]["text"].startswith(f"<@{SUPER}> SLA breached: conversation #{conv_id}")
+    assert "resolution" in posts[-1]["text"] and "1 h" in posts[-1]["text"]
+    assert rig.fake.roots(SUPERS) == []
+    assert sum("SLA breached" in p["text"] for p in posts) == 1
+
+
+async def test_supervisor_or_owner_can_reassign_an_owned_conversation_agents_cannot(rig: Rig) -> None:
+    from bot.models import Event
+
+    conv_id = await rig.customer("my parcel is late")
+    await rig.reply("I'm on it", conv_id=conv_id, user=AGENT)
+    assert (await rig.conv(conv_id)).assignee_id == AGENT
+    # Another agent cannot move it (not even to themselves).
+    refused = await rig.command(f"assign {conv_id} <@{AGENT2}|bo>", user=AGENT2)
+    assert "only a supervisor" in refused and f"<@{AGENT}>" in refused
+    assert (await rig.conv(conv_id)).assignee_id == AGENT
+    # A supervisor can: forced, logged, and the customer is not told a second time.
+    moved = await rig.command(f"assign {conv_id} <@{AGENT2}|bo>", user=SUPER)
+    assert moved == f"#{conv_id} moved from <@{AGENT}> to <@{AGENT2}>."
+    conv = await rig.conv(conv_id)
+    assert (conv.state, conv.assignee_id, conv.assignee_role) == (S.ASSIGNED, AGENT2, "agent")
+    # The owner may hand it over themselves.
+    assert await rig.command(f"assign {conv_id} <@{AGENT}>", user=AGENT2) == (
+        f"#{conv_id} moved from <@{AGENT2}> to <@{AGENT}>.")
+    assert (await rig.conv(conv_id)).assignee_id == AGENT
+    async with rig.sm() as s:
+        events = [e.data for e in (await s.execute(select(Event).where(
+            Event.kind == "assigned").order_by(Event.id))).scalars()]
+    assert [(d["to"], d.get("forced", False), d.get("from")) for d in events] == [
+        (AGENT, False, None), (AGENT2, True, AGENT), (AGENT, True, AGENT2)]
+    assert sum("joined the conversation" in t for t in texts(rig.web)) == 1
+    # The new owner's replies reach the customer; the thread shows the reassignment.
+    await rig.reply("Ann again, all sorted", conv_id=conv_id, user=AGENT)
+    assert texts(rig.web)[-1] == "Ann again, all sorted"
+    assert f"Assigned to <@{AGENT2}>." in [p["text"] for p in await rig.thread_posts(conv_id)]
+
+
+async def test_pipeline_assign_force_moves_an_escalated_conversation(rig: Rig) -> None:
+    conv_id = await rig.customer("I will talk to my lawyer about this parcel")
+    assert (await rig.conv(conv_id)).state == S.ESCALATED
+    refused = await rig.pipeline.assign(conv_id, user_id=AGENT, role="agent")
+    assert (refused.assigned, refused.state) == (False, S.ESCALATED)
+    forced = await rig.pipeline.assign(conv_id, user_id=AGENT, user_name="Ann", role="agent", force=True)
+    assert (forced.assigned, forced.assignee_id, forced.state) == (True, AGENT, S.ASSIGNED)
+    await rig.settle()
+    assert texts(rig.web).count("Ann from our team has joined the conversation.") == 1
