@@ -21,6 +21,7 @@ from kb_index.errors import IngestError
 MARKDOWN = {".md", ".markdown"}
 HTML = {".html", ".htm"}
 SUFFIXES = MARKDOWN | HTML | {".csv", ".jsonl"}
+SKIP_NAMES = {"readme.md", "license.md", "changelog.md"}  # a folder's own notes, not articles
 
 
 @dataclass(slots=True)
@@ -59,7 +60,12 @@ def read_sources(sources: Path | Sequence[Path]) -> tuple[list[Article], list[In
             files = [(root, root.parent)]
         elif root.is_dir():
             files = [
-                (p, root) for p in sorted(root.rglob("*")) if p.is_file() and p.suffix.lower() in SUFFIXES
+                (p, root)
+                for p in sorted(root.rglob("*"))
+                if p.is_file()
+                and p.suffix.lower() in SUFFIXES
+                and p.name.lower() not in SKIP_NAMES
+                and not any(part.startswith(".") for part in p.relative_to(root).parts)
             ]
         else:
             errors.append(IngestError(str(root), None, "no such file or folder"))

@@ -50,7 +50,7 @@ def test_each_format_and_malformed_files_named_with_line(tmp_path: Path) -> None
     assert md.title == "Delivery times" and md.url == "https://example.test/delivery"
     assert md.questions == ["how long does shipping take?"] and md.tags == ["shipping"]
     assert "# Delivery times" not in md.body and "## International" in md.body
-    assert "returns" in by_id  # path-derived id
+    assert "returns" in by_id and "readme" not in by_id  # path-derived id; the folder README is skipped
     html = by_id["page"]
     assert html.title == "Reset your password"
     assert "Forgot password" in html.body and "Check spam" in html.body
