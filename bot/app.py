@@ -188,11 +188,20 @@ def create_app(settings: Settings | None = None, *, kb: Searcher | None = None, 
 
 
 def _idle(parts: Parts) -> Any:
-    """Between deliveries: re-run bot turns a crash interrupted."""
-    last = {"at": 0.0}
+    """Between deliveries: re-run bot turns a crash interrupted; page SLA breaches (`bot.sla_watch`)."""
+    from bot.sla_watch import check_sla
+    from handoff.sla import SLAPolicy
+
+    last = {"at": 0.0, "sla": 0.0}
+    sla_policy = SLAPolicy.from_settings(parts.settings)  # a bad SLA_* setting fails at start-up
+    sla_every = parts.settings.sla_check_seconds  # 0: never
 
     async def on_idle() -> None:
         loop = asyncio.get_running_loop()
+        if sla_every > 0 and loop.time() - last["sla"] >= sla_every:
+            last["sla"] = loop.time()
+            await check_sla(sessionmaker=parts.sessionmaker, desk=parts.pipeline.desk, policy=sla_policy,
+                            warn_at=parts.settings.sla_warn_fraction)
         if loop.time() - last["at"] < 10:
             return
         last["at"] = loop.time()
