@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     answer_threshold: float = Field(0.6, description="Confidence at or above which the bot answers by itself")
     suggest_threshold: float = Field(0.2, description="Confidence at or above which a hit is suggested to agents")
     auto_answer: bool = Field(True, description="Let the bot answer customers when confident")
+    kb_reload_seconds: float = Field(
+        5.0, description="How often each process checks kb_index_versions for a newer index (reload_if_stale)"
+    )
 
     # --- delivery -----------------------------------------------------------------------------
     outbox_max_attempts: int = Field(8, description="Attempts before an outbox entry is dead-lettered")
