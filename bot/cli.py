@@ -221,6 +221,51 @@ def report(
     typer.echo(json.dumps(result.to_dict(), indent=2) if as_json else "\n".join(result.lines()))
 
 
+@app.command()
+def sla(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    limit: int = 200,
+) -> None:
+    """Open handed-off conversations with their SLA clocks (due, remaining or overdue), oldest first."""
+    from bot.messages import utcnow
+    from bot.models import ConversationState
+    from bot.sla_watch import describe_clock
+    from handoff.sla import SLAPolicy, sla_for_conversation
+    from handoff.store import open_handoffs
+
+    settings = _settings()
+    policy = SLAPolicy.from_settings(settings)
+    now = utcnow()
+
+    async def go(session: Any) -> list[dict[str, Any]]:
+        rows = []
+        for c in await open_handoffs(session, states=ConversationState.HUMAN, limit=limit):
+            status = sla_for_conversation(c, policy=policy, now=now)
+            row: dict[str, Any] = {"id": c.id, "channel": c.channel, "state": c.state, "priority": c.priority,
+                                   "assignee": c.assignee_name or c.assignee_id}
+            for clock in (status.first_response, status.resolution) if status else ():
+                row[clock.name] = {"due_at": clock.due_at.isoformat(), "met_at": clock.met_at and clock.met_at.isoformat(),
+                                   "breached": clock.breached, "remaining_seconds": round(clock.remaining_seconds),
+                                   "text": describe_clock(clock)}
+            rows.append(row)
+        return rows
+
+    rows = _run(_with_session(go))
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        typer.echo("no open handed-off conversations")
+        return
+    typer.echo(f"{'id':>6}  {'state':10} {'priority':8} {'first response':44} resolution")
+    for r in rows:
+        cells = []
+        for name in ("first_response", "resolution"):
+            clock = r.get(name)
+            cells.append(f"{clock['text']} (due {clock['due_at'][:16].replace('T', ' ')} UTC)" if clock else "-")
+        typer.echo(f"{r['id']:>6}  {r['state']:10} {r['priority']:8} {cells[0]:44} {cells[1]}")
+
+
 def main() -> None:
     app()
 

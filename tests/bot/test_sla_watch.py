@@ -211,3 +211,32 @@ def test_human_duration_and_describe_clock() -> None:
     conv.first_human_response_at = FRI_1630 + timedelta(minutes=5)
     status = sla_for_conversation(conv, policy=ALWAYS, now=FRI_1630 + timedelta(hours=5))
     assert status is not None and describe_clock(status.first_response) == "met"
+
+
+async def test_cli_sla_lists_open_conversations_with_their_clocks(
+    db: async_sessionmaker[AsyncSession], tmp_path: Path, monkeypatch: Any
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    late = await handed_off(db, at=utcnow() - timedelta(hours=5), address="late")  # normal: 4h first response
+    fresh = await handed_off(db, at=utcnow() - timedelta(minutes=10), priority="high", address="fresh")
+    await handed_off(db, at=utcnow() - timedelta(hours=5), state=S.RESOLVED, address="done")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'test.db'}")
+    monkeypatch.setenv("SLA_BUSINESS_HOURS", "24/7")
+    runner = CliRunner()
+    table = await asyncio.to_thread(runner.invoke, app, ["sla"])
+    assert table.exit_code == 0, table.output
+    lines = table.output.splitlines()
+    assert "first response" in lines[0]
+    [late_line] = [line for line in lines if line.split()[0] == str(late)]
+    assert "OVERDUE 1 h" in late_line and "due in 18 h 59 min" in late_line
+    [fresh_line] = [line for line in lines if line.split()[0] == str(fresh)]
+    assert "due in 49 min" in fresh_line and "high" in fresh_line
+    as_json = await asyncio.to_thread(runner.invoke, app, ["sla", "--json"])
+    rows = json.loads(as_json.output)
+    assert [r["id"] for r in rows] == [late, fresh]
+    assert rows[0]["first_response"]["breached"] is True and rows[0]["resolution"]["breached"] is False
