@@ -150,7 +150,7 @@ async def _page(
         conv = await store.get_conversation(session, conversation_id=conv_id, lock=True)
         if conv.state not in S.HUMAN or conv.handed_off_at is None:
             return None
-        due = {c.name: k for k, c in _due(conv, policy, now, warn_at)}
+        due: dict[str, str] = {c.name: k for k, c in _due(conv, policy, now, warn_at)}
         if due.get(clock_name) != kind:
             return None  # answered or resolved since the first look
         started = conv.handed_off_at.isoformat()
