@@ -81,7 +81,7 @@ def serve(
 @app.command()
 def worker() -> None:
     """Run the delivery worker alone (scale-out: several against PostgreSQL)."""
-    from bot.app import build_parts
+    from bot.app import _idle, build_parts
 
     _offline_model_env()
     _setup_logging()
@@ -99,7 +99,7 @@ def worker() -> None:
             loop.add_signal_handler(sig, stop.set)
         typer.echo(f"worker {parts.worker.worker_id} delivering: {', '.join(parts.worker.deliverers) or 'nothing'}")
         try:
-            await parts.worker.run(stop)
+            await parts.worker.run(stop, on_idle=_idle(parts))
         finally:
             await parts.aclose()
 

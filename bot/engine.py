@@ -121,6 +121,11 @@ class Pipeline:
             latest.handoff_notified = False
             latest.takeover_notified = False
             latest.low_confidence_streak = 0
+            # A reopened conversation starts its clocks again (SLA, reports).
+            latest.handed_off_at = None
+            latest.first_human_response_at = None
+            latest.resolved_at = None
+            latest.assignee_id = latest.assignee_name = latest.assignee_role = None
             await store.log_event(session, kind="reopened", conversation_id=latest.id)
             return latest
         conv = Conversation(customer_id=identity.customer_id, identity_id=identity.id, channel=identity.channel)
