@@ -46,6 +46,9 @@ def shorten(text: str, limit: int) -> str:
     return cut[: cut.rfind(" ") if " " in cut else limit].rstrip() + "…"
 
 
+Lex = tuple[np.ndarray, np.ndarray, np.ndarray | None]  # lexical articles, BM25 scores, lexical head
+
+
 @dataclass
 class State:
     """One loaded version (immutable once built; learned rows live in ``Learned``)."""
@@ -191,17 +194,26 @@ class KnowledgeBase:
             prev = next((h for h in reversed(history) if h.strip()), "")
             if prev:
                 text = f"{prev.strip()} {query}"
-        vec = await self._batcher.embed(text)
-        return (await asyncio.to_thread(self.search_vectors, vec[None, :], [text], k))[0]
+        st = self._state
+        # the lexical half needs only the text: it runs in a thread while the query is embedded
+        lexical = asyncio.ensure_future(asyncio.to_thread(self._lexical, st, [text]))
+        try:
+            vec = await self._batcher.embed(text)
+        finally:
+            lex = await lexical
+        return (await asyncio.to_thread(self.search_vectors, vec[None, :], [text], k, st=st, lex=lex))[0]
 
     async def search_many(self, queries: Sequence[str], *, k: int = 3) -> list[list[Hit]]:
         """Batch search (evaluation, benchmarks): one embedding pass, then vectorised scoring."""
         vecs = await asyncio.to_thread(self.embedder.encode, list(queries))
         return await asyncio.to_thread(self.search_vectors, vecs, list(queries), k)
 
-    def search_vectors(self, Q: np.ndarray, texts: list[str], k: int) -> list[list[Hit]]:
-        st = self._state
-        sig = self._signals(st, Q, texts)
+    def search_vectors(
+        self, Q: np.ndarray, texts: list[str], k: int, *, st: State | None = None, lex: Lex | None = None
+    ) -> list[list[Hit]]:
+        """Score already-embedded queries (blocking; ``search`` calls it in a thread)."""
+        st = st or self._state
+        sig = self._signals(st, Q, texts, lex or self._lexical(st, texts))
         fused = sig.fused(st.weights)
         _, feats = sig.features(fused)
         conf_top = st.calibrator.predict(feats)
@@ -220,7 +232,16 @@ class KnowledgeBase:
             out.append(hits)
         return out
 
-    def _signals(self, st: State, Q: np.ndarray, texts: list[str]) -> Signals:
+    def _lexical(self, st: State, texts: list[str]) -> Lex:
+        lid, lsc = st.lexical.search(texts, LEX_K)
+        lart = np.where(lid >= 0, st.row_article[np.maximum(lid, 0)], -1)
+        lsc = np.where(lid >= 0, lsc, 0.0)
+        # agents' negatives never count as lexical support
+        lart = np.where((lid >= 0) & (st.row_sign[np.maximum(lid, 0)] < 0), -1, lart)
+        lexh = st.lexhead.decision(texts) if st.lexhead is not None and st.weights.lex > 0 else None
+        return lart, lsc, lexh
+
+    def _signals(self, st: State, Q: np.ndarray, texts: list[str], lex: Lex) -> Signals:
         n = st.index.ntotal
         k = min(DENSE_K, n)
         if k:
@@ -241,13 +262,8 @@ class KnowledgeBase:
             ng = np.concatenate([ng, np.repeat(LS[None, :], len(Q), 0)], 1)
             order = np.argsort(-np.where(na >= 0, ns, -np.inf), 1)[:, : max(k, DENSE_K)]
             na, ns, ng = (np.take_along_axis(x, order, 1) for x in (na, ns, ng))
-        lid, lsc = st.lexical.search(texts, LEX_K)
-        lart = np.where(lid >= 0, st.row_article[np.maximum(lid, 0)], -1)
-        lsc = np.where(lid >= 0, lsc, 0.0)
-        # agents' negatives never count as lexical support
-        lart = np.where((lid >= 0) & (st.row_sign[np.maximum(lid, 0)] < 0), -1, lart)
+        lart, lsc, lexh = lex
         head = Q @ st.head_w.T + st.head_b if st.head_w is not None and st.head_b is not None else None
-        lexh = st.lexhead.decision(texts) if st.lexhead is not None and st.weights.lex > 0 else None
         return signals(
             n_articles=len(st.article_ids),
             nb_article=na,
