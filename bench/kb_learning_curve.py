@@ -2,7 +2,7 @@
 questions as agents' choices (kb.learn), plot test top-1 against the number of choices.
 
     python bench/kb_learning_curve.py [--out bench/learning_curve.png] [--step 1000]
-Bounded: about 13k embeddings plus a head refit per checkpoint (~5-10 min on 2 cores).
+Bounded: about 13k embeddings plus two head refits per checkpoint (17 min on 2 busy shared cores).
 """
 
 from __future__ import annotations
