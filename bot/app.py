@@ -63,16 +63,42 @@ def policy_config(settings: Settings) -> PolicyConfig:
 
 
 def load_kb(settings: Settings, embedder: Any = None) -> Any:
-    """Open the KB index (building it from `kb_path` first if there is none). Blocking: call in a thread."""
-    from kb_index import Embedder, KnowledgeBase, build_index
+    """Open the published KB index (building it from `kb_path` first if there is none).
 
-    embedder = embedder or Embedder.load(settings.model_path)
-    if not (settings.index_dir / "params.json").exists():
+    Blocking (model load, maybe an ingest): called once at start-up, before the event loop.
+    """
+    from kb_index import Embedder, IndexNotFoundError, KnowledgeBase, build_index
+
+    embedder = embedder or Embedder.for_index(settings.index_dir, model_path=settings.model_path)
+    try:
+        return KnowledgeBase.open(settings.index_dir, embedder=embedder)
+    except IndexNotFoundError:
         log.info("no index in %s: building it from %s", settings.index_dir, settings.kb_path)
-        report = build_index(settings.kb_path, settings.index_dir, embedder=embedder)
-        for err in getattr(report, "errors", []) or []:
-            log.warning("ingest: %s", err)
+    report = build_index(settings.kb_path, settings.index_dir, embedder=embedder, progress=False)
+    for err in getattr(report, "errors", []) or []:
+        log.warning("ingest: %s", err)
     return KnowledgeBase.open(settings.index_dir, embedder=embedder)
+
+
+async def watch_kb_versions(parts: Parts, stop: asyncio.Event) -> None:
+    """Reload the KB when another process publishes a newer index version (zero downtime)."""
+    from kb_index import store as kb_store
+
+    reload_if_stale = getattr(parts.kb, "reload_if_stale", None)
+    if reload_if_stale is None or parts.settings.kb_reload_seconds <= 0:
+        return
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=parts.settings.kb_reload_seconds)
+        if stop.is_set():
+            return
+        try:
+            async with parts.sessionmaker() as session:
+                version = await kb_store.current_version(session=session, index_dir=parts.settings.index_dir)
+            if version is not None and await reload_if_stale(version):
+                log.info("KB reloaded: index version %s", version)
+        except Exception:
+            log.exception("KB version check failed; serving the current version")
 
 
 def build_parts(
@@ -145,6 +171,7 @@ def create_app(settings: Settings | None = None, *, kb: Searcher | None = None, 
         task = None
         if parts.slack is not None and settings.slack_app_token:
             await parts.slack.start_socket_mode()
+        watcher = asyncio.create_task(watch_kb_versions(parts, stop), name="kb-version-watch")
         if settings.run_worker_in_web:
             task = asyncio.create_task(parts.worker.run(stop, on_idle=_idle(parts)), name="outbox-worker")
         try:
@@ -153,6 +180,7 @@ def create_app(settings: Settings | None = None, *, kb: Searcher | None = None, 
             stop.set()
             if task is not None:
                 await task
+            await watcher
             await parts.pipeline.drain()
             await parts.aclose()
 

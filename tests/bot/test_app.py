@@ -1,0 +1,63 @@
+"""The app factory: health, channels mounted, and KB versions published by another process picked up."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from bot.app import build_parts, create_app, watch_kb_versions
+from bot.migrate import upgrade
+from bot.settings import Settings
+from kb_index import store as kb_store
+from tests.bot.helpers import TableSearcher
+
+
+class VersionedSearcher(TableSearcher):
+    def __init__(self) -> None:
+        super().__init__({"refund": ("refunds", 0.9)})
+        self.version = 1
+        self.reloads: list[int] = []
+
+    async def reload_if_stale(self, version: int) -> bool:
+        if version == self.version:
+            return False
+        self.version = version
+        self.reloads.append(version)
+        return True
+
+
+def test_app_serves_health_widget_and_the_demo_page(settings_factory: Callable[..., Settings]) -> None:
+    settings = settings_factory()
+    upgrade(settings.database_url)
+    app = create_app(settings, kb=TableSearcher({}))
+    with TestClient(app) as client:
+        health = client.get("/healthz").json()
+        assert health == {"ok": True, "channels": ["web"], "kb": True}
+        assert client.get("/").status_code == 200
+        assert "javascript" in client.get("/widget.js").headers["content-type"]
+        assert client.post("/api/web/session").json()["token"]
+
+
+async def test_a_newer_index_version_in_the_database_is_loaded(
+    settings_factory: Callable[..., Settings], tmp_path: Path
+) -> None:
+    settings = settings_factory(kb_reload_seconds=0.05)
+    await asyncio.to_thread(upgrade, settings.database_url)
+    kb = VersionedSearcher()
+    parts = build_parts(settings, kb=kb)
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(watch_kb_versions(parts, stop))
+    async with parts.sessionmaker() as session:
+        await kb_store.record_version(session=session, index_dir=settings.index_dir, version=2, articles=3,
+                                      rows=9, model="m")
+    for _ in range(100):
+        if kb.reloads:
+            break
+        await asyncio.sleep(0.02)
+    stop.set()
+    await watcher
+    await parts.aclose()
+    assert kb.reloads == [2]
