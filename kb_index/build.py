@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -409,7 +409,7 @@ def _signals_for(
     *,
     n_articles: int,
     has_head: bool,
-):  # type: ignore[no-untyped-def]
+) -> Callable[[Weights], Signals]:
     """Signals of queries Q against a KB made of ``rows`` only (bool mask), heads refitted on it."""
     Vt, at, st = V[rows], art_of[rows], sign[rows]
     kept_texts = [t for t, k in zip(texts, rows, strict=True) if k]

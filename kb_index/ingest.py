@@ -180,9 +180,10 @@ BOILERPLATE = [
 
 
 def read_html(text: str, *, file: str, default_id: str) -> Article:
-    from bs4 import BeautifulSoup, NavigableString
+    from bs4 import BeautifulSoup
+    from bs4.element import NavigableString
 
-    soup = BeautifulSoup(text, "html.parser")
+    soup: Any = BeautifulSoup(text, "html.parser")  # bs4's overloads are too narrow for this use
     page_title = soup.title.get_text(" ", strip=True) if soup.title else ""
     meta_id = soup.find("meta", attrs={"name": "kb-id"})
     canonical = soup.find("link", attrs={"rel": "canonical"})

@@ -5,12 +5,14 @@ words) with a linear SVM, trained on the KB's own rows. It catches wording the e
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-WORD = {"ngram_range": (1, 2), "sublinear_tf": True}
-CHAR = {"analyzer": "char_wb", "ngram_range": (2, 5), "sublinear_tf": True}
+WORD: dict[str, Any] = {"ngram_range": (1, 2), "sublinear_tf": True}
+CHAR: dict[str, Any] = {"analyzer": "char_wb", "ngram_range": (2, 5), "sublinear_tf": True}
 
 
 class LexHead:
@@ -18,7 +20,7 @@ class LexHead:
         self.vectorizers = vectorizers
         self.coef = coef
         self.bias = bias
-        self._prepared: list[tuple[object, dict[str, int], np.ndarray, int]] | None = None
+        self._prepared: list[tuple[Callable[[str], list[str]], dict[str, int], np.ndarray, int]] | None = None
         self._coef_t = np.zeros((0, 0))
 
     @classmethod
@@ -27,7 +29,7 @@ class LexHead:
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.svm import LinearSVC
 
-        vecs = [TfidfVectorizer(**WORD), TfidfVectorizer(min_df=2, **CHAR)]  # type: ignore[arg-type]
+        vecs = [TfidfVectorizer(**WORD), TfidfVectorizer(min_df=2, **CHAR)]
         X = hstack([v.fit_transform(texts) for v in vecs]).tocsr()
         coef = np.zeros((n_classes, X.shape[1]), np.float32)
         bias = np.full(n_classes, -1e4, np.float32)
@@ -96,7 +98,7 @@ class LexHead:
         meta = json.loads((path / "vocab.json").read_text())
         vecs = []
         for i, (m, kw) in enumerate(zip(meta, (WORD, CHAR), strict=True)):
-            v = TfidfVectorizer(vocabulary=m["vocabulary"], **kw)  # type: ignore[arg-type]
+            v = TfidfVectorizer(vocabulary=m["vocabulary"], **kw)
             v.idf_ = np.load(path / f"idf{i}.npy", allow_pickle=False)
             vecs.append(v)
         return cls(

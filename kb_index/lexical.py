@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import bm25s
 import numpy as np
@@ -11,7 +12,7 @@ import numpy as np
 logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 
-def _stemmer():  # type: ignore[no-untyped-def]
+def _stemmer() -> Any:
     import Stemmer
 
     return Stemmer.Stemmer("english")

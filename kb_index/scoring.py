@@ -49,7 +49,8 @@ class Calibrator:
     def predict(self, feats: np.ndarray) -> np.ndarray:
         z = (feats - np.asarray(self.mean)) / np.asarray(self.std)
         logit = z @ np.asarray(self.coef) + self.intercept
-        return 1.0 / (1.0 + np.exp(-np.clip(logit, -40, 40)))
+        out: np.ndarray = 1.0 / (1.0 + np.exp(-np.clip(logit, -40, 40)))
+        return out
 
     @classmethod
     def fit(cls, feats: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None) -> Calibrator:
@@ -196,7 +197,8 @@ def _softmax(
         z[np.where(ex)[0], exclude[ex]] = -np.inf
     z -= z.max(1, keepdims=True)
     e = np.exp(z)
-    return e / e.sum(1, keepdims=True)
+    out: np.ndarray = e / e.sum(1, keepdims=True)
+    return out
 
 
 WEIGHT_GRID = {

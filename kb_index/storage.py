@@ -72,9 +72,10 @@ def publish(index_dir: Path, version: int, *, keep: int = 3) -> None:
         shutil.rmtree(index_dir / f"v{old}", ignore_errors=True)
 
 
-def make_faiss(vectors: np.ndarray) -> faiss.Index:
+def make_faiss(vectors: np.ndarray) -> Any:
     """Exact inner-product search while small; IVF beyond FLAT_LIMIT vectors."""
     n, d = vectors.shape
+    index: Any
     if n <= FLAT_LIMIT:
         index = faiss.IndexFlatIP(d)
     else:
@@ -112,7 +113,8 @@ def all_vectors(index: faiss.Index) -> np.ndarray:
         ivf.make_direct_map()
     except RuntimeError:
         pass
-    return index.reconstruct_n(0, n)
+    out: np.ndarray = index.reconstruct_n(0, n)
+    return out
 
 
 @dataclass

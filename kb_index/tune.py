@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 import time
 from pathlib import Path
+from typing import Any
 
 from kb_index import storage
 from kb_index.embed import TUNED_DIR, Embedder
@@ -38,16 +39,17 @@ def tune(
     pairs = pairs[:max_pairs]
     if not pairs:
         raise ValueError("no articles with two or more phrasings: nothing to tune on")
-    from sentence_transformers import InputExample, losses
+    from sentence_transformers import InputExample
+    from sentence_transformers.losses import MultipleNegativesRankingLoss
     from torch.utils.data import DataLoader
 
     base = Embedder.load(base_model)
-    model = base._model
+    model: Any = base._model
     examples = [InputExample(texts=[a, b]) for a, b in pairs]
-    loader = DataLoader(examples, shuffle=True, batch_size=32)  # type: ignore[arg-type]
-    loss = losses.MultipleNegativesRankingLoss(model)  # type: ignore[arg-type]
-    model.fit(train_objectives=[(loader, loss)], epochs=epochs, show_progress_bar=True)  # type: ignore[attr-defined]
+    loader: Any = DataLoader(examples, shuffle=True, batch_size=32)  # type: ignore[arg-type]
+    loss = MultipleNegativesRankingLoss(model)
+    model.fit(train_objectives=[(loader, loss)], epochs=epochs, show_progress_bar=True)
     out = Path(index_dir) / TUNED_DIR
-    model.save(str(out))  # type: ignore[attr-defined]
+    model.save(str(out))
     (out / "switchboard_model_name.txt").write_text(f"{base.name}+tuned-{int(time.time())}\n")
     return out
