@@ -187,8 +187,13 @@ def build_index(
     head_w = head_b = None
     lexhead = None
     positive = sign > 0
-    # the heads pay off for intent-like KBs (several phrasings per article), not for one-passage articles
-    if 2 <= len(arts) <= HEAD_MAX_ARTICLES and 3 * len(arts) <= positive.sum() <= HEAD_MAX_ROWS:
+    # the heads pay off for intent-like KBs (several phrasings per article), not for passages alone
+    n_phrasings = sum(1 for r in rows if r["kind"] in ("question", "learned"))
+    if (
+        2 <= len(arts) <= HEAD_MAX_ARTICLES
+        and 3 * len(arts) <= n_phrasings
+        and positive.sum() <= HEAD_MAX_ROWS
+    ):
         head_w, head_b = fit_head(V[positive], art_of[positive], len(arts))
         lexhead = LexHead.fit(
             [t for t, p in zip(texts, positive, strict=True) if p], art_of[positive], len(arts)

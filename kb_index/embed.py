@@ -6,9 +6,14 @@ import asyncio
 import os
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, Generic, TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 BUNDLED_NAME = "all-MiniLM-L6-v2"
 TUNED_DIR = "tuned-model"  # beside the versions in index_dir, written by `kb tune`
@@ -92,35 +97,45 @@ def _model_name(p: Path) -> str:
     return p.resolve().name
 
 
-class Batcher:
-    """Gathers concurrent ``embed`` calls into one ``encode`` (dynamic micro-batching).
+class Batcher(Generic[T, R]):
+    """Gathers concurrent calls into one batched call of ``fn`` in a worker thread (dynamic
+    micro-batching).
 
-    The first caller opens a window of ``wait_ms``; everything that arrives before it closes (or
-    up to ``max_batch`` texts) is encoded at once in a worker thread, so the event loop never
-    blocks and 64 concurrent queries cost about one batched forward pass, not 64.
+    A lone item is processed at once (no added latency); when others are waiting or a batch is
+    in flight, everything that arrives within ``wait_ms`` (up to ``max_batch`` items) goes in
+    one call, so the event loop never blocks and 64 concurrent queries cost about one batched
+    forward pass, not 64. ``Batcher.for_embedder(emb)`` batches ``emb.encode``.
     """
 
-    def __init__(self, embedder: Embedder, *, max_batch: int = 64, wait_ms: float = 2.0) -> None:
-        self.embedder = embedder
+    def __init__(
+        self, fn: Callable[[list[T]], Sequence[R]], *, max_batch: int = 64, wait_ms: float = 2.0
+    ) -> None:
+        self.fn = fn
         self.max_batch = max_batch
         self.wait = wait_ms / 1000.0
-        self._queue: list[tuple[str, asyncio.Future[np.ndarray]]] = []
+        self._queue: list[tuple[T, asyncio.Future[R]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._busy = False
         self.batches = 0
 
-    async def embed(self, text: str) -> np.ndarray:
+    @classmethod
+    def for_embedder(cls, embedder: Embedder, **kw: Any) -> Batcher[str, np.ndarray]:
+        return Batcher(lambda texts: list(embedder.encode(texts)), **kw)
+
+    async def embed(self, item: T) -> R:
+        """Submit one item; returns its result (alias: ``submit``)."""
+        return await self.submit(item)
+
+    async def submit(self, item: T) -> R:
         loop = asyncio.get_running_loop()
-        fut: asyncio.Future[np.ndarray] = loop.create_future()
-        self._queue.append((text, fut))
+        fut: asyncio.Future[R] = loop.create_future()
+        self._queue.append((item, fut))
         if self._flusher is None or self._flusher.done():
             self._flusher = loop.create_task(self._run())
         return await fut
 
     async def _run(self) -> None:
         while self._queue:
-            # A lone query is encoded at once (no added latency); a window opens only when
-            # others are already waiting or a batch is in flight.
             if len(self._queue) > 1 or self._busy:
                 deadline = time.monotonic() + self.wait
                 while len(self._queue) < self.max_batch and time.monotonic() < deadline:
@@ -128,10 +143,10 @@ class Batcher:
                     if len(self._queue) < self.max_batch:
                         await asyncio.sleep(min(0.0005, max(0.0, deadline - time.monotonic())))
             batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
-            texts = [t for t, _ in batch]
+            items = [t for t, _ in batch]
             self._busy = True
             try:
-                vecs = await asyncio.to_thread(self.embedder.encode, texts)
+                results = await asyncio.to_thread(self.fn, items)
             except BaseException as exc:  # hand the failure to every waiter
                 for _, f in batch:
                     if not f.done():
@@ -144,4 +159,4 @@ class Batcher:
             self.batches += 1
             for i, (_, f) in enumerate(batch):
                 if not f.done():
-                    f.set_result(vecs[i])
+                    f.set_result(results[i])

@@ -6,10 +6,12 @@ import asyncio
 import re
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import faiss
 import numpy as np
 
 from kb_index import storage
@@ -21,6 +23,7 @@ from kb_index.lexical import Lexical
 from kb_index.scoring import Calibrator, Signals, Weights, signals
 from kb_index.types import Hit
 
+_LEXICAL_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kb-lexical")
 ANSWER_MAX = 600
 REFIT_MIN = 50  # learned phrasings before the article head is refitted in the background
 REFIT_FRACTION = 0.1  # ... or this share of the version's rows, whichever is larger
@@ -153,7 +156,8 @@ class KnowledgeBase:
         self.embedder = embedder
         self._state = state
         self._learned = Learned(embedder.dim)
-        self._batcher = Batcher(embedder)
+        self._batcher = Batcher.for_embedder(embedder)
+        self._searches: Batcher[tuple[str, int], list[Hit]] = Batcher(self._search_batch)
         self._head_fitted_on = 0
         self._refit: asyncio.Task[None] | None = None
         self._reload_lock = asyncio.Lock()
@@ -164,6 +168,8 @@ class KnowledgeBase:
         cur = storage.current_version(Path(index_dir))
         if cur is None:
             raise IndexNotFoundError(Path(index_dir))
+        # one query at a time is searched per call: OpenMP threads only add overhead there
+        faiss.omp_set_num_threads(1)
         return cls(Path(index_dir), load_state(cur[1], cur[0], embedder), embedder)
 
     @property
@@ -194,14 +200,21 @@ class KnowledgeBase:
             prev = next((h for h in reversed(history) if h.strip()), "")
             if prev:
                 text = f"{prev.strip()} {query}"
+        hits = await self._searches.submit((text, k))
+        return hits
+
+    def _search_batch(self, items: list[tuple[str, int]]) -> list[list[Hit]]:
+        """One batch of concurrent searches (in a worker thread): the lexical half runs on a second
+        thread while the batch is embedded once, then everything is scored together."""
         st = self._state
-        # the lexical half needs only the text: it runs in a thread while the query is embedded
-        lexical = asyncio.ensure_future(asyncio.to_thread(self._lexical, st, [text]))
+        texts = [t for t, _ in items]
+        lexical = _LEXICAL_POOL.submit(self._lexical, st, texts)
         try:
-            vec = await self._batcher.embed(text)
+            Q = self.embedder.encode(texts)
         finally:
-            lex = await lexical
-        return (await asyncio.to_thread(self.search_vectors, vec[None, :], [text], k, st=st, lex=lex))[0]
+            lex = lexical.result()
+        hits = self.search_vectors(Q, texts, max(k for _, k in items), st=st, lex=lex)
+        return [h[:k] for h, (_, k) in zip(hits, items, strict=True)]
 
     async def search_many(self, queries: Sequence[str], *, k: int = 3) -> list[list[Hit]]:
         """Batch search (evaluation, benchmarks): one embedding pass, then vectorised scoring."""

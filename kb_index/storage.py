@@ -75,6 +75,15 @@ def publish(index_dir: Path, version: int, *, keep: int = 3) -> None:
 def make_faiss(vectors: np.ndarray) -> Any:
     """Exact inner-product search while small; IVF beyond FLAT_LIMIT vectors."""
     n, d = vectors.shape
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(os.cpu_count() or 1)  # searching may have pinned it to 1
+    try:
+        return _make_faiss(vectors, n, d)
+    finally:
+        faiss.omp_set_num_threads(before)
+
+
+def _make_faiss(vectors: np.ndarray, n: int, d: int) -> Any:
     index: Any
     if n <= FLAT_LIMIT:
         index = faiss.IndexFlatIP(d)
