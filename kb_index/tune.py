@@ -56,7 +56,7 @@ def _train_mnrl(
                 logits = scale * a @ b.T
                 loss = F.cross_entropy(logits, torch.arange(len(batch), device=device))
                 optimizer.zero_grad()
-                loss.backward()
+                loss.backward()  # type: ignore[no-untyped-call]
                 optimizer.step()
                 schedule.step()
     finally:
