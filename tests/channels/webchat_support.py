@@ -13,13 +13,13 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 import websockets
 from fastapi import FastAPI
 from websockets.asyncio.client import ClientConnection
 
 from bot.messages import Address, InboundMessage, OutboundMessage, Receipt, TranscriptItem, utcnow
 from channels.webchat import WebChatChannel
+from tests.fakes.server import serve
 
 
 @dataclass
@@ -81,24 +81,6 @@ class MemoryHost:
 
     def stored_for(self, sid: str) -> list[TranscriptItem]:
         return [s.item for s in self.messages if s.address == Address("web", sid)]
-
-
-@contextlib.asynccontextmanager
-async def serve(app: FastAPI, *, lifespan: str = "off") -> AsyncIterator[str]:
-    """Run `app` with uvicorn on 127.0.0.1, port 0; yields the base URL (http://127.0.0.1:PORT)."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan=lifespan))
-    task = asyncio.get_running_loop().create_task(server.serve())
-    for _ in range(500):
-        if server.started:
-            break
-        await asyncio.sleep(0.01)
-    assert server.started, "uvicorn did not start"
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
 
 
 @dataclass

@@ -29,9 +29,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+
+from tests.fakes.server import serve
 
 BOT_USER = "U0BOT"
 BOT_ID = "B0BOT"
@@ -200,20 +201,9 @@ async def _params(request: Request) -> dict[str, Any]:
 @contextlib.asynccontextmanager
 async def running(fake: FakeSlack) -> AsyncIterator[FakeSlack]:
     """Serve the fake on 127.0.0.1:<free port> for the duration of the block."""
-    server = uvicorn.Server(uvicorn.Config(fake.app(), host="127.0.0.1", port=0, log_level="warning",
-                                           lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started:
-            break
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    fake.base_url = f"http://127.0.0.1:{port}/api/"
-    try:
+    async with serve(fake.app()) as url:
+        fake.base_url = f"{url}/api/"
         yield fake
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
 
 
 # ---- signing inbound requests like Slack ------------------------------------------------------------

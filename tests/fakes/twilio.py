@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from twilio.request_validator import RequestValidator
 
 from bot.messages import utcnow
+from tests.fakes.server import serve
 
 API = "/2010-04-01/Accounts/{account}/Messages"
 
@@ -281,27 +281,8 @@ def new_sid() -> str:
 
 
 @contextlib.asynccontextmanager
-async def serve(app: FastAPI) -> AsyncIterator[str]:
-    """Run an ASGI app with uvicorn on 127.0.0.1, port 0; yields its base URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", ws="none")
-    server = uvicorn.Server(config)
-    task = asyncio.get_running_loop().create_task(server.serve())
-    for _ in range(500):
-        if server.started:
-            break
-        await asyncio.sleep(0.01)
-    assert server.started, "uvicorn did not start"
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
-
-
-@contextlib.asynccontextmanager
 async def running_fake(account_sid: str, auth_token: str) -> AsyncIterator[FakeTwilio]:
     fake = FakeTwilio(account_sid=account_sid, auth_token=auth_token)
-    async with serve(fake.app()) as url:
+    async with serve(fake.app(), ws="none") as url:
         fake.url = url
         yield fake
