@@ -22,11 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.db import make_engine, make_sessionmaker
 from bot.desk import Desk, NullDesk
 from bot.engine import Pipeline
-from bot.messages import Address
 from bot.models import OutboxEntry
 from bot.settings import Settings
 from bot.worker import ChannelDeliverer, Deliverer, Worker
-from channels.base import BadRequest, Channel, ChannelError, RecipientOptedOut
+from channels.base import BadRequest, Channel, ChannelError
 from handoff.policy import Policy, PolicyConfig
 from kb_index.types import Searcher
 
@@ -238,4 +237,4 @@ def _idle(parts: Parts) -> Any:
     return on_idle
 
 
-__all__ = ["create_app", "build_parts", "Parts", "load_kb", "Address", "RecipientOptedOut"]
+__all__ = ["create_app", "build_parts", "Parts", "load_kb", "watch_kb_versions"]

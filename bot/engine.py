@@ -242,7 +242,7 @@ class Pipeline:
         top = hits[0] if hits else None
         confident = top is not None and top.confidence >= self.settings.answer_threshold
         bot_replies = await store.recent_texts(
-            session, conversation_id=conv.id, author_kinds=("bot",), before_id=msg.id + 10**9, limit=2
+            session, conversation_id=conv.id, author_kinds=("bot",), limit=2
         )
         decision: Decision | None = None
         if conv.state in (S.BOT, S.WAITING, S.ASSIGNED):
@@ -524,11 +524,7 @@ class Pipeline:
             return
         conv = await store.get_conversation(session, conversation_id=entry.conversation_id)
         if isinstance(exc, RecipientOptedOut) and "to" in (entry.payload or {}):
-            await session.execute(
-                update(ChannelIdentity)
-                .where(ChannelIdentity.channel == entry.channel, ChannelIdentity.address == entry.payload["to"])
-                .values(opted_out=True, opted_out_at=utcnow())
-            )
+            await store.set_opted_out(session, channel=entry.channel, address=entry.payload["to"])
             await store.log_event(session, kind="opted_out", conversation_id=conv.id,
                                   data={"channel": entry.channel, "via": "delivery error"})
         if entry.message_id is not None and entry.kind == "message":
@@ -538,12 +534,9 @@ class Pipeline:
 
     async def mark_opted_out(self, *, address: Address, opted_out: bool = True) -> None:
         async with self.sessionmaker() as session, session.begin():
-            await session.execute(
-                update(ChannelIdentity)
-                .where(ChannelIdentity.channel == address.channel, ChannelIdentity.address == address.address)
-                .values(opted_out=opted_out, opted_out_at=utcnow() if opted_out else None)
+            await store.set_opted_out(
+                session, channel=address.channel, address=address.address, opted_out=opted_out
             )
-
 
 def _decision_dict(decision: Decision) -> dict[str, Any]:
     return {"trigger": decision.trigger, "evidence": decision.evidence, "target": decision.target,

@@ -12,8 +12,8 @@ Wiring (see docs/slack.md)::
 
 Every Slack post is an outbox entry (channel "slack", order key ``slack:conv:<id>``) written in
 the pipeline's transaction, so the root card is posted before its thread posts and nothing is
-lost or sent twice. Within one transaction the customer's message is put first in the thread
-(the pipeline calls the hooks for the bot's reply before the one for the customer message).
+lost or sent twice. The pipeline reports a customer's message before whatever the bot says in
+reply, so posts are queued in the order they appear in the thread.
 """
 
 from __future__ import annotations
@@ -176,22 +176,6 @@ class SlackDesk:
             return
         await self._enqueue(session, conv, "slack.post", payload)
 
-    async def _post_first(self, session: AsyncSession, conv: Conversation, payload: dict[str, Any]) -> None:
-        """Enqueue a thread post ahead of the thread posts this transaction already queued.
-
-        Payloads rotate along the entries (ids keep the delivery order); cards, updates and
-        escalations keep their own entries (the thread mapping points at their ids).
-        """
-        earlier: list[OutboxEntry] = [
-            e for e in self._txn(session, conv.id)["entries"]
-            if e.kind == "slack.post" and (e.payload or {}).get("target") == "conv"
-        ]
-        entry = await self._enqueue(session, conv, "slack.post", payload)
-        chain = [*earlier, entry]
-        shifted = [payload] + [e.payload for e in earlier]
-        for e, p in zip(chain, shifted, strict=True):
-            e.payload = dict(p)
-
     # ---- Desk hooks (inside the pipeline's transaction) ----------------------------------------------
 
     async def on_customer_message(self, session: AsyncSession, *, conversation: Conversation, message: Message,
@@ -223,7 +207,7 @@ class SlackDesk:
             answered_by_bot=answered, decision=(message.meta or {}).get("decision"),
             attachments=(message.meta or {}).get("attachments") or (),
         ))
-        await self._post_first(session, conv, {"text": text, "blocks": blocks, "target": "conv"})
+        await self._enqueue(session, conv, "slack.post", {"text": text, "blocks": blocks, "target": "conv"})
         compliance = (message.meta or {}).get("compliance")
         if compliance in COMPLIANCE_NOTICES:
             await self._enqueue(session, conv, "slack.post", {"text": COMPLIANCE_NOTICES[compliance], "target": "conv"})

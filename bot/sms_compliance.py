@@ -45,6 +45,10 @@ async def apply_compliance(
         return False
     if kind == "start" and not identity.opted_out:
         return False
+    # The agents see the customer's keyword first, then whatever we answer.
+    await pipeline.desk.on_customer_message(
+        session, conversation=conversation, message=message, hits=[], decision=None
+    )
     if kind == "stop":
         if not identity.opted_out:
             identity.opted_out = True
@@ -77,9 +81,6 @@ async def apply_compliance(
             await pipeline.say(
                 session, conversation, help_text, author_kind="system", meta={"compliance": "help"}
             )
-    await pipeline.desk.on_customer_message(
-        session, conversation=conversation, message=message, hits=[], decision=None
-    )
     return True
 
 

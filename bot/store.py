@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -51,6 +51,17 @@ async def find_identity(session: AsyncSession, *, address: Address) -> ChannelId
         ChannelIdentity.channel == address.channel, ChannelIdentity.address == address.address
     )
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def set_opted_out(
+    session: AsyncSession, *, channel: str, address: str, opted_out: bool = True
+) -> None:
+    """Record that an address opted out of (or back into) everything we send it."""
+    await session.execute(
+        update(ChannelIdentity)
+        .where(ChannelIdentity.channel == channel, ChannelIdentity.address == address)
+        .values(opted_out=opted_out, opted_out_at=utcnow() if opted_out else None)
+    )
 
 
 async def open_conversation(session: AsyncSession, *, identity_id: int) -> Conversation | None:
@@ -111,20 +122,26 @@ async def transcript(
 
 
 async def recent_texts(
-    session: AsyncSession, *, conversation_id: int, author_kinds: Sequence[str], before_id: int, limit: int = 3
+    session: AsyncSession,
+    *,
+    conversation_id: int,
+    author_kinds: Sequence[str],
+    before_id: int | None = None,
+    limit: int = 3,
 ) -> list[str]:
-    """The last few texts by some authors before a message, oldest first."""
+    """The last few texts by some authors (before a message, if given), oldest first."""
     stmt = (
         select(Message.text)
         .where(
             Message.conversation_id == conversation_id,
             Message.author_kind.in_(author_kinds),
             Message.internal.is_(False),
-            Message.id < before_id,
         )
         .order_by(Message.id.desc())
         .limit(limit)
     )
+    if before_id is not None:
+        stmt = stmt.where(Message.id < before_id)
     return list(reversed((await session.execute(stmt)).scalars().all()))
 
 

@@ -24,9 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from bot.messages import Address, OutboundMessage, SendResult, utcnow
-from bot.models import Conversation, Message, OutboxEntry, OutboxStatus
+from bot.models import Message, OutboxEntry, OutboxStatus
 from bot.settings import Settings
-from channels.base import Channel, PermanentSendError, RecipientOptedOut, TransientSendError
+from channels.base import Channel, PermanentSendError, TransientSendError
 
 log = logging.getLogger("switchboard.worker")
 
@@ -236,6 +236,4 @@ async def retry_dead(session: AsyncSession, *, entry_ids: list[int] | None = Non
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-__all__ = [
-    "Backoff", "ChannelDeliverer", "Deliverer", "Worker", "retry_dead", "RecipientOptedOut", "Conversation",
-]
+__all__ = ["Backoff", "ChannelDeliverer", "Deliverer", "Worker", "retry_dead"]
