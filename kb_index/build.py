@@ -15,6 +15,7 @@ import numpy as np
 
 from kb_index import storage
 from kb_index.chunk import chunk
+from kb_index.coverage import Coverage
 from kb_index.embed import Embedder
 from kb_index.errors import IngestError
 from kb_index.ingest import Article, read_sources
@@ -30,6 +31,8 @@ HEAD_MAX_ARTICLES = 5_000
 VAL_FRACTION = 0.1
 VAL_MAX = 3_000
 OOS_PER_ARTICLE = 40
+OOS_FOLDS = 3
+OOS_SHARE = 0.15
 
 
 class Phrasing(NamedTuple):
@@ -326,10 +329,10 @@ def validate(
     """Leave-phrasing-out and leave-articles-out on the KB's own questions.
 
     Hold out ~10 % of each article's questions and search them against the rest (in scope: is
-    the top article right?). Hold out ~20 % of the articles entirely and search their questions
-    against a KB rebuilt without them (a stand-in for questions the KB cannot answer). Tune the
-    fusion weights for top-1 on the first; fit the confidence calibrator and the answer
-    threshold on both.
+    the top article right?). In each of OOS_FOLDS folds, hold out a different ~15 % of the
+    articles entirely and search their questions against a KB rebuilt without them (a stand-in
+    for questions the KB cannot answer, often with a near-twin article left in). Tune the fusion
+    weights for top-1 on the first; fit the confidence calibrator and the answer threshold on both.
     """
     rng = np.random.default_rng(seed)
     q_rows = np.array([i for i, r in enumerate(rows) if r["kind"] in ("question", "learned")], dtype=np.int64)
@@ -352,36 +355,41 @@ def validate(
         Q, [texts[i] for i in val_arr], V, art_of, sign, texts, tr, n_articles=n_articles, has_head=has_head
     )
 
-    # out-of-scope stand-ins: hold out ~20 % of the articles entirely (rows, lexical index and both
-    # heads are built without them) and search their questions, which the smaller KB cannot answer
-    arts_with_q = np.unique(art_of[q_rows])
-    n_out = max(2, int(round(0.2 * len(arts_with_q))))
-    held = rng.choice(arts_with_q, size=min(n_out, len(arts_with_q) - 1), replace=False)
-    out_rows: list[int] = []
-    for a in held:
-        mine = q_rows[art_of[q_rows] == a]
-        out_rows.extend(rng.permutation(mine)[:OOS_PER_ARTICLE].tolist())
-    oos_arr = np.array(out_rows, dtype=np.int64)
-    keep = tr & ~np.isin(art_of, held)
-    oos_sig = _signals_for(
-        V[oos_arr],
-        [texts[i] for i in oos_arr],
-        V,
-        art_of,
-        sign,
-        texts,
-        keep,
-        n_articles=n_articles,
-        has_head=has_head,
-    )
+    # out-of-scope stand-ins: in each of OOS_FOLDS folds, hold out a different ~OOS_SHARE of the
+    # articles entirely (rows, lexical index and both heads are built without them) and search
+    # their questions, which the smaller KB cannot answer
+    arts_with_q = rng.permutation(np.unique(art_of[q_rows]))
+    n_out = min(max(2, int(round(OOS_SHARE * len(arts_with_q)))), len(arts_with_q) - 1)
+    n_folds = max(1, min(OOS_FOLDS, len(arts_with_q) // n_out))
+    oos_sigs = []
+    for fold in range(n_folds):
+        held = arts_with_q[fold * n_out : (fold + 1) * n_out]
+        out_rows: list[int] = []
+        for a in held:
+            mine = q_rows[art_of[q_rows] == a]
+            out_rows.extend(rng.permutation(mine)[:OOS_PER_ARTICLE].tolist())
+        oos_arr = np.array(out_rows, dtype=np.int64)
+        keep = tr & ~np.isin(art_of, held)
+        oos_sigs.append(
+            _signals_for(
+                V[oos_arr],
+                [texts[i] for i in oos_arr],
+                V,
+                art_of,
+                sign,
+                texts,
+                keep,
+                n_articles=n_articles,
+                has_head=has_head,
+            )
+        )
     base = Weights()
 
     s_in = in_sig(base)
     weights, top1 = tune_weights(s_in, y, base=base, has_head=has_head, has_lex=has_head)
     top_in, f_in = s_in.features(s_in.fused(weights))
     correct = top_in == y
-    s_oos = oos_sig(base)
-    _, f_oos = s_oos.features(s_oos.fused(weights))
+    f_oos = np.concatenate([s.features(s.fused(weights))[1] for s in (make(base) for make in oos_sigs)])
     feats = np.concatenate([f_in, f_oos])
     labels = np.concatenate([correct, np.zeros(len(f_oos), bool)]).astype(int)
     # OOS stand-ins weigh half the in-scope ones in total: the calibrated probability assumes
@@ -425,8 +433,14 @@ def _signals_for(
         head_logits = Q @ W.T + b
         lh = LexHead.fit([t for t, p in zip(kept_texts, pos, strict=True) if p], at[pos], n_articles)
         lex_logits = lh.decision(qtexts)
-    lid, lsc = Lexical.build(kept_texts).search(qtexts, LEX_K)
+    lexical = Lexical.build(kept_texts)
+    lid, lsc, tokens = lexical.search_with_tokens(qtexts, LEX_K)
     lart = np.where(lid >= 0, at[np.maximum(lid, 0)], -1)
+    cover = Coverage.from_lexical(lexical, at, st, n_articles)
+
+    def coverage(top: np.ndarray) -> np.ndarray:
+        return cover.features(tokens, top)
+
     na, ns, ng = dense_neighbours(Q, Vt, at, st, DENSE_K, None)
 
     def make(base: Weights) -> Signals:
@@ -442,6 +456,7 @@ def _signals_for(
             knn_t=base.knn_t,
             lex_logits=lex_logits,
             lex_t=base.lex_t,
+            coverage=coverage,
         )
 
     return make

@@ -57,6 +57,25 @@ async def evaluate(
     tune_on: list[tuple[str, str | None]] | None = None,
 ) -> dict[str, Any]:
     hits, lat = await run_queries(kb, queries)
+    thr, source = kb.threshold, "articles"
+    if tune_on is not None:
+        t_hits, _ = await run_queries(kb, tune_on)
+        thr, source = tune_threshold(t_hits, tune_on, kb.threshold), "tune-on"
+    out = score(hits, queries, thr, with_threshold=tune_on is not None)
+    if "threshold" in out:
+        out["threshold_source"] = source
+    out["latency_ms"] = {
+        "p50": round(float(np.percentile(lat, 50)), 2),
+        "p99": round(float(np.percentile(lat, 99)), 2),
+    }
+    return out
+
+
+def score(
+    hits: list[list[Hit]], queries: list[tuple[str, str | None]], thr: float, *, with_threshold: bool = False
+) -> dict[str, Any]:
+    """The contract's figures for ``hits`` (one list per query): ranking figures over the in-scope
+    queries; abstention figures at ``thr`` when any query expects null (or ``with_threshold``)."""
     out: dict[str, Any] = {"n": len(queries)}
     ins = [(h, e) for h, (_, e) in zip(hits, queries, strict=True) if e is not None]
     rr, top1, rec = [], [], []
@@ -68,15 +87,7 @@ async def evaluate(
     out["top1"] = round(float(np.mean(top1)), 4) if ins else None
     out["mrr@5"] = round(float(np.mean(rr)), 4) if ins else None
     out["recall@5"] = round(float(np.mean(rec)), 4) if ins else None
-    has_oos = any(e is None for _, e in queries)
-    if has_oos or tune_on is not None:
-        if tune_on is not None:
-            t_hits, _ = await run_queries(kb, tune_on)
-            thr = tune_threshold(t_hits, tune_on, kb.threshold)
-            out["threshold_source"] = "tune-on"
-        else:
-            thr = kb.threshold
-            out["threshold_source"] = "articles"
+    if any(e is None for _, e in queries) or with_threshold:
         conf = np.array([h[0].confidence if h else 0.0 for h in hits])
         expected = [e for _, e in queries]
         is_oos = np.array([e is None for e in expected])
@@ -99,8 +110,4 @@ async def evaluate(
         out["auroc"] = (
             round(float(roc_auc_score(target, conf)), 4) if 0 < target.sum() < len(target) else None
         )
-    out["latency_ms"] = {
-        "p50": round(float(np.percentile(lat, 50)), 2),
-        "p99": round(float(np.percentile(lat, 99)), 2),
-    }
     return out

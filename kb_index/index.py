@@ -16,11 +16,12 @@ import numpy as np
 
 from kb_index import storage
 from kb_index.build import DENSE_K, LEX_K, fit_head
+from kb_index.coverage import Coverage
 from kb_index.embed import Batcher, Embedder
 from kb_index.errors import IndexNotFoundError, UnknownArticleError
 from kb_index.lexhead import LexHead
 from kb_index.lexical import Lexical
-from kb_index.scoring import Calibrator, Signals, Weights, signals
+from kb_index.scoring import COVERAGE_FEATURES, Calibrator, Signals, Weights, signals
 from kb_index.types import Hit
 
 _LEXICAL_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kb-lexical")
@@ -49,7 +50,8 @@ def shorten(text: str, limit: int) -> str:
     return cut[: cut.rfind(" ") if " " in cut else limit].rstrip() + "…"
 
 
-Lex = tuple[np.ndarray, np.ndarray, np.ndarray | None]  # lexical articles, BM25 scores, lexical head
+# lexical articles, BM25 scores, lexical head, query tokens (for coverage)
+Lex = tuple[np.ndarray, np.ndarray, np.ndarray | None, list[tuple[list[int], int]] | None]
 
 
 @dataclass
@@ -69,6 +71,7 @@ class State:
     passage_article: np.ndarray
     passage_no: np.ndarray
     lexical: Lexical
+    coverage: Coverage | None  # only when the calibrator uses it
     head_w: np.ndarray | None
     head_b: np.ndarray | None
     lexhead: LexHead | None
@@ -111,6 +114,13 @@ def load_state(path: Path, version: int, embedder: Embedder) -> State:
     row_passage = np.array([r["passage"] if r["kind"] == "passage" else -1 for r in f.rows], dtype=np.int64)
     pmask = row_passage >= 0
     p = f.params
+    lexical = Lexical.load(path / "bm25", len(f.rows))
+    calibrator = Calibrator(**p["calibrator"]) if "calibrator" in p else Calibrator()
+    coverage = (
+        Coverage.from_lexical(lexical, row_article, row_sign, len(ids))
+        if set(calibrator.features) & set(COVERAGE_FEATURES)
+        else None
+    )
     return State(
         version=version,
         path=path,
@@ -124,13 +134,14 @@ def load_state(path: Path, version: int, embedder: Embedder) -> State:
         passages=f.passages,
         passage_article=row_article[pmask],
         passage_no=row_passage[pmask],
-        lexical=Lexical.load(path / "bm25", len(f.rows)),
+        lexical=lexical,
+        coverage=coverage,
         head_w=f.head_w,
         head_b=f.head_b,
         lexhead=LexHead.load(path / "lexhead"),
         row_text=[r["text"] for r in f.rows],
         weights=Weights(**p.get("weights", {})),
-        calibrator=Calibrator(**p["calibrator"]) if "calibrator" in p else Calibrator(),
+        calibrator=calibrator,
         threshold=float(p.get("threshold", 0.5)),
         phrasings={
             (r["article"], r["text"], r["kind"] == "negative")
@@ -246,13 +257,13 @@ class KnowledgeBase:
         return out
 
     def _lexical(self, st: State, texts: list[str]) -> Lex:
-        lid, lsc = st.lexical.search(texts, LEX_K)
+        lid, lsc, tokens = st.lexical.search_with_tokens(texts, LEX_K)
         lart = np.where(lid >= 0, st.row_article[np.maximum(lid, 0)], -1)
         lsc = np.where(lid >= 0, lsc, 0.0)
         # agents' negatives never count as lexical support
         lart = np.where((lid >= 0) & (st.row_sign[np.maximum(lid, 0)] < 0), -1, lart)
         lexh = st.lexhead.decision(texts) if st.lexhead is not None and st.weights.lex > 0 else None
-        return lart, lsc, lexh
+        return lart, lsc, lexh, tokens if st.coverage is not None else None
 
     def _signals(self, st: State, Q: np.ndarray, texts: list[str], lex: Lex) -> Signals:
         n = st.index.ntotal
@@ -275,7 +286,15 @@ class KnowledgeBase:
             ng = np.concatenate([ng, np.repeat(LS[None, :], len(Q), 0)], 1)
             order = np.argsort(-np.where(na >= 0, ns, -np.inf), 1)[:, : max(k, DENSE_K)]
             na, ns, ng = (np.take_along_axis(x, order, 1) for x in (na, ns, ng))
-        lart, lsc, lexh = lex
+        lart, lsc, lexh, tokens = lex
+        cov = st.coverage
+        coverage = None
+        if cov is not None and tokens is not None:
+
+            def coverage(top: np.ndarray) -> np.ndarray:
+                assert cov is not None and tokens is not None
+                return cov.features(tokens, top)
+
         head = Q @ st.head_w.T + st.head_b if st.head_w is not None and st.head_b is not None else None
         return signals(
             n_articles=len(st.article_ids),
@@ -289,6 +308,7 @@ class KnowledgeBase:
             knn_t=st.weights.knn_t,
             lex_logits=lexh,
             lex_t=st.weights.lex_t,
+            coverage=coverage,
         )
 
     def _hit(self, st: State, a: int, q: np.ndarray, score: float, conf: float) -> Hit:

@@ -11,12 +11,30 @@ article (fused score, margin to the runner-up, agreement of the signals).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
-FEATURES = ("fused", "margin", "maxsim", "knn", "head", "bm25", "lex_agree", "dense_agree", "lex")
+# what an index built before the features below existed was calibrated on
+BASIC_FEATURES = ("fused", "margin", "maxsim", "knn", "head", "bm25", "lex_agree", "dense_agree", "lex")
+NEIGHBOURHOOD_FEATURES = (
+    "maxsim_gap",  # best cosine of the top article minus the best of any other article
+    "top3",  # mean of the top article's three best cosines: a dense neighbourhood, not one twin
+    "head_p2",  # the head's runner-up probability
+    "head_entropy",
+)
+COVERAGE_FEATURES = (
+    "coverage",  # lexical coverage of the query by the top article's rows (kb_index.coverage)
+    "uncovered_idf",
+    "unknown_words",
+)
+FEATURES = BASIC_FEATURES + NEIGHBOURHOOD_FEATURES + COVERAGE_FEATURES
+
+
+TOP_N = 3
+_NO_COVERAGE = np.array([1.0, 0.0, 0.0])  # no lexicon: everything "covered"
 
 
 @dataclass
@@ -36,19 +54,29 @@ class Weights:
 
 @dataclass
 class Calibrator:
-    """Logistic regression over standardised FEATURES: P(top article is right)."""
+    """Logistic regression over standardised features (named in ``features``, a subset of
+    FEATURES): P(top article is right)."""
 
-    mean: list[float] = field(default_factory=lambda: [0.0] * len(FEATURES))
-    std: list[float] = field(default_factory=lambda: [1.0] * len(FEATURES))
+    mean: list[float] = field(default_factory=lambda: [0.0] * len(BASIC_FEATURES))
+    std: list[float] = field(default_factory=lambda: [1.0] * len(BASIC_FEATURES))
     # prior for a KB too small to calibrate (< 20 held-out questions): a logistic in the best
     # cosine, 0.5 at 0.45, 0.9 at 0.6, 0.1 at 0.3 (typical all-MiniLM-L6-v2 paraphrase/unrelated cosines)
     coef: list[float] = field(default_factory=lambda: [0.0, 0.0, 14.6, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
     intercept: float = -6.6
     fitted: bool = False
+    features: list[str] = field(default_factory=lambda: list(BASIC_FEATURES))
+
+    def __post_init__(self) -> None:
+        unknown = set(self.features) - set(FEATURES)
+        if unknown or len(self.coef) != len(self.features):
+            raise ValueError(f"calibrator does not match its features: {sorted(unknown) or self.features}")
+        self._cols = np.array([FEATURES.index(f) for f in self.features])
+        self._mean, self._std, self._coef = (np.asarray(x) for x in (self.mean, self.std, self.coef))
 
     def predict(self, feats: np.ndarray) -> np.ndarray:
-        z = (feats - np.asarray(self.mean)) / np.asarray(self.std)
-        logit = z @ np.asarray(self.coef) + self.intercept
+        """``feats``: (queries, len(FEATURES)), as ``Signals.features`` returns them."""
+        z = (feats[:, self._cols] - self._mean) / self._std
+        logit = z @ self._coef + self.intercept
         out: np.ndarray = 1.0 / (1.0 + np.exp(-np.clip(logit, -40, 40)))
         return out
 
@@ -63,7 +91,9 @@ class Calibrator:
         std[std < 1e-6] = 1.0
         lr = LogisticRegression(C=1.0, max_iter=1000)
         lr.fit((feats - mean) / std, labels, sample_weight=weights)
-        return cls(mean.tolist(), std.tolist(), lr.coef_[0].tolist(), float(lr.intercept_[0]), True)
+        return cls(
+            mean.tolist(), std.tolist(), lr.coef_[0].tolist(), float(lr.intercept_[0]), True, list(FEATURES)
+        )
 
 
 @dataclass
@@ -76,6 +106,9 @@ class Signals:
     bm25: np.ndarray
     lex: np.ndarray  # lexical classifier probability
     demoted: np.ndarray  # bool: an agent's negative phrasing is closer than any positive one
+    top3: np.ndarray  # mean of the article's three best cosines (padded with the floor)
+    # (top article per query) -> coverage features (kb_index.coverage), or None without a lexicon
+    coverage: Callable[[np.ndarray], np.ndarray] | None = None
 
     def fused(self, w: Weights) -> np.ndarray:
         f = (
@@ -101,7 +134,18 @@ class Signals:
         else:
             top = np.zeros(len(q), dtype=np.int64)
             margin = np.ones(len(q))
-        feats = np.stack(
+        if fused.shape[1] >= 2:
+            m2 = np.partition(self.maxsim, -2, axis=1)
+            best, runner_up = m2[:, -1], m2[:, -2]
+            mtop = self.maxsim[q, top]
+            gap = mtop - np.where(mtop >= best, runner_up, best)  # minus the best *other* article
+            head_p2 = np.partition(self.head, -2, axis=1)[:, -2]
+        else:
+            gap, head_p2 = np.ones(len(q)), np.zeros(len(q))
+        p = np.clip(self.head, 1e-12, 1.0)
+        entropy = -(self.head * np.log(p)).sum(1)
+        cover = self.coverage(top) if self.coverage is not None else _NO_COVERAGE[None, :].repeat(len(q), 0)
+        feats = np.column_stack(
             [
                 fused[q, top],
                 margin,
@@ -112,8 +156,12 @@ class Signals:
                 (self.bm25.argmax(1) == top).astype(float),
                 (self.maxsim.argmax(1) == top).astype(float),
                 self.lex[q, top],
-            ],
-            axis=1,
+                gap,
+                self.top3[q, top],
+                head_p2,
+                entropy,
+                cover,
+            ]
         )
         return top, feats
 
@@ -132,6 +180,7 @@ def signals(
     lex_logits: np.ndarray | None = None,
     lex_t: float = 0.2,
     exclude: np.ndarray | None = None,
+    coverage: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> Signals:
     """Build per-article signals from neighbour lists.
 
@@ -153,6 +202,7 @@ def signals(
     posmax = np.full((q, n_articles), -np.inf)
     np.maximum.at(posmax, (rows[pos], nb_article[pos]), nb_sim[pos])
     demoted = negmax >= np.maximum(posmax, floor[:, None])
+    top3 = _top_mean(nb_article, nb_sim, pos, floor, n_articles, TOP_N)
 
     # kNN vote over the first k valid positive-or-negative neighbours
     kk = min(knn_k, k_all)
@@ -181,9 +231,39 @@ def signals(
         ex = exclude >= 0
         idx = (np.where(ex)[0], exclude[ex])
         maxsim[idx] = floor[ex] - 1.0
+        top3[idx] = floor[ex] - 1.0
         knn[idx] = -1.0
         demoted[idx] = True
-    return Signals(maxsim=maxsim, knn=knn, head=head, bm25=bm, lex=lex, demoted=demoted)
+    return Signals(
+        maxsim=maxsim, knn=knn, head=head, bm25=bm, lex=lex, demoted=demoted, top3=top3, coverage=coverage
+    )
+
+
+def _top_mean(
+    nb_article: np.ndarray, nb_sim: np.ndarray, use: np.ndarray, floor: np.ndarray, n_articles: int, n: int
+) -> np.ndarray:
+    """Per query and article: the mean of the article's ``n`` best similarities among the
+    neighbours (sorted by similarity), padded with the query's floor where it has fewer."""
+    q, k = nb_sim.shape
+    out = np.repeat(floor[:, None], n_articles, axis=1)
+    if k == 0:
+        return out
+    # rank of each neighbour within its article: stable sort by article keeps similarity order
+    key = np.where(use, nb_article, n_articles)
+    order = np.argsort(key, axis=1, kind="stable")
+    a_s = np.take_along_axis(key, order, 1)
+    s_s = np.take_along_axis(nb_sim, order, 1)
+    idx = np.broadcast_to(np.arange(k), (q, k))
+    start = np.ones((q, k), bool)
+    start[:, 1:] = a_s[:, 1:] != a_s[:, :-1]
+    first = np.maximum.accumulate(np.where(start, idx, 0), axis=1)
+    take = ((idx - first) < n) & (a_s < n_articles)
+    flat = (np.arange(q)[:, None] * n_articles + a_s)[take]
+    total = np.bincount(flat, weights=s_s[take], minlength=q * n_articles).reshape(q, n_articles)
+    count = np.bincount(flat, minlength=q * n_articles).reshape(q, n_articles)
+    has = count > 0
+    out[has] = ((total + (n - count) * floor[:, None]) / n)[has]
+    return out
 
 
 def _softmax(

@@ -201,3 +201,46 @@ def test_gaps_clusters_by_size() -> None:
     assert clusters[0].size >= 3 and "gift" in clusters[0].label
     assert sum(c.size for c in clusters) == len(qs)
     assert [c.size for c in clusters] == sorted((c.size for c in clusters), reverse=True)
+
+
+async def test_calibrated_index_uses_coverage_and_an_older_params_file_still_loads(tmp_path: Path) -> None:
+    import random
+
+    from kb_index import storage
+    from kb_index.scoring import BASIC_FEATURES, FEATURES
+
+    rng = random.Random(0)
+    filler = "please help me with my account today about the a an really quickly".split()
+    topics = "delivery refund password hours invoice coupon warranty address voucher parcel".split()
+    arts = {}
+    for t in topics:
+        qs = [" ".join(rng.sample(filler, 3) + [t, f"{t}s"] + rng.sample(filler, 2)) for _ in range(24)]
+        arts[t] = (t.title(), list(dict.fromkeys(qs)), f"All about {t}.")
+    emb = HashEmbedder()
+    report = build_index(write_kb(tmp_path / "kb", arts), tmp_path / "index", embedder=emb, progress=False)
+    assert report.validation and report.validation["n"] >= 20  # enough held-out questions to calibrate
+    kb = KnowledgeBase.open(tmp_path / "index", embedder=emb)  # type: ignore[arg-type]
+    assert kb.params["calibrator"]["features"] == list(FEATURES)
+    assert kb._state.coverage is not None
+    hits = await kb.search("help me with my refund please", k=2)
+    assert hits[0].article_id == "refund" and 0.0 <= hits[0].confidence <= 1.0
+
+    # an index written before these features: its calibrator names none and keeps 9 coefficients
+    cur = storage.current_version(tmp_path / "index")
+    assert cur is not None
+    params_file = cur[1] / "params.json"
+    params = json.loads(params_file.read_text())
+    cal = params["calibrator"]
+    cols = [FEATURES.index(f) for f in BASIC_FEATURES]
+    params["calibrator"] = {
+        "mean": [cal["mean"][i] for i in cols],
+        "std": [cal["std"][i] for i in cols],
+        "coef": [cal["coef"][i] for i in cols],
+        "intercept": cal["intercept"],
+        "fitted": True,
+    }
+    params_file.write_text(json.dumps(params))
+    old = KnowledgeBase.open(tmp_path / "index", embedder=emb)  # type: ignore[arg-type]
+    assert old._state.coverage is None
+    hits = await old.search("help me with my refund please", k=2)
+    assert hits[0].article_id == "refund" and 0.0 <= hits[0].confidence <= 1.0

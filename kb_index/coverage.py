@@ -1,0 +1,78 @@
+"""Lexical coverage: how much of a query's wording an article's own rows use.
+
+A question the KB cannot answer often lands on a near-twin article (``my card was swallowed by
+the ATM`` on the article about a card that has not arrived): the embedding says "close", but the
+query carries a rare word the article's phrasings never use. For the top article, the calibrator
+gets the IDF-weighted share of the query's known words that at least ``MIN_ROWS`` of the article's
+rows contain, the rarest word it does not cover, and how many query words no row uses at all.
+
+Derived from the BM25 index (its token-to-document postings), so it costs nothing to store and
+follows every rebuild.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.sparse import csr_matrix
+
+from kb_index.lexical import Lexical
+
+MIN_ROWS = 2
+N_FEATURES = 3
+UNKNOWN_CAP = 3
+
+
+class Coverage:
+    def __init__(self, counts: csr_matrix, idf: np.ndarray) -> None:
+        self.counts = counts  # (articles, vocabulary): rows of the article containing the token
+        self.idf = idf
+        self.max_idf = float(idf.max()) if len(idf) else 1.0
+
+    @classmethod
+    def from_lexical(
+        cls, lexical: Lexical, row_article: np.ndarray, row_sign: np.ndarray, n_articles: int
+    ) -> Coverage:
+        """Count, per article and token, the article's positive rows containing the token."""
+        r = lexical.retriever
+        if r is None:
+            return cls(csr_matrix((n_articles, 0)), np.zeros(0))
+        indptr = np.asarray(r.scores["indptr"])
+        docs = np.asarray(r.scores["indices"], dtype=np.int64)
+        n_tok = len(indptr) - 1
+        tok = np.repeat(np.arange(n_tok), np.diff(indptr))
+        keep = row_sign[docs] > 0
+        arts = row_article[docs[keep]]
+        counts = csr_matrix(
+            (np.ones(int(keep.sum()), np.float32), (arts, tok[keep])), shape=(n_articles, n_tok)
+        )
+        counts.sum_duplicates()
+        df = np.diff(indptr).astype(np.float64)
+        idf = np.log((1.0 + lexical.n_docs) / (1.0 + df)) + 1.0
+        return cls(counts, idf)
+
+    def _covered(self, article: int) -> np.ndarray:
+        """Token ids that at least MIN_ROWS of the article's rows contain (a CSR row slice)."""
+        lo, hi = self.counts.indptr[article], self.counts.indptr[article + 1]
+        cols: np.ndarray = self.counts.indices[lo:hi]
+        out: np.ndarray = cols[self.counts.data[lo:hi] >= MIN_ROWS]
+        return out
+
+    def features(self, tokens: list[tuple[list[int], int]], top: np.ndarray) -> np.ndarray:
+        """(queries, N_FEATURES) for each query's ``top`` article. ``tokens``: per query, the ids of
+        its known tokens and the number of unknown ones (``Lexical.token_ids``)."""
+        out = np.zeros((len(tokens), N_FEATURES))
+        for i, ((ids, unknown), a) in enumerate(zip(tokens, top, strict=True)):
+            out[i, 2] = min(unknown, UNKNOWN_CAP)
+            if not ids or self.counts.shape[1] == 0:
+                out[i, 0] = 1.0
+                continue
+            w = np.unique(np.asarray(ids, dtype=np.int64))
+            w = w[w < self.counts.shape[1]]
+            if not len(w):
+                out[i, 0] = 1.0
+                continue
+            idf = self.idf[w]
+            covered = np.isin(w, self._covered(int(a)), assume_unique=True)
+            out[i, 0] = idf[covered].sum() / max(idf.sum(), 1e-9)
+            out[i, 1] = idf[~covered].max() / self.max_idf if (~covered).any() else 0.0
+        return out
