@@ -20,12 +20,19 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--drop", type=int, default=10)
     args = ap.parse_args()
-    arts = [json.loads(x) for x in (args.data / "articles.jsonl").read_text().splitlines() if x]
-    queries = [json.loads(x) for x in (args.data / "queries.jsonl").read_text().splitlines() if x]
-    rng = random.Random(args.seed)
-    dropped = set(rng.sample(sorted(a["id"] for a in arts), args.drop))
+    dropped, n_arts, n_queries, n_val = make(args.data, args.out, seed=args.seed, drop=args.drop)
+    print(f"dropped {dropped}; {n_arts} articles, {n_queries} queries, {n_val} validation")
+
+
+def make(data: Path, out: Path, *, seed: int = 7, drop: int = 10) -> tuple[list[str], int, int, int]:
+    """Write articles.jsonl, queries.jsonl, validation.jsonl and dropped.json into ``out``;
+    returns (dropped intents, articles, queries, validation questions)."""
+    arts = [json.loads(x) for x in (data / "articles.jsonl").read_text().splitlines() if x]
+    queries = [json.loads(x) for x in (data / "queries.jsonl").read_text().splitlines() if x]
+    rng = random.Random(seed)
+    dropped = set(rng.sample(sorted(a["id"] for a in arts), drop))
     kept = [a for a in arts if a["id"] not in dropped]
-    args.out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     # --tune-on: 10 % of each kept article's phrasings (removed from the articles) plus 10 % of the
     # dropped articles' *train* phrasings as null: all from the train split
     val: list[dict[str, object]] = []
@@ -41,19 +48,17 @@ def main() -> None:
             qs = a["questions"][:]
             rng.shuffle(qs)
             val.extend({"text": q, "expected": None} for q in qs[: max(1, len(qs) // 10)])
-    write(args.out / "articles.jsonl", out_arts)
+    write(out / "articles.jsonl", out_arts)
     write(
-        args.out / "queries.jsonl",
+        out / "queries.jsonl",
         [
             {"text": q["text"], "expected": None if q["expected"] in dropped else q["expected"]}
             for q in queries
         ],
     )
-    write(args.out / "validation.jsonl", val)
-    (args.out / "dropped.json").write_text(json.dumps(sorted(dropped), indent=2) + "\n")
-    print(
-        f"dropped {sorted(dropped)}; {len(out_arts)} articles, {len(queries)} queries, {len(val)} validation"
-    )
+    write(out / "validation.jsonl", val)
+    (out / "dropped.json").write_text(json.dumps(sorted(dropped), indent=2) + "\n")
+    return sorted(dropped), len(out_arts), len(queries), len(val)
 
 
 def write(path: Path, rows: list[dict[str, object]]) -> None:
