@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -73,10 +74,39 @@ def load_kb(settings: Settings, embedder: Any = None) -> Any:
         return KnowledgeBase.open(settings.index_dir, embedder=embedder)
     except IndexNotFoundError:
         log.info("no index in %s: building it from %s", settings.index_dir, settings.kb_path)
-    report = build_index(settings.kb_path, settings.index_dir, embedder=embedder, progress=False)
+    report = build_index(
+        settings.kb_path,
+        settings.index_dir,
+        embedder=embedder,
+        extra_phrasings=learned_phrasings(settings.database_url),
+        progress=False,
+    )
     for err in getattr(report, "errors", []) or []:
         log.warning("ingest: %s", err)
     return KnowledgeBase.open(settings.index_dir, embedder=embedder)
+
+
+def learned_phrasings(database_url: str) -> list[Any]:
+    """Agents' learned phrasings from the database, so an index built at start-up keeps them
+    (as `kb ingest` does); none when the database is unreachable or not migrated yet. Blocking:
+    runs its own event loop in a worker thread, so it works whether or not one is running here."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from kb_index import store as kb_store
+
+    async def read() -> list[Any]:
+        engine = make_engine(database_url)
+        try:
+            async with make_sessionmaker(engine)() as session:
+                return list(await kb_store.list_phrasings(session=session))
+        except SQLAlchemyError as exc:
+            log.warning("learned phrasings not read (%s): building without them", type(exc).__name__)
+            return []
+        finally:
+            await engine.dispose()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, read()).result()
 
 
 async def watch_kb_versions(parts: Parts, stop: asyncio.Event) -> None:

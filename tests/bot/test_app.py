@@ -8,11 +8,12 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from bot.app import build_parts, create_app, watch_kb_versions
+from bot.app import build_parts, create_app, load_kb, watch_kb_versions
 from bot.migrate import upgrade
 from bot.settings import Settings
 from kb_index import store as kb_store
 from tests.bot.helpers import TableSearcher
+from tests.kb_index.fakes import HashEmbedder
 
 
 class VersionedSearcher(TableSearcher):
@@ -61,3 +62,33 @@ async def test_a_newer_index_version_in_the_database_is_loaded(
     await watcher
     await parts.aclose()
     assert kb.reloads == [2]
+
+
+async def test_an_index_built_at_start_up_keeps_agents_learned_phrasings(
+    settings_factory: Callable[..., Settings], tmp_path: Path
+) -> None:
+    kb_dir = tmp_path / "kb"
+    kb_dir.mkdir()
+    for aid, question in (("returns", "how do I return an item"), ("hours", "when are you open")):
+        (kb_dir / f"{aid}.md").write_text(f"---\nid: {aid}\nquestions:\n  - {question}\n---\n{aid} answer.\n")
+    settings = settings_factory(kb_path=kb_dir)
+    await asyncio.to_thread(upgrade, settings.database_url)
+    parts = build_parts(settings, kb=TableSearcher({}))
+    async with parts.sessionmaker() as session:
+        await kb_store.add_phrasing(session=session, article_id="returns", question="the parcel came broken")
+    await parts.aclose()
+
+    kb = await asyncio.to_thread(load_kb, settings, HashEmbedder())  # no index yet: built from kb_path
+    assert ("returns", "the parcel came broken", False) in kb._state.phrasings
+    assert (await kb.search("the parcel came broken"))[0].article_id == "returns"
+
+
+async def test_a_start_up_build_without_a_migrated_database_still_serves(
+    settings_factory: Callable[..., Settings], tmp_path: Path
+) -> None:
+    kb_dir = tmp_path / "kb"
+    kb_dir.mkdir()
+    (kb_dir / "hours.md").write_text("---\nid: hours\nquestions:\n  - when are you open\n---\n9 to 5.\n")
+    settings = settings_factory(kb_path=kb_dir)  # the database file does not exist yet
+    kb = await asyncio.to_thread(load_kb, settings, HashEmbedder())
+    assert kb.article_ids() == ["hours"]
