@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -74,39 +74,49 @@ def load_kb(settings: Settings, embedder: Any = None) -> Any:
         return KnowledgeBase.open(settings.index_dir, embedder=embedder)
     except IndexNotFoundError:
         log.info("no index in %s: building it from %s", settings.index_dir, settings.kb_path)
+    from kb_index import store as kb_store
+
+    url = settings.database_url
+    learned = with_database(url, kb_store.list_phrasings, "learned phrasings not read") or []
     report = build_index(
-        settings.kb_path,
-        settings.index_dir,
-        embedder=embedder,
-        extra_phrasings=learned_phrasings(settings.database_url),
-        progress=False,
+        settings.kb_path, settings.index_dir, embedder=embedder, extra_phrasings=learned, progress=False
     )
     for err in getattr(report, "errors", []) or []:
         log.warning("ingest: %s", err)
+
+    async def record(*, session: AsyncSession) -> Any:
+        return await kb_store.record_version(
+            session=session,
+            index_dir=settings.index_dir,
+            version=report.version,
+            articles=report.articles,
+            rows=report.rows,
+            model=embedder.name,
+        )
+
+    with_database(url, record, "index version not recorded")
     return KnowledgeBase.open(settings.index_dir, embedder=embedder)
 
 
-def learned_phrasings(database_url: str) -> list[Any]:
-    """Agents' learned phrasings from the database, so an index built at start-up keeps them
-    (as `kb ingest` does); none when the database is unreachable or not migrated yet. Blocking:
-    runs its own event loop in a worker thread, so it works whether or not one is running here."""
+def with_database(database_url: str, fn: Callable[..., Awaitable[Any]], failure: str) -> Any:
+    """``await fn(session=...)`` against ``database_url`` on its own event loop in a worker thread
+    (so it works whether or not a loop runs here); None, logged as ``failure``, when the database
+    is unreachable or not migrated yet. For start-up work like the first index build."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from kb_index import store as kb_store
-
-    async def read() -> list[Any]:
+    async def run() -> Any:
         engine = make_engine(database_url)
         try:
             async with make_sessionmaker(engine)() as session:
-                return list(await kb_store.list_phrasings(session=session))
+                return await fn(session=session)
         except SQLAlchemyError as exc:
-            log.warning("learned phrasings not read (%s): building without them", type(exc).__name__)
-            return []
+            log.warning("%s (%s)", failure, type(exc).__name__)
+            return None
         finally:
             await engine.dispose()
 
     with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, read()).result()
+        return pool.submit(asyncio.run, run()).result()
 
 
 async def watch_kb_versions(parts: Parts, stop: asyncio.Event) -> None:

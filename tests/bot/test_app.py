@@ -64,7 +64,7 @@ async def test_a_newer_index_version_in_the_database_is_loaded(
     assert kb.reloads == [2]
 
 
-async def test_an_index_built_at_start_up_keeps_agents_learned_phrasings(
+async def test_an_index_built_at_start_up_keeps_learned_phrasings_and_records_its_version(
     settings_factory: Callable[..., Settings], tmp_path: Path
 ) -> None:
     kb_dir = tmp_path / "kb"
@@ -81,6 +81,11 @@ async def test_an_index_built_at_start_up_keeps_agents_learned_phrasings(
     kb = await asyncio.to_thread(load_kb, settings, HashEmbedder())  # no index yet: built from kb_path
     assert ("returns", "the parcel came broken", False) in kb._state.phrasings
     assert (await kb.search("the parcel came broken"))[0].article_id == "returns"
+    # ... and announces its version, as `kb ingest` does, so other processes load it
+    parts = build_parts(settings, kb=TableSearcher({}))
+    async with parts.sessionmaker() as session:
+        assert await kb_store.current_version(session=session, index_dir=settings.index_dir) == kb.version
+    await parts.aclose()
 
 
 async def test_a_start_up_build_without_a_migrated_database_still_serves(
