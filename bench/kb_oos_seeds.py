@@ -77,9 +77,19 @@ async def one(emb: MemoEmbedder, data: Path, seed: int, tmp: Path) -> dict[str, 
     arts = [json.loads(x) for x in (out / "articles.jsonl").read_text().splitlines() if x]
     V = emb.encode([q for a in arts for q in a["questions"]])
     cos = (emb.encode([t for t, _ in queries]) @ V.T).max(1)
+    points = {
+        f"{t:.1f}": {
+            "answered": round(float((conf >= t).mean()), 4),
+            "right_of_answered": round(float(right[conf >= t].mean()), 4) if (conf >= t).any() else None,
+            "in_scope_accuracy": round(float(((conf >= t) & right)[~oos].mean()), 4),
+            "oos_recall": round(float((conf < t)[oos].mean()), 4),
+        }
+        for t in (0.4, 0.5, 0.6, 0.7, 0.8)
+    }
     return {
         "seed": seed,
         "dropped": dropped,
+        "operating_points": points,
         **{k: r[k] for k in ("top1", "threshold", "in_scope_accuracy", "oos_recall", "auroc")},
         "validation": {k: rep.validation.get(k) for k in ("in_scope_accuracy", "oos_recall")},
         "ceiling": round(ceiling(conf[~oos], right[~oos], conf[oos]), 4),
@@ -128,6 +138,21 @@ def render(rows: list[dict]) -> str:  # type: ignore[type-arg]
         f"{mean('auroc'):.4f} | **{mean('ceiling'):.4f}** | {mean('cosine_ceiling'):.4f} / "
         f"{mean('cosine_auroc'):.4f} | |"
     )
+    primary = next((r for r in rows if r["seed"] == PRIMARY), None)
+    if primary is not None:
+        out += [
+            "",
+            f"Operating points of the calibrated confidence on seed {PRIMARY} (for choosing `ANSWER_THRESHOLD`; "
+            "read off the test queries, not used to tune anything):",
+            "",
+            "| threshold | answered | right of answered | in-scope acc. | OOS recall |",
+            "|---|---|---|---|---|",
+        ]
+        for t, p in primary["operating_points"].items():  # type: ignore[attr-defined]
+            out.append(
+                f"| {t} | {p['answered']:.3f} | {p['right_of_answered']:.3f} | {p['in_scope_accuracy']:.3f} | "
+                f"{p['oos_recall']:.3f} |"
+            )
     out += ["", machine_line()]
     return "\n".join(out)
 

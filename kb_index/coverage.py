@@ -27,6 +27,8 @@ class Coverage:
         self.counts = counts  # (articles, vocabulary): rows of the article containing the token
         self.idf = idf
         self.max_idf = float(idf.max()) if len(idf) else 1.0
+        self._idf: list[float] = idf.tolist()
+        self._cache: dict[int, frozenset[int]] = {}
 
     @classmethod
     def from_lexical(
@@ -50,29 +52,28 @@ class Coverage:
         idf = np.log((1.0 + lexical.n_docs) / (1.0 + df)) + 1.0
         return cls(counts, idf)
 
-    def _covered(self, article: int) -> np.ndarray:
-        """Token ids that at least MIN_ROWS of the article's rows contain (a CSR row slice)."""
-        lo, hi = self.counts.indptr[article], self.counts.indptr[article + 1]
-        cols: np.ndarray = self.counts.indices[lo:hi]
-        out: np.ndarray = cols[self.counts.data[lo:hi] >= MIN_ROWS]
-        return out
+    def _covered(self, article: int) -> frozenset[int]:
+        """Token ids that at least MIN_ROWS of the article's rows contain (cached per article)."""
+        got = self._cache.get(article)
+        if got is None:
+            lo, hi = self.counts.indptr[article], self.counts.indptr[article + 1]
+            cols = self.counts.indices[lo:hi][self.counts.data[lo:hi] >= MIN_ROWS]
+            got = self._cache[article] = frozenset(cols.tolist())
+        return got
 
     def features(self, tokens: list[tuple[list[int], int]], top: np.ndarray) -> np.ndarray:
         """(queries, N_FEATURES) for each query's ``top`` article. ``tokens``: per query, the ids of
         its known tokens and the number of unknown ones (``Lexical.token_ids``)."""
         out = np.zeros((len(tokens), N_FEATURES))
-        for i, ((ids, unknown), a) in enumerate(zip(tokens, top, strict=True)):
+        n_tok, idf = self.counts.shape[1], self._idf
+        for i, ((ids, unknown), a) in enumerate(zip(tokens, top.tolist(), strict=True)):
             out[i, 2] = min(unknown, UNKNOWN_CAP)
-            if not ids or self.counts.shape[1] == 0:
+            words = {w for w in ids if w < n_tok}
+            if not words:
                 out[i, 0] = 1.0
                 continue
-            w = np.unique(np.asarray(ids, dtype=np.int64))
-            w = w[w < self.counts.shape[1]]
-            if not len(w):
-                out[i, 0] = 1.0
-                continue
-            idf = self.idf[w]
-            covered = np.isin(w, self._covered(int(a)), assume_unique=True)
-            out[i, 0] = idf[covered].sum() / max(idf.sum(), 1e-9)
-            out[i, 1] = idf[~covered].max() / self.max_idf if (~covered).any() else 0.0
+            covered = self._covered(a)
+            total = sum(idf[w] for w in words)
+            out[i, 0] = sum(idf[w] for w in words if w in covered) / max(total, 1e-9)
+            out[i, 1] = max((idf[w] for w in words if w not in covered), default=0.0) / self.max_idf
         return out
