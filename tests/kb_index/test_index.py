@@ -117,6 +117,11 @@ async def test_reindex_while_searching_never_fails(tmp_path: Path) -> None:
         assert await kb.reload_if_stale(report.version)
         assert kb.version == report.version
         assert not await kb.reload_if_stale(report.version)
+        seen = len(results)  # a few searches on the new version before the next rebuild
+        for _ in range(500):
+            if len(results) >= seen + 4:
+                break
+            await asyncio.sleep(0.01)
     stop.set()
     await asyncio.gather(*tasks)
     assert len(results) > 10 and set(results) == {"password"}
