@@ -2,7 +2,8 @@
 questions as agents' choices (kb.learn), plot test top-1 against the number of choices.
 
     python bench/kb_learning_curve.py [--out bench/learning_curve.png] [--step 1000]
-Bounded: about 13k embeddings plus two head refits per checkpoint (17 min on 2 busy shared cores).
+Bounded: about 13k embeddings plus one refit per checkpoint (heads and the validation that re-tunes
+weights and calibration; 15-25 min on 2 shared cores).
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ async def main() -> None:
             for s in range(0, len(batch), 64):  # agents' choices arrive concurrently: batched embedding
                 await asyncio.gather(*(kb.learn(article_id=a, question=q) for a, q in batch[s : s + 64]))
             done += len(batch)
-            await kb.refit_head()  # what the background refit reaches between checkpoints
+            await kb.refit_head()  # what the background refit reaches between checkpoints (re-tuned too)
             xs.append(done)
             ys.append(top1(kb))
             print(f"{done} choices: top1 {ys[-1]:.4f}", flush=True)

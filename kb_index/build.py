@@ -192,11 +192,7 @@ def build_index(
     positive = sign > 0
     # the heads pay off for intent-like KBs (several phrasings per article), not for passages alone
     n_phrasings = sum(1 for r in rows if r["kind"] in ("question", "learned"))
-    if (
-        2 <= len(arts) <= HEAD_MAX_ARTICLES
-        and 3 * len(arts) <= n_phrasings
-        and positive.sum() <= HEAD_MAX_ROWS
-    ):
+    if wants_heads(len(arts), n_phrasings, int(positive.sum())):
         head_w, head_b = fit_head(V[positive], art_of[positive], len(arts))
         lexhead = LexHead.fit(
             [t for t, p in zip(texts, positive, strict=True) if p], art_of[positive], len(arts)
@@ -251,6 +247,14 @@ def build_index(
     report.rows = len(rows)
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def wants_heads(n_articles: int, n_phrasings: int, n_positive: int) -> bool:
+    """Whether to fit the article classifiers: they pay off for intent-like KBs (several
+    phrasings per article), not for passages alone, and are capped in size."""
+    return (
+        2 <= n_articles <= HEAD_MAX_ARTICLES and 3 * n_articles <= n_phrasings and n_positive <= HEAD_MAX_ROWS
+    )
 
 
 def fit_head(

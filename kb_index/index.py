@@ -7,7 +7,7 @@ import re
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ import faiss
 import numpy as np
 
 from kb_index import storage
-from kb_index.build import DENSE_K, LEX_K, fit_head
+from kb_index.build import DENSE_K, LEX_K, fit_head, validate, wants_heads
 from kb_index.coverage import Coverage
 from kb_index.embed import Batcher, Embedder
 from kb_index.errors import IndexNotFoundError, UnknownArticleError
@@ -67,6 +67,7 @@ class State:
     row_article: np.ndarray
     row_sign: np.ndarray
     row_passage: np.ndarray
+    row_question: np.ndarray  # bool: a question or learned phrasing (not a passage or negative)
     passages: np.ndarray  # vectors of passage rows
     passage_article: np.ndarray
     passage_no: np.ndarray
@@ -131,6 +132,7 @@ def load_state(path: Path, version: int, embedder: Embedder) -> State:
         row_article=row_article,
         row_sign=row_sign,
         row_passage=row_passage,
+        row_question=np.array([r["kind"] in ("question", "learned") for r in f.rows], dtype=bool),
         passages=f.passages,
         passage_article=row_article[pmask],
         passage_no=row_passage[pmask],
@@ -172,6 +174,7 @@ class KnowledgeBase:
         self._head_fitted_on = 0
         self._refit: asyncio.Task[None] | None = None
         self._reload_lock = asyncio.Lock()
+        self._refit_lock = asyncio.Lock()
 
     @classmethod
     def open(cls, index_dir: Path, *, embedder: Embedder) -> KnowledgeBase:
@@ -351,39 +354,70 @@ class KnowledgeBase:
         vec = await self._batcher.embed(question.strip())
         self._learned.add(vec, a, negative, question.strip(), article_id)
         grown = len(self._learned.article) - self._head_fitted_on
-        if st.head_w is not None and grown >= max(REFIT_MIN, REFIT_FRACTION * len(st.row_article)):
+        if grown >= max(REFIT_MIN, REFIT_FRACTION * len(st.row_article)):
             if self._refit is None or self._refit.done():
                 self._refit = asyncio.get_running_loop().create_task(self.refit_head())
 
     async def refit_head(self) -> None:
-        """Refit the article classifier on the version's rows plus everything learned since (runs
-        in a thread; searches keep using the old head until the new one is assigned)."""
+        """Refit the article classifiers on the version's rows plus everything learned since, and
+        re-tune the fusion weights, calibrator and threshold on the grown set of questions (the
+        build's validation, ``build.validate``); runs in a thread, searches keep using the old
+        state until the new one is swapped in (one assignment)."""
+        async with self._refit_lock:  # one at a time: a later refit always sees more phrasings
+            await self._refit_once()
+
+    async def _refit_once(self) -> None:
         st = self._state
-        if st.head_w is None:
-            return
         lv = self._learned
         with lv.lock:
             LV, LA, LS, n = lv.vectors.copy(), lv.article.copy(), lv.sign.copy(), len(lv.article)
             LT = [t for (_, t, _) in lv.items]
+        if n == self._head_fitted_on:
+            return  # nothing learned since the last refit
 
-        def fit() -> tuple[np.ndarray, np.ndarray, LexHead | None]:
+        def fit() -> State:
             V = storage.all_vectors(st.index)
             pos = st.row_sign > 0
-            X = np.vstack([V[pos], LV[LS > 0]])
-            y = np.concatenate([st.row_article[pos], LA[LS > 0]])
-            w, b = fit_head(X, y, len(st.article_ids))
-            lexhead = None
-            if st.lexhead is not None:
+            n_articles = len(st.article_ids)
+            n_phrasings = int(st.row_question.sum() + (LS > 0).sum())
+            has_head = wants_heads(n_articles, n_phrasings, int(pos.sum() + (LS > 0).sum()))
+            new = st
+            if has_head:  # also when the build had too few phrasings for them: agents added some
+                X = np.vstack([V[pos], LV[LS > 0]])
+                y = np.concatenate([st.row_article[pos], LA[LS > 0]])
+                w, b = fit_head(X, y, n_articles)
                 texts = [t for t, p in zip(st.row_text, pos, strict=True) if p]
                 texts += [t for t, s in zip(LT, LS, strict=True) if s > 0]
-                lexhead = LexHead.fit(texts, y, len(st.article_ids))
-            return w, b, lexhead
+                new = replace(st, head_w=w, head_b=b, lexhead=LexHead.fit(texts, y, n_articles))
+            kinds = [
+                "negative" if s < 0 else ("question" if q else "passage")
+                for q, s in zip(st.row_question, st.row_sign, strict=True)
+            ] + ["negative" if s < 0 else "learned" for s in LS]
+            tuned = validate(
+                np.vstack([V, LV]),
+                np.concatenate([st.row_article, LA]),
+                np.concatenate([st.row_sign, LS]),
+                st.row_text + LT,
+                [{"kind": k} for k in kinds],
+                n_articles=n_articles,
+                seed=0,
+                has_head=new.head_w is not None,
+            )
+            if tuned is not None:
+                weights, calibrator, threshold, _ = tuned
+                coverage = st.coverage
+                if coverage is None and set(calibrator.features) & set(COVERAGE_FEATURES):
+                    coverage = Coverage.from_lexical(
+                        st.lexical, st.row_article, st.row_sign, len(st.article_ids)
+                    )
+                new = replace(
+                    new, weights=weights, calibrator=calibrator, threshold=threshold, coverage=coverage
+                )
+            return new
 
-        w, b, lexhead = await asyncio.to_thread(fit)
+        new = await asyncio.to_thread(fit)
         if self._state is st:
-            st.head_w, st.head_b = w, b
-            if lexhead is not None:
-                st.lexhead = lexhead
+            self._state = new
             self._head_fitted_on = n
 
     # --- versions ------------------------------------------------------------------------------

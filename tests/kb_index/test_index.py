@@ -249,3 +249,31 @@ async def test_calibrated_index_uses_coverage_and_an_older_params_file_still_loa
     assert old._state.coverage is None
     hits = await old.search("help me with my refund please", k=2)
     assert hits[0].article_id == "refund" and 0.0 <= hits[0].confidence <= 1.0
+
+
+async def test_refit_after_learning_retunes_weights_and_calibration(tmp_path: Path) -> None:
+    import random
+
+    from kb_index.scoring import FEATURES
+
+    rng = random.Random(1)
+    filler = "please help me with my account today about the a an really quickly".split()
+    topics = "delivery refund password hours invoice coupon warranty address voucher parcel".split()
+
+    def question(t: str) -> str:
+        return " ".join(rng.sample(filler, 3) + [t, f"{t}s"] + rng.sample(filler, 2))
+
+    # two questions per article: too few to validate, so the build keeps default weights and prior
+    arts = {t: (t.title(), [question(t), question(t)], f"All about {t}.") for t in topics}
+    emb = HashEmbedder()
+    build_index(write_kb(tmp_path / "kb", arts), tmp_path / "index", embedder=emb, progress=False)
+    kb = KnowledgeBase.open(tmp_path / "index", embedder=emb)  # type: ignore[arg-type]
+    assert not kb._state.calibrator.fitted
+    for t in topics:  # agents teach it 22 more phrasings per article
+        await asyncio.gather(*(kb.learn(article_id=t, question=question(t)) for _ in range(22)))
+    await kb.refit_head()  # waits for any background refit, then refits on everything learned
+    st = kb._state
+    assert st.calibrator.fitted and st.calibrator.features == list(FEATURES)
+    assert st.coverage is not None  # the new calibrator reads lexical coverage
+    hits = await kb.search("help me with my invoice please", k=2)
+    assert hits[0].article_id == "invoice" and 0.0 <= hits[0].confidence <= 1.0
