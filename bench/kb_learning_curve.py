@@ -110,8 +110,9 @@ def render(out: dict, start: int = 5) -> str:  # type: ignore[type-arg]
             "![learning curve](learning_curve.png)",
             "",
             f"Each Banking77 article starts with {start} phrasings; the other train questions are replayed as "
-            "agents' choices (`kb.learn`, concurrent, batched), with the article heads refitted at each checkpoint "
-            "(the background refit after every 10 % growth reaches the same state).",
+            "agents' choices (`kb.learn`, concurrent, batched), with a refit at each checkpoint (article heads, "
+            "then fusion weights and calibration re-tuned on the grown questions; the background refit after "
+            "every 10 % growth reaches the same state).",
             "",
             f"Test top-1 by number of choices: {pts}. Full-train index: {out['full_train']:.4f}; end of the curve "
             f"{out['top1'][-1]:.4f} ({gap * 100:.2f} points below full-train). Run time {out['seconds']} s.",
