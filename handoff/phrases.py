@@ -175,7 +175,19 @@ def compile_keywords(keywords: Iterable[str]) -> list[tuple[str, re.Pattern[str]
     return compiled
 
 
+# one-word keywords that are also first names: written as a name ("Sue", not "sue" or "SUE", and not
+# inflected: names do not become "Sued"), they are a name, not the keyword
+NAME_LIKE = frozenset({"sue", "bill", "rob", "pat", "mark"})
+
+
 def find_keywords(text: str, compiled: list[tuple[str, re.Pattern[str]]]) -> list[str]:
     """The configured keywords found in `text`, in configuration order."""
     text = _normalise(text)
-    return [keyword for keyword, pattern in compiled if pattern.search(text)]
+    return [keyword for keyword, pattern in compiled if any(_counts(keyword, m) for m in pattern.finditer(text))]
+
+
+def _counts(keyword: str, match: re.Match[str]) -> bool:
+    word = match.group(0)
+    if keyword.lower() in NAME_LIKE and word.istitle() and word.lower() == keyword.lower():
+        return False  # "Hi, this is Sue": a name
+    return True

@@ -128,6 +128,9 @@ KEYWORDS = ("lawyer", "legal action", "chargeback", "sue", "cancel my account", 
         ("I am going to sue you", ["sue"]),
         ("I'm suing", ["sue"]),
         ("I sued them last year", ["sue"]),
+        ("I WILL SUE", ["sue"]),
+        ("Sue here. I will sue you if this is not fixed", ["sue"]),  # the name does not hide the verb
+        ("Sued? Yes, we are suing", ["sue"]),  # inflected: never a name
         ("Please cancel my account today", ["cancel my account"]),
         ("this is FRAUD and a chargeback", ["chargeback", "fraud"]),
     ],
@@ -140,6 +143,8 @@ def test_keywords_found(text: str, expected: list[str]) -> None:
     "text",
     [
         "the pursuer was fast",  # 'sue' inside a word
+        "Hi, this is Sue from accounting",  # a name
+        "My wife Sue ordered the blue one. Thanks, Sue",
         "issue with my order",
         "the issued invoice",
         "lawyerly prose",
