@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.db import make_engine, make_sessionmaker
+from bot.db import make_engine, make_sessionmaker, with_session
 from bot.desk import Desk, NullDesk
 from bot.engine import Pipeline
 from bot.models import OutboxEntry
@@ -102,21 +102,13 @@ def with_database(database_url: str, fn: Callable[..., Awaitable[Any]], failure:
     """``await fn(session=...)`` against ``database_url`` on its own event loop in a worker thread
     (so it works whether or not a loop runs here); None, logged as ``failure``, when the database
     is unreachable or not migrated yet. For start-up work like the first index build."""
-    from sqlalchemy.exc import SQLAlchemyError
 
-    async def run() -> Any:
-        engine = make_engine(database_url)
-        try:
-            async with make_sessionmaker(engine)() as session:
-                return await fn(session=session)
-        except SQLAlchemyError as exc:
-            log.warning("%s (%s)", failure, type(exc).__name__)
-            return None
-        finally:
-            await engine.dispose()
+    def report(exc: Exception) -> None:
+        log.warning("%s (%s)", failure, type(exc).__name__)
 
+    run = with_session(database_url, lambda session: fn(session=session), report)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, run()).result()
+        return pool.submit(asyncio.run, run).result()
 
 
 async def watch_kb_versions(parts: Parts, stop: asyncio.Event) -> None:

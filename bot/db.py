@@ -6,11 +6,13 @@ on this one `Base`. Use one `AsyncSession` per request or task.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, MetaData, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncAttrs,
     AsyncEngine,
@@ -81,6 +83,25 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+async def with_session(
+    url: str,
+    fn: Callable[[AsyncSession], Awaitable[Any]],
+    on_error: Callable[[SQLAlchemyError], None],
+) -> Any:
+    """``await fn(session)`` on a short-lived engine for ``url``: one-off work outside a running
+    app (CLI commands, the start-up index build). When the database is unreachable or not
+    migrated, ``on_error`` gets the error and the result is None."""
+    engine = make_engine(url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            return await fn(session)
+    except SQLAlchemyError as exc:
+        on_error(exc)
+        return None
+    finally:
+        await engine.dispose()
+
+
 def import_all_models() -> None:
     """Import every package's models so `Base.metadata` knows every table (migrations, create_all)."""
     import importlib
@@ -95,4 +116,12 @@ def import_all_models() -> None:
                 raise
 
 
-__all__ = ["Base", "Engine", "make_engine", "make_sessionmaker", "import_all_models", "UTCDateTime"]
+__all__ = [
+    "Base",
+    "Engine",
+    "make_engine",
+    "make_sessionmaker",
+    "with_session",
+    "import_all_models",
+    "UTCDateTime",
+]

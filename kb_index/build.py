@@ -191,8 +191,8 @@ def build_index(
     lexhead = None
     positive = sign > 0
     # the heads pay off for intent-like KBs (several phrasings per article), not for passages alone
-    n_phrasings = sum(1 for r in rows if r["kind"] in ("question", "learned"))
-    if wants_heads(len(arts), n_phrasings, int(positive.sum())):
+    is_question = np.array([r["kind"] in ("question", "learned") for r in rows], dtype=bool)
+    if wants_heads(len(arts), int(is_question.sum()), int(positive.sum())):
         head_w, head_b = fit_head(V[positive], art_of[positive], len(arts))
         lexhead = LexHead.fit(
             [t for t, p in zip(texts, positive, strict=True) if p], art_of[positive], len(arts)
@@ -203,7 +203,7 @@ def build_index(
     threshold = 0.5
     if calibrate:
         got = validate(
-            V, art_of, sign, texts, rows, n_articles=len(arts), seed=seed, has_head=head_w is not None
+            V, art_of, sign, texts, is_question, n_articles=len(arts), seed=seed, has_head=head_w is not None
         )
         if got is not None:
             weights, calibrator, threshold, report.validation = got
@@ -324,7 +324,7 @@ def validate(
     art_of: np.ndarray,
     sign: np.ndarray,
     texts: list[str],
-    rows: list[dict[str, Any]],
+    is_question: np.ndarray,
     *,
     n_articles: int,
     seed: int,
@@ -339,7 +339,7 @@ def validate(
     weights for top-1 on the first; fit the confidence calibrator and the answer threshold on both.
     """
     rng = np.random.default_rng(seed)
-    q_rows = np.array([i for i, r in enumerate(rows) if r["kind"] in ("question", "learned")], dtype=np.int64)
+    q_rows = np.flatnonzero(is_question)  # questions and learned phrasings (not passages, negatives)
     val: list[int] = []
     for a in range(n_articles):
         mine = q_rows[art_of[q_rows] == a]
@@ -351,7 +351,7 @@ def validate(
     val_arr = np.array(val, dtype=np.int64)
     if len(val_arr) > VAL_MAX:
         val_arr = rng.choice(val_arr, size=VAL_MAX, replace=False)
-    is_val = np.zeros(len(rows), bool)
+    is_val = np.zeros(len(is_question), bool)
     is_val[val_arr] = True
     tr = ~is_val
     Q, y = V[val_arr], art_of[val_arr]

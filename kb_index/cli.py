@@ -37,19 +37,12 @@ def _embedder(model_path: str | None, index_dir: Path | None = None) -> Any:
 
 async def _with_db(fn: Any) -> Any:
     """Run ``fn(session)`` against the configured database; None when it is unreachable or unmigrated."""
-    from sqlalchemy.exc import SQLAlchemyError
+    from bot.db import with_session
 
-    from bot.db import make_engine, make_sessionmaker
-
-    engine = make_engine(_settings().database_url)
-    try:
-        async with make_sessionmaker(engine)() as session:
-            return await fn(session)
-    except SQLAlchemyError as exc:
+    def report(exc: Exception) -> None:
         typer.echo(f"database not used: {type(exc).__name__}: {str(exc).splitlines()[0]}", err=True)
-        return None
-    finally:
-        await engine.dispose()
+
+    return await with_session(_settings().database_url, fn, report)
 
 
 @app.command()

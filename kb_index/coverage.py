@@ -25,9 +25,8 @@ UNKNOWN_CAP = 3
 class Coverage:
     def __init__(self, counts: csr_matrix, idf: np.ndarray) -> None:
         self.counts = counts  # (articles, vocabulary): rows of the article containing the token
-        self.idf = idf
         self.max_idf = float(idf.max()) if len(idf) else 1.0
-        self._idf: list[float] = idf.tolist()
+        self._idf: list[float] = idf.tolist()  # per-query work is a handful of words: plain Python
         self._cache: dict[int, frozenset[int]] = {}
 
     @classmethod
@@ -44,10 +43,10 @@ class Coverage:
         tok = np.repeat(np.arange(n_tok), np.diff(indptr))
         keep = row_sign[docs] > 0
         arts = row_article[docs[keep]]
+        # duplicate (article, token) pairs are summed: rows of the article holding the token
         counts = csr_matrix(
             (np.ones(int(keep.sum()), np.float32), (arts, tok[keep])), shape=(n_articles, n_tok)
         )
-        counts.sum_duplicates()
         df = np.diff(indptr).astype(np.float64)
         idf = np.log((1.0 + lexical.n_docs) / (1.0 + df)) + 1.0
         return cls(counts, idf)
@@ -63,7 +62,7 @@ class Coverage:
 
     def features(self, tokens: list[tuple[list[int], int]], top: np.ndarray) -> np.ndarray:
         """(queries, N_FEATURES) for each query's ``top`` article. ``tokens``: per query, the ids of
-        its known tokens and the number of unknown ones (``Lexical.token_ids``)."""
+        its known tokens and the number of unknown ones (``Lexical.search_with_tokens``)."""
         out = np.zeros((len(tokens), N_FEATURES))
         n_tok, idf = self.counts.shape[1], self._idf
         for i, ((ids, unknown), a) in enumerate(zip(tokens, top.tolist(), strict=True)):

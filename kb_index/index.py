@@ -8,6 +8,7 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,7 @@ def shorten(text: str, limit: int) -> str:
 
 
 # lexical articles, BM25 scores, lexical head, query tokens (for coverage)
-Lex = tuple[np.ndarray, np.ndarray, np.ndarray | None, list[tuple[list[int], int]] | None]
+Lex = tuple[np.ndarray, np.ndarray, np.ndarray | None, list[tuple[list[int], int]]]
 
 
 @dataclass
@@ -106,6 +107,16 @@ class Learned:
             self.sign = np.append(self.sign, -1 if negative else 1)
 
 
+def coverage_for(
+    calibrator: Calibrator, lexical: Lexical, row_article: np.ndarray, row_sign: np.ndarray, n_articles: int
+) -> Coverage | None:
+    """The lexical-coverage table, when ``calibrator`` reads coverage features (not for indexes
+    calibrated before they existed)."""
+    if not set(calibrator.features) & set(COVERAGE_FEATURES):
+        return None
+    return Coverage.from_lexical(lexical, row_article, row_sign, n_articles)
+
+
 def load_state(path: Path, version: int, embedder: Embedder) -> State:
     f = storage.read_files(path, name=embedder.name, dim=embedder.dim)
     ids = [a["id"] for a in f.articles]
@@ -117,11 +128,6 @@ def load_state(path: Path, version: int, embedder: Embedder) -> State:
     p = f.params
     lexical = Lexical.load(path / "bm25", len(f.rows))
     calibrator = Calibrator(**p["calibrator"]) if "calibrator" in p else Calibrator()
-    coverage = (
-        Coverage.from_lexical(lexical, row_article, row_sign, len(ids))
-        if set(calibrator.features) & set(COVERAGE_FEATURES)
-        else None
-    )
     return State(
         version=version,
         path=path,
@@ -137,7 +143,7 @@ def load_state(path: Path, version: int, embedder: Embedder) -> State:
         passage_article=row_article[pmask],
         passage_no=row_passage[pmask],
         lexical=lexical,
-        coverage=coverage,
+        coverage=coverage_for(calibrator, lexical, row_article, row_sign, len(ids)),
         head_w=f.head_w,
         head_b=f.head_b,
         lexhead=LexHead.load(path / "lexhead"),
@@ -266,7 +272,7 @@ class KnowledgeBase:
         # agents' negatives never count as lexical support
         lart = np.where((lid >= 0) & (st.row_sign[np.maximum(lid, 0)] < 0), -1, lart)
         lexh = st.lexhead.decision(texts) if st.lexhead is not None and st.weights.lex > 0 else None
-        return lart, lsc, lexh, tokens if st.coverage is not None else None
+        return lart, lsc, lexh, tokens
 
     def _signals(self, st: State, Q: np.ndarray, texts: list[str], lex: Lex) -> Signals:
         n = st.index.ntotal
@@ -290,14 +296,6 @@ class KnowledgeBase:
             order = np.argsort(-np.where(na >= 0, ns, -np.inf), 1)[:, : max(k, DENSE_K)]
             na, ns, ng = (np.take_along_axis(x, order, 1) for x in (na, ns, ng))
         lart, lsc, lexh, tokens = lex
-        cov = st.coverage
-        coverage = None
-        if cov is not None and tokens is not None:
-
-            def coverage(top: np.ndarray) -> np.ndarray:
-                assert cov is not None and tokens is not None
-                return cov.features(tokens, top)
-
         head = Q @ st.head_w.T + st.head_b if st.head_w is not None and st.head_b is not None else None
         return signals(
             n_articles=len(st.article_ids),
@@ -311,7 +309,7 @@ class KnowledgeBase:
             knn_t=st.weights.knn_t,
             lex_logits=lexh,
             lex_t=st.weights.lex_t,
-            coverage=coverage,
+            coverage=partial(st.coverage.features, tokens) if st.coverage is not None else None,
         )
 
     def _hit(self, st: State, a: int, q: np.ndarray, score: float, conf: float) -> Hit:
@@ -389,27 +387,21 @@ class KnowledgeBase:
                 texts = [t for t, p in zip(st.row_text, pos, strict=True) if p]
                 texts += [t for t, s in zip(LT, LS, strict=True) if s > 0]
                 new = replace(st, head_w=w, head_b=b, lexhead=LexHead.fit(texts, y, n_articles))
-            kinds = [
-                "negative" if s < 0 else ("question" if q else "passage")
-                for q, s in zip(st.row_question, st.row_sign, strict=True)
-            ] + ["negative" if s < 0 else "learned" for s in LS]
             tuned = validate(
                 np.vstack([V, LV]),
                 np.concatenate([st.row_article, LA]),
                 np.concatenate([st.row_sign, LS]),
                 st.row_text + LT,
-                [{"kind": k} for k in kinds],
+                np.concatenate([st.row_question, LS > 0]),
                 n_articles=n_articles,
                 seed=0,
                 has_head=new.head_w is not None,
             )
             if tuned is not None:
                 weights, calibrator, threshold, _ = tuned
-                coverage = st.coverage
-                if coverage is None and set(calibrator.features) & set(COVERAGE_FEATURES):
-                    coverage = Coverage.from_lexical(
-                        st.lexical, st.row_article, st.row_sign, len(st.article_ids)
-                    )
+                coverage = st.coverage or coverage_for(
+                    calibrator, st.lexical, st.row_article, st.row_sign, n_articles
+                )
                 new = replace(
                     new, weights=weights, calibrator=calibrator, threshold=threshold, coverage=coverage
                 )

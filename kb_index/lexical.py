@@ -44,12 +44,6 @@ class Lexical:
             return cls(None, n_docs)
         return cls(bm25s.BM25.load(str(path)), n_docs)
 
-    def token_ids(self, queries: list[str]) -> list[tuple[list[int], int]]:
-        """Per query: the vocabulary ids of its tokens that the index knows, and how many it does not."""
-        if self.retriever is None:
-            return [([], 0) for _ in queries]
-        return [self._known(t) for t in self._tokenize(queries)]
-
     def search(self, queries: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
         """(doc ids, scores), each (len(queries), k); -1 / 0 where fewer docs match."""
         ids, scores, _ = self.search_with_tokens(queries, k)
@@ -58,20 +52,26 @@ class Lexical:
     def search_with_tokens(
         self, queries: list[str], k: int
     ) -> tuple[np.ndarray, np.ndarray, list[tuple[list[int], int]]]:
-        """``search`` plus ``token_ids`` of the same queries, tokenised once."""
+        """``search`` plus, per query, the vocabulary ids of its known tokens and the number of
+        tokens the index does not know (lexical coverage, ``kb_index.coverage``): tokenised once."""
         q = len(queries)
         ids = np.full((q, k), -1, dtype=np.int64)
         scores = np.zeros((q, k), dtype=np.float32)
         if self.retriever is None:
             return ids, scores, [([], 0) for _ in queries]
-        toks = self._tokenize(queries)
-        known = [self._known(t) for t in toks]
+        vocab = self.retriever.vocab_dict
+        toks: list[list[str]] = bm25s.tokenize(
+            queries, stopwords="en", stemmer=self.stemmer, show_progress=False, return_ids=False
+        )
+        in_vocab = [[w for w in t if w in vocab] for t in toks]
+        known = [
+            ([vocab[w] for w in kept if w], sum(1 for w in t if w and w not in vocab))
+            for kept, t in zip(in_vocab, toks, strict=True)
+        ]
         if self.n_docs == 0 or k == 0:
             return ids, scores, known
         kk = min(k, self.n_docs)
-        vocab = self.retriever.vocab_dict
-        for i, t in enumerate(toks):
-            t = [w for w in t if w in vocab]
+        for i, t in enumerate(in_vocab):
             if not t:
                 continue
             s = self.retriever.get_scores(t)
@@ -82,15 +82,3 @@ class Lexical:
             ids[i, :n] = top[pos]
             scores[i, :n] = s[top[pos]]
         return ids, scores, known
-
-    def _tokenize(self, queries: list[str]) -> list[list[str]]:
-        toks: list[list[str]] = bm25s.tokenize(
-            queries, stopwords="en", stemmer=self.stemmer, show_progress=False, return_ids=False
-        )
-        return toks
-
-    def _known(self, tokens: list[str]) -> tuple[list[int], int]:
-        assert self.retriever is not None
-        vocab = self.retriever.vocab_dict
-        tokens = [w for w in tokens if w]
-        return [vocab[w] for w in tokens if w in vocab], sum(1 for w in tokens if w not in vocab)

@@ -33,18 +33,18 @@ def test_counts_rows_per_article_and_skips_negatives() -> None:
 def test_features_of_covered_and_uncovered_queries() -> None:
     lex, cov = make()
     q = ["my card has not arrived", "atm swallowed my card", "card zzzqx frobnicated"]
-    f = cov.features(lex.token_ids(q), np.array([0, 0, 0]))
+    f = cov.features(lex.search_with_tokens(q, 1)[2], np.array([0, 0, 0]))
     # all of the first query's words appear in >= 2 rows of article 0 ("has"/"not" once: partial)
     assert 0.5 < f[0, 0] <= 1.0
     # "atm"/"swallow" are rare words that article 0 never uses
     assert f[1, 0] < f[0, 0] and f[1, 1] > 0.5
     assert f[2, 2] == 2  # two words no row uses
-    g = cov.features(lex.token_ids(["atm swallowed my card"]), np.array([1]))
+    g = cov.features(lex.search_with_tokens(["atm swallowed my card"], 1)[2], np.array([1]))
     assert g[0, 0] > f[1, 0]
 
 
 def test_empty_lexicon_reports_full_coverage() -> None:
     lex = Lexical.build(["", ""])
     cov = Coverage.from_lexical(lex, np.array([0, 1]), np.array([1, 1]), 2)
-    f = cov.features(lex.token_ids(["anything at all"]), np.array([1]))
+    f = cov.features(lex.search_with_tokens(["anything at all"], 1)[2], np.array([1]))
     assert f[0].tolist() == pytest.approx([1.0, 0.0, 0.0])
