@@ -16,10 +16,11 @@ import faiss
 import numpy as np
 
 from kb_index import storage
-from kb_index.build import DENSE_K, LEX_K, fit_head, validate, wants_heads
+from kb_index.calibrate import DENSE_K, LEX_K, validate
 from kb_index.coverage import Coverage
 from kb_index.embed import Batcher, Embedder
 from kb_index.errors import IndexNotFoundError, UnknownArticleError
+from kb_index.heads import fit_head, wants_heads
 from kb_index.lexhead import LexHead
 from kb_index.lexical import Lexical
 from kb_index.scoring import COVERAGE_FEATURES, Calibrator, Signals, Weights, signals
@@ -359,7 +360,7 @@ class KnowledgeBase:
     async def refit_head(self) -> None:
         """Refit the article classifiers on the version's rows plus everything learned since, and
         re-tune the fusion weights, calibrator and threshold on the grown set of questions (the
-        build's validation, ``build.validate``); runs in a thread, searches keep using the old
+        build's validation, ``calibrate.validate``); runs in a thread, searches keep using the old
         state until the new one is swapped in (one assignment)."""
         async with self._refit_lock:  # one at a time: a later refit always sees more phrasings
             await self._refit_once()

@@ -15,7 +15,13 @@ from kb_index.errors import IndexNotFoundError
 
 
 def _train_mnrl(
-    model: Any, pairs: list[tuple[str, str]], *, epochs: int, seed: int, batch_size: int = 32, lr: float = 2e-5,
+    model: Any,
+    pairs: list[tuple[str, str]],
+    *,
+    epochs: int,
+    seed: int,
+    batch_size: int = 32,
+    lr: float = 2e-5,
     scale: float = 20.0,
 ) -> None:
     """Multiple-negatives ranking loss with in-batch negatives, as a plain torch loop.

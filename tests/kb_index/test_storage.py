@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from kb_index import storage
-from kb_index.build import dense_neighbours
+from kb_index.calibrate import dense_neighbours
 
 
 @pytest.mark.parametrize(("n", "d", "q", "k"), [(1, 3, 1, 1), (17, 5, 3, 5), (203, 31, 7, 50), (5, 8, 2, 9)])
