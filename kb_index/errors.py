@@ -2,7 +2,8 @@
 
 * KBIndexError                 base: catch this to handle any KB failure
   + IndexNotFoundError         no index in the folder (``path``)
-  + IndexMismatchError         the index was built with another model or dimension
+  + IndexMismatchError         the index was built with another model, dimension or
+                               embedding backend
                                (``expected``, ``found``)
   + IngestError                one source file could not be read (``file``, ``line``, ``message``);
                                collected in ``BuildReport.errors`` rather than raised by build_index

@@ -16,6 +16,7 @@ import faiss
 import numpy as np
 
 from kb_index import storage
+from kb_index.build import identity
 from kb_index.calibrate import DENSE_K, LEX_K, validate
 from kb_index.coverage import Coverage
 from kb_index.embed import Batcher, Embedder
@@ -119,7 +120,7 @@ def coverage_for(
 
 
 def load_state(path: Path, version: int, embedder: Embedder) -> State:
-    f = storage.read_files(path, name=embedder.name, dim=embedder.dim)
+    f = storage.read_files(path, **identity(embedder))
     ids = [a["id"] for a in f.articles]
     pos = {a: i for i, a in enumerate(ids)}
     row_article = np.array([pos[r["article"]] for r in f.rows], dtype=np.int64)

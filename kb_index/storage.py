@@ -1,7 +1,8 @@
 """The index on disk: a folder per version under ``index_dir`` and a ``CURRENT`` pointer.
 
     index_dir/CURRENT        "7"  (replaced atomically: the swap)
-    index_dir/v7/params.json model name, dimension, normalisation, version, weights, calibration
+    index_dir/onnx/          ONNX exports of the model, one folder per model hash (``onnx_model``)
+    index_dir/v7/params.json model name and hash, embedding backend, dimension, version, weights, calibration
     index_dir/v7/index.faiss dense vectors of every row (chunks and phrasings)
     index_dir/v7/chunks.jsonl one row per vector: article, kind, text, passage, hash
     index_dir/v7/articles.jsonl titles, urls and passages (the answers)
@@ -146,17 +147,27 @@ def read_params(path: Path) -> dict[str, Any]:
     return params
 
 
-def check_model(path: Path, params: dict[str, Any], *, name: str, dim: int) -> None:
+def check_model(
+    path: Path, params: dict[str, Any], *, name: str, dim: int, backend: str = "torch", model_hash: str = ""
+) -> None:
+    """Refuse a version built with another model, dimension, embedding backend or model files
+    (indexes from before backends were recorded were built with torch)."""
     if params.get("model") != name:
         raise IndexMismatchError(path, field="model", expected=name, found=params.get("model"))
     if int(params.get("dim", -1)) != dim:
         raise IndexMismatchError(path, field="dim", expected=dim, found=params.get("dim"))
+    built_with = params.get("embed_backend", "torch")
+    if built_with != backend:
+        raise IndexMismatchError(path, field="embed_backend", expected=backend, found=built_with)
+    found_hash = params.get("model_hash", "")
+    if model_hash and found_hash and found_hash != model_hash:
+        raise IndexMismatchError(path, field="model_hash", expected=model_hash, found=found_hash)
 
 
-def read_files(path: Path, *, name: str, dim: int) -> Files:
-    """Load one version folder, refusing one built with another model or dimension."""
+def read_files(path: Path, *, name: str, dim: int, backend: str = "torch", model_hash: str = "") -> Files:
+    """Load one version folder, refusing one built with another model, dimension or backend."""
     params = read_params(path)
-    check_model(path, params, name=name, dim=dim)
+    check_model(path, params, name=name, dim=dim, backend=backend, model_hash=model_hash)
     rows = [json.loads(line) for line in (path / "chunks.jsonl").read_text().splitlines() if line]
     articles = [json.loads(line) for line in (path / "articles.jsonl").read_text().splitlines() if line]
     index = faiss.read_index(str(path / "index.faiss"))

@@ -94,7 +94,9 @@ def tune(
     pairs = pairs[:max_pairs]
     if not pairs:
         raise ValueError("no articles with two or more phrasings: nothing to tune on")
-    base = Embedder.load(base_model)
+    base = Embedder.load(
+        base_model, backend="torch"
+    )  # trained in PyTorch; served through the same ONNX export
     model: Any = base._model
     _train_mnrl(model, pairs, epochs=epochs, seed=seed)
     out = Path(index_dir) / TUNED_DIR

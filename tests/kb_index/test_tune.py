@@ -12,7 +12,9 @@ from .test_index import write_kb
 pytestmark = pytest.mark.slow
 
 
-async def test_tuned_model_is_saved_picked_up_and_the_index_must_be_rebuilt(tmp_path: Path, embedder: Embedder) -> None:
+async def test_tuned_model_is_saved_picked_up_and_the_index_must_be_rebuilt(
+    tmp_path: Path, embedder: Embedder
+) -> None:
     index = tmp_path / "index"
     build_index(write_kb(tmp_path / "kb"), index, embedder=embedder, progress=False)
     out = tune(index, max_pairs=24, epochs=1)
