@@ -231,11 +231,14 @@ def create_app(settings: Settings | None = None, *, kb: Searcher | None = None, 
     for router in parts.extra_routers:
         app.include_router(router)
 
+    from kb_index.threshold import kb_status
+
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
         async with parts.sessionmaker() as session:
             await session.execute(text("SELECT 1"))
-        return {"ok": True, "channels": sorted(parts.channels), "kb": parts.kb is not None}
+        return {"ok": True, "channels": sorted(parts.channels), "kb": parts.kb is not None,
+                "kb_status": kb_status(parts.kb, parts.settings.answer_threshold)}
 
     @app.exception_handler(BadRequest)
     async def bad_request(_: Request, exc: BadRequest) -> JSONResponse:

@@ -28,6 +28,7 @@ from bot.settings import Settings
 from bot.sms_compliance import apply_compliance
 from bot.states import check_move
 from handoff.policy import Decision, Policy, Turn
+from kb_index.threshold import threshold_in_force
 from kb_index.types import Hit, Searcher
 
 log = logging.getLogger("switchboard.engine")
@@ -240,7 +241,8 @@ class Pipeline:
         if await apply_compliance(self, session, conv, msg):
             return  # STOP / START / HELP keywords: handled, no bot turn
         top = hits[0] if hits else None
-        confident = top is not None and top.confidence >= self.settings.answer_threshold
+        threshold = threshold_in_force(self.settings.answer_threshold, self.kb).value
+        confident = top is not None and top.confidence >= threshold
         bot_replies = await store.recent_texts(
             session, conversation_id=conv.id, author_kinds=("bot",), limit=2
         )
@@ -255,6 +257,7 @@ class Pipeline:
                     previous_bot_replies=bot_replies,
                     customer_vip=bool(customer and customer.vip),
                     customer_flagged=bool(customer and customer.flagged),
+                    answer_threshold=threshold,
                 )
             )
             if decision is not None and conv.state != S.BOT and decision.target != "supervisor":

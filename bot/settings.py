@@ -38,7 +38,10 @@ class Settings(BaseSettings):
         "onnx-int8", description="How the model runs: ONNX Runtime int8 (exported once per model), fp32, or PyTorch"
     )
     embed_threads: int = Field(1, ge=1, description="ONNX Runtime intra-op threads per embedding call")
-    answer_threshold: float = Field(0.6, description="Confidence at or above which the bot answers by itself")
+    answer_threshold: float | None = Field(
+        None, ge=0, le=1,
+        description="Confidence at or above which the bot answers by itself (unset: the index's calibrated one)",
+    )
     suggest_threshold: float = Field(0.2, description="Confidence at or above which a hit is suggested to agents")
     auto_answer: bool = Field(True, description="Let the bot answer customers when confident")
     kb_reload_seconds: float = Field(

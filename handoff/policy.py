@@ -140,10 +140,11 @@ class PolicyConfig:
     def from_settings(cls, settings: Any) -> PolicyConfig:
         """Build from `bot.settings.Settings` (read by attribute; missing handoff fields keep defaults)."""
         kwargs: dict[str, Any] = {
-            "answer_threshold": settings.answer_threshold,
             "low_confidence_limit": settings.low_confidence_limit,
             "keywords": parse_list(settings.escalation_keywords),
         }
+        if getattr(settings, "answer_threshold", None) is not None:  # unset: the KB's, given per turn
+            kwargs["answer_threshold"] = settings.answer_threshold
         if getattr(settings, "handoff_sentiment_threshold", None) is not None:
             kwargs["sentiment_threshold"] = settings.handoff_sentiment_threshold
         if getattr(settings, "handoff_triggers", None) is not None:
@@ -168,6 +169,7 @@ class Turn:
     customer_vip: bool = False
     customer_flagged: bool = False
     candidate_reply: str | None = None
+    answer_threshold: float | None = None  # the one in force for this turn (else the config's)
 
 
 @dataclass(frozen=True)
@@ -245,10 +247,13 @@ class Policy:
         flags = [name for name, on in (("VIP", turn.customer_vip), ("flagged", turn.customer_flagged)) if on]
         return " and ".join(flags) + " customer" if flags else None
 
+    def _threshold(self, turn: Turn) -> float:
+        return turn.answer_threshold if turn.answer_threshold is not None else self.config.answer_threshold
+
     def check_bot_repeating(self, turn: Turn) -> str | None:
         candidate = turn.candidate_reply
         top = turn.hits[0] if turn.hits else None
-        if candidate is None and top is not None and top.confidence >= self.config.answer_threshold:
+        if candidate is None and top is not None and top.confidence >= self._threshold(turn):
             candidate = top.answer
         if not candidate:
             return None
@@ -262,13 +267,13 @@ class Policy:
 
     def check_low_confidence(self, turn: Turn) -> str | None:
         top = turn.hits[0].confidence if turn.hits else 0.0
-        if top >= self.config.answer_threshold:
+        if top >= self._threshold(turn):
             return None
         streak = turn.low_confidence_streak + 1
         if streak < self.config.low_confidence_limit:
             return None
         return (
-            f"top confidence {top:.2f} < {self.config.answer_threshold:.2f} "
+            f"top confidence {top:.2f} < {self._threshold(turn):.2f} "
             f"for {streak} turns in a row (limit {self.config.low_confidence_limit})"
         )
 

@@ -114,8 +114,13 @@ def search(
     if as_json:
         typer.echo(json.dumps([_hit_dict(h) for h in hits], indent=2))
         return
+    from kb_index.threshold import threshold_in_force
+
+    thr = threshold_in_force(s.answer_threshold, kb)
+    typer.echo(f"threshold in force: {thr.value:.3f} ({thr.source}; {kb.status()['embed_backend']})")
     for h in hits:
-        typer.echo(f"{h.confidence:.2f}  {h.article_id}  {h.title}\n      {h.snippet}")
+        mark = "answer" if h.confidence >= thr.value else "      "
+        typer.echo(f"{h.confidence:.2f} {mark} {h.article_id}  {h.title}\n      {h.snippet}")
 
 
 def _hit_dict(h: Any) -> dict[str, Any]:

@@ -207,6 +207,21 @@ class KnowledgeBase:
     def params(self) -> dict[str, Any]:
         return self._state.params
 
+    def status(self) -> dict[str, Any]:
+        """The loaded version, what built it and its calibrated threshold (for /healthz, the CLI)."""
+        st = self._state
+        p = st.params
+        return {
+            "version": st.version,
+            "model": p.get("model"),
+            "embed_backend": p.get("embed_backend", "torch"),
+            "model_hash": str(p.get("model_hash", ""))[:12],
+            "index_type": p.get("index_type"),
+            "rows": int(st.index.ntotal) + len(self._learned.article),
+            "articles": len(st.article_ids),
+            "calibrated_threshold": round(st.threshold, 4),
+        }
+
     def article_ids(self) -> list[str]:
         return list(self._state.article_ids)
 

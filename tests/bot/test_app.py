@@ -36,7 +36,8 @@ def test_app_serves_health_widget_and_the_demo_page(settings_factory: Callable[.
     app = create_app(settings, kb=TableSearcher({}))
     with TestClient(app) as client:
         health = client.get("/healthz").json()
-        assert health == {"ok": True, "channels": ["web"], "kb": True}
+        assert health == {"ok": True, "channels": ["web"], "kb": True, "kb_status": {
+            "loaded": True, "answer_threshold": 0.6, "threshold_source": "fallback"}}
         assert client.get("/").status_code == 200
         assert "javascript" in client.get("/widget.js").headers["content-type"]
         assert client.post("/api/web/session").json()["token"]

@@ -182,3 +182,21 @@ async def test_report_counts_what_happened(rig: Rig) -> None:
     assert r.handoff_reasons == {"low_confidence": 1}
     assert r.first_response_p50_s is not None and r.first_response_p50_s >= 0
     assert any("Deflection 50%" in line for line in r.lines())
+
+
+async def test_without_answer_threshold_the_kbs_calibrated_threshold_is_in_force(
+    any_db: async_sessionmaker[AsyncSession], settings_factory: Callable[..., Settings]
+) -> None:
+    settings = settings_factory()
+    assert settings.answer_threshold is None  # unset by default
+    r = Rig(any_db, settings)
+    r.kb.threshold = 0.9  # type: ignore[attr-defined]  # as a KnowledgeBase calibrated it
+    await r.say("where is my shipment?", "t-1", who="c1")  # 0.88 < 0.9: not answered
+    assert "Answer about shipping." not in texts(r.channel)
+    r.kb.threshold = 0.85  # type: ignore[attr-defined]  # a reload or refit moved it: read per turn
+    await r.say("ship it already", "t-2", who="c2")
+    assert texts(r.channel)[-1] == "Answer about shipping."
+    explicit = Rig(any_db, settings_factory(answer_threshold=0.95))
+    explicit.kb.threshold = 0.5  # type: ignore[attr-defined]
+    await explicit.say("refund please", "t-3", who="c3")  # 0.93 < 0.95 set explicitly
+    assert "Answer about refunds." not in texts(explicit.channel)

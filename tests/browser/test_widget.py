@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, expect
 
+from kb_index.threshold import threshold_in_force
 from tests.browser.conftest import LiveApp, sample_questions
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -17,7 +18,8 @@ MSG = "#sb-log .sb-msg"
 
 async def pick_questions(live: LiveApp) -> tuple[str, str, str]:
     """A question the KB answers confidently (and correctly), and one it does not know, after it."""
-    kb, threshold = live.parts.kb, live.settings.answer_threshold
+    kb = live.parts.kb
+    threshold = threshold_in_force(live.settings.answer_threshold, kb).value
     answerable = None
     for q in sample_questions():
         if q["expected"] is None:
