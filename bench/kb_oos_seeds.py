@@ -45,7 +45,9 @@ class MemoEmbedder(Embedder):
     """The real model, embedding each distinct text once per run."""
 
     def __init__(self, base: Embedder) -> None:
-        super().__init__(base._model, name=base.name, dim=base.dim)
+        super().__init__(
+            base._model, name=base.name, dim=base.dim, backend=base.backend, model_hash=base.model_hash
+        )
         self.memo: dict[str, np.ndarray] = {}
 
     def encode(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
@@ -98,8 +100,8 @@ async def one(emb: MemoEmbedder, data: Path, seed: int, tmp: Path) -> dict[str, 
     }
 
 
-async def run(data: Path, seeds: list[int]) -> list[dict[str, object]]:
-    emb = MemoEmbedder(Embedder.load())
+async def run(data: Path, seeds: list[int], model_path: str | None, backend: str) -> list[dict[str, object]]:
+    emb = MemoEmbedder(Embedder.load(model_path, backend=backend))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in seeds:
@@ -111,12 +113,12 @@ async def run(data: Path, seeds: list[int]) -> list[dict[str, object]]:
     return rows
 
 
-def render(rows: list[dict]) -> str:  # type: ignore[type-arg]
+def render(rows: list[dict], what: str) -> str:  # type: ignore[type-arg]
     def mean(k: str) -> float:
         return float(np.mean([r[k] for r in rows]))
 
     out = [
-        "### Abstention across ten OOS variants (`python bench/kb_oos_seeds.py`)",
+        f"### Abstention across ten OOS variants (`python bench/kb_oos_seeds.py`; {what})",
         "",
         "Each seed drops a different 10 intents (`bench/make_oos.py`); threshold and calibration from the "
         "articles only, as in the table above. *Ceiling* columns are diagnostics set on the test queries "
@@ -161,14 +163,18 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=Path("/work/shared/data/banking77"))
     ap.add_argument("--seeds", default="0-9", help="e.g. 0-9 or 3,7")
+    ap.add_argument("--model-path", default=None, help="Local model folder (default: the bundled MiniLM)")
+    ap.add_argument("--backend", default="onnx-int8", choices=["onnx-int8", "onnx", "torch"])
+    ap.add_argument("--key", default="oos_seeds", help="RESULTS.md block to write (one per model)")
     args = ap.parse_args()
     if "-" in args.seeds:
         lo, hi = args.seeds.split("-")
         seeds = list(range(int(lo), int(hi) + 1))
     else:
         seeds = [int(s) for s in args.seeds.split(",")]
-    rows = asyncio.run(run(args.data, seeds))
-    update_results(RESULTS, "oos_seeds", render(rows))
+    rows = asyncio.run(run(args.data, seeds, args.model_path, args.backend))
+    model = Path(args.model_path).name if args.model_path else "all-MiniLM-L6-v2"
+    update_results(RESULTS, args.key, render(rows, f"{model}, {args.backend}"))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,16 @@ import bm25s
 import numpy as np
 
 logging.getLogger("bm25s").setLevel(logging.WARNING)
+_split = re.compile(r"(?u)\b\w\w+\b").findall  # bm25s.tokenize's defaults (scikit-learn's pattern)
+_STOPWORDS = frozenset(bm25s.stopwords.STOPWORDS_EN)
+
+
+def query_tokens(text: str, stemmer: Any) -> list[str]:
+    """One query's stemmed tokens, as ``bm25s.tokenize(..., stopwords="en", stemmer=...)`` makes
+    them, without its per-call set-up and progress-bar objects (a tenth of a millisecond per
+    query: a tenth of the scoring budget)."""
+    words = [w for w in _split(text.lower()) if w not in _STOPWORDS]
+    return list(stemmer.stemWords(words)) if words else []
 
 
 def _stemmer() -> Any:
@@ -60,9 +71,7 @@ class Lexical:
         if self.retriever is None:
             return ids, scores, [([], 0) for _ in queries]
         vocab = self.retriever.vocab_dict
-        toks: list[list[str]] = bm25s.tokenize(
-            queries, stopwords="en", stemmer=self.stemmer, show_progress=False, return_ids=False
-        )
+        toks = [query_tokens(q, self.stemmer) for q in queries]
         in_vocab = [[w for w in t if w in vocab] for t in toks]
         known = [
             ([vocab[w] for w in kept if w], sum(1 for w in t if w and w not in vocab))

@@ -27,7 +27,9 @@ def threshold_in_force(explicit: float | None, kb: object) -> InForce:
     calibrated = getattr(kb, "threshold", None)
     if isinstance(calibrated, int | float):
         version = getattr(kb, "version", None)
-        return InForce(float(calibrated), f"index v{version} calibration" if version is not None else "index calibration")
+        return InForce(
+            float(calibrated), f"index v{version} calibration" if version is not None else "index calibration"
+        )
     return InForce(FALLBACK, "fallback")
 
 

@@ -44,3 +44,20 @@ def test_fitted_calibrator_names_every_feature_and_ranks_right_above_wrong() -> 
     assert cal.features == list(FEATURES)
     p = cal.predict(feats)
     assert p[labels == 1].mean() > 0.7 > 0.3 > p[labels == 0].mean()
+
+
+def test_query_tokens_match_bm25s_tokenize() -> None:
+    import bm25s
+
+    from kb_index.lexical import _stemmer, query_tokens
+
+    stemmer = _stemmer()
+    texts = [
+        "Where is my ORDER? I've been waiting since Tuesday!!",
+        "a I x",  # single letters and stopwords only
+        "",
+        "Ünïcode café résumé naïve — 3D-printed 42 items, e-mail me@example.com",
+        "running runners ran; the thing's things",
+    ]
+    want = bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False, return_ids=False)
+    assert [query_tokens(t, stemmer) for t in texts] == want
