@@ -210,7 +210,9 @@ class KnowledgeBase:
 
     # --- search --------------------------------------------------------------------------------
 
-    async def search(self, query: str, *, history: Sequence[str] = (), k: int = 3) -> list[Hit]:
+    async def search(
+        self, query: str, *, history: Sequence[str] = (), last_article: str | None = None, k: int = 3
+    ) -> list[Hit]:
         """Top ``k`` articles for ``query``; a short follow-up is searched with the previous turn."""
         query = query.strip()
         if not query:
@@ -222,6 +224,10 @@ class KnowledgeBase:
                 text = f"{prev.strip()} {query}"
         hits = await self._searches.submit((text, k))
         return hits
+
+    async def search_text(self, text: str, *, k: int = 3) -> list[Hit]:
+        """``text`` searched as it is (no conversation)."""
+        return await self._searches.submit((text.strip(), k)) if text.strip() else []
 
     def _search_batch(self, items: list[tuple[str, int]]) -> list[list[Hit]]:
         """One batch of concurrent searches (in a worker thread): the lexical half runs on a second
