@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from kb_index import clarify
 from kb_index.index import KnowledgeBase
 from kb_index.scoring import best_threshold
 from kb_index.types import Hit
@@ -211,6 +212,17 @@ def score_turns(outcomes: list[Outcome], threshold: float) -> dict[str, Any]:
             "answered_right": _share(right),
             "answered_wrong": _share(wrong),
             "handed_off": _share(s is None for s in sent),
+        }
+        asked = [bool(clarify.options(o.hits)) for o in mine]
+        fig["with_clarify"] = {
+            "answered_right": _share(r and not q for r, q in zip(right, asked, strict=True)),
+            "answered_wrong": _share(w and not q for w, q in zip(wrong, asked, strict=True)),
+            "clarified": _share(asked),
+            "clarified_with_right": _share(
+                q and o.case.expected in {h.article_id for h in o.hits[:2]}
+                for q, o in zip(asked, mine, strict=True)
+            ),
+            "handed_off": _share(s is None and not q for s, q in zip(sent, asked, strict=True)),
         }
         if kind == "switch":
             fig["as_alone"] = _share(
