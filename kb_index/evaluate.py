@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
+from kb_index import clarify
 from kb_index.index import KnowledgeBase
 from kb_index.scoring import best_threshold
 from kb_index.types import Hit
@@ -111,3 +114,138 @@ def score(
             round(float(roc_auc_score(target, conf)), 4) if 0 < target.sum() < len(target) else None
         )
     return out
+
+
+# --- conversations: rows with "history" -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    """One eval row. ``history`` holds the customer's earlier turns (oldest first); ``kind`` is
+    ``"single"`` (no history), ``"followup"`` (needs the earlier turns) or ``"switch"`` (changes
+    the subject: must be answered as if alone); ``last_article`` is the article the bot answered
+    last, when the row says so (otherwise the eval derives it from the last earlier turn)."""
+
+    text: str
+    expected: str | None
+    history: tuple[str, ...] = ()
+    last_article: str | None = None
+    kind: str = "single"
+
+
+def read_cases(path: Path) -> list[Case]:
+    """Eval rows with their conversation: ``{"text", "expected", "history"?, "last_article"?,
+    "kind"?}``; a row with history and no kind is a follow-up."""
+    out = []
+    for no, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        obj = json.loads(line)
+        history = obj.get("history") or []
+        if not isinstance(history, list) or not all(isinstance(h, str) for h in history):
+            raise ValueError(f"{path}:{no}: history must be a list of strings")
+        kind = str(obj.get("kind") or ("followup" if history else "single"))
+        if kind not in KINDS:
+            raise ValueError(f"{path}:{no}: kind must be one of {', '.join(KINDS)}, not {kind!r}")
+        if kind != "single" and not history:
+            raise ValueError(f"{path}:{no}: a {kind} row needs a history")
+        out.append(
+            Case(str(obj["text"]), obj.get("expected"), tuple(history), obj.get("last_article"), kind)
+        )
+    return out
+
+
+KINDS = ("single", "followup", "switch")
+
+
+async def last_answered(kb: Searchlike, history: tuple[str, ...], threshold: float) -> str | None:
+    """What the bot would have answered to the last earlier turn (in its own context), if anything."""
+    if not history:
+        return None
+    prev = await last_answered(kb, history[:-1], threshold) if len(history) > 1 else None
+    hits = await kb.search(history[-1], history=history[:-1], last_article=prev, k=1)
+    return hits[0].article_id if hits and hits[0].confidence >= threshold else None
+
+
+async def run_cases(kb: Searchlike, cases: list[Case], threshold: float, *, k: int = 5) -> list[Outcome]:
+    """Each case searched in its conversation, and alone (what a topic switch must match)."""
+    out = []
+    for c in cases:
+        last = c.last_article
+        if last is None and c.history:
+            last = await last_answered(kb, c.history, threshold)
+        t = time.perf_counter()
+        hits = await kb.search(c.text, history=c.history, last_article=last, k=k)
+        ms = (time.perf_counter() - t) * 1000
+        alone = await kb.search(c.text, k=k) if c.history else hits
+        out.append(Outcome(c, hits, alone, ms))
+    return out
+
+
+@dataclass(frozen=True)
+class Outcome:
+    case: Case
+    hits: list[Hit]
+    alone: list[Hit]
+    ms: float
+
+
+def _decision(hits: list[Hit], threshold: float) -> str | None:
+    """The article the bot sends at ``threshold``, or None (handed to people)."""
+    return hits[0].article_id if hits and hits[0].confidence >= threshold else None
+
+
+def score_turns(outcomes: list[Outcome], threshold: float) -> dict[str, Any]:
+    """Figures per kind at the serving ``threshold``: top-1, answered right / wrong / handed off
+    (shares of the kind's cases) and, for topic switches, the share answered as if alone."""
+    out: dict[str, Any] = {"threshold": round(threshold, 4)}
+    for kind in KINDS:
+        mine = [o for o in outcomes if o.case.kind == kind and o.case.expected is not None]
+        if not mine:
+            continue
+        sent = [_decision(o.hits, threshold) for o in mine]
+        right = [s is not None and s == o.case.expected for s, o in zip(sent, mine, strict=True)]
+        wrong = [s is not None and s != o.case.expected for s, o in zip(sent, mine, strict=True)]
+        fig: dict[str, Any] = {
+            "n": len(mine),
+            "top1": _share(bool(o.hits) and o.hits[0].article_id == o.case.expected for o in mine),
+            "answered_right": _share(right),
+            "answered_wrong": _share(wrong),
+            "handed_off": _share(s is None for s in sent),
+        }
+        asked = [bool(clarify.options(o.hits)) for o in mine]
+        fig["with_clarify"] = {
+            "answered_right": _share(r and not q for r, q in zip(right, asked, strict=True)),
+            "answered_wrong": _share(w and not q for w, q in zip(wrong, asked, strict=True)),
+            "clarified": _share(asked),
+            "clarified_with_right": _share(
+                q and o.case.expected in {h.article_id for h in o.hits[:2]}
+                for q, o in zip(asked, mine, strict=True)
+            ),
+            "handed_off": _share(s is None and not q for s, q in zip(sent, asked, strict=True)),
+        }
+        if kind == "switch":
+            fig["as_alone"] = _share(
+                s == _decision(o.alone, threshold) for s, o in zip(sent, mine, strict=True)
+            )
+        if kind != "single":
+            fig["alone_answered_right"] = _share(_decision(o.alone, threshold) == o.case.expected for o in mine)
+        fig["latency_ms_p50"] = round(float(np.percentile([o.ms for o in mine], 50)), 2)
+        out[kind] = fig
+    return out
+
+
+def _share(flags: Any) -> float:
+    v = list(flags)
+    return round(float(np.mean(v)), 4) if v else 0.0
+
+
+async def evaluate_turns(kb: Searchlike, cases: list[Case], *, threshold: float) -> dict[str, Any]:
+    """``score_turns`` for ``cases`` searched through ``kb``."""
+    return score_turns(await run_cases(kb, cases, threshold), threshold)
+
+
+class Searchlike(Protocol):
+    async def search(
+        self, query: str, *, history: Sequence[str] = (), last_article: str | None = None, k: int = 3
+    ) -> list[Hit]: ...

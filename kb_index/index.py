@@ -15,7 +15,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from kb_index import storage
+from kb_index import followup, storage
 from kb_index.build import identity
 from kb_index.calibrate import DENSE_K, LEX_K, validate
 from kb_index.coverage import Coverage
@@ -179,6 +179,7 @@ class KnowledgeBase:
         self._learned = Learned(embedder.dim)
         self._batcher = Batcher.for_embedder(embedder)
         self._searches: Batcher[tuple[str, int], list[Hit]] = Batcher(self._search_batch)
+        self._followup = followup.Model.load()
         self._head_fitted_on = 0
         self._refit: asyncio.Task[None] | None = None
         self._reload_lock = asyncio.Lock()
@@ -227,18 +228,27 @@ class KnowledgeBase:
 
     # --- search --------------------------------------------------------------------------------
 
-    async def search(self, query: str, *, history: Sequence[str] = (), k: int = 3) -> list[Hit]:
-        """Top ``k`` articles for ``query``; a short follow-up is searched with the previous turn."""
+    async def search(
+        self, query: str, *, history: Sequence[str] = (), last_article: str | None = None, k: int = 3
+    ) -> list[Hit]:
+        """Top ``k`` articles for ``query``, in its conversation when there is one (``history``: the
+        customer's earlier turns, oldest first; ``last_article``: what the bot answered last):
+        ``kb_index.followup`` searches it alone and with the previous turn and ranks by its model."""
         query = query.strip()
         if not query:
             return []
-        text = query
-        if history and is_follow_up(query):
-            prev = next((h for h in reversed(history) if h.strip()), "")
-            if prev:
-                text = f"{prev.strip()} {query}"
-        hits = await self._searches.submit((text, k))
-        return hits
+        if not history:
+            return await self._searches.submit((query, k))
+        return await followup.search(
+            self._search_text, query, history=history, last_article=last_article, model=self._followup, k=k
+        )
+
+    async def _search_text(self, text: str, k: int) -> list[Hit]:
+        return await self.search_text(text, k=k)
+
+    async def search_text(self, text: str, *, k: int = 3) -> list[Hit]:
+        """``text`` searched as it is (no conversation)."""
+        return await self._searches.submit((text.strip(), k)) if text.strip() else []
 
     def _search_batch(self, items: list[tuple[str, int]]) -> list[list[Hit]]:
         """One batch of concurrent searches (in a worker thread): the lexical half runs on a second
