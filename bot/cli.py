@@ -203,22 +203,9 @@ def outbox_retry(
     typer.echo(f"{n} entr{'y' if n == 1 else 'ies'} queued again")
 
 
-@app.command()
-def report(
-    days: Annotated[int, typer.Option(help="Window: the last N days")] = 7,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
-    """Volume, deflection, first-response and resolution times, handoff reasons."""
-    from datetime import timedelta
+from bot.report_cli import report as _report  # noqa: E402
 
-    from bot.messages import utcnow
-    from bot.reports import build_report
-
-    async def go(session: Any) -> Any:
-        return await build_report(session, since=utcnow() - timedelta(days=days))
-
-    result = _run(_with_session(go))
-    typer.echo(json.dumps(result.to_dict(), indent=2) if as_json else "\n".join(result.lines()))
+app.command("report")(_report)
 
 
 @app.command()

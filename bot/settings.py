@@ -81,6 +81,9 @@ class Settings(BaseSettings):
         "urgent=15m/4h,high=1h/8h,normal=4h/24h,low=8h/72h",
         description="Per priority: first-response/resolution targets in business time",
     )
+    sla_holidays: str = Field(
+        "", description="Comma-separated dates (2026-12-25,2027-01-01) closed all day for SLA clocks and reports"
+    )
     sla_around_the_clock: str = Field("urgent", description="Priorities whose SLA clocks ignore business hours")
     sla_check_seconds: float = Field(30.0, description="How often the worker checks SLA clocks, seconds")
     sla_warn_fraction: float = Field(

@@ -181,4 +181,4 @@ async def test_report_counts_what_happened(rig: Rig) -> None:
     assert r.deflection_rate == 0.5
     assert r.handoff_reasons == {"low_confidence": 1}
     assert r.first_response_p50_s is not None and r.first_response_p50_s >= 0
-    assert any("Deflection 50%" in line for line in r.lines())
+    assert any("contained 50%" in line for line in r.lines())
