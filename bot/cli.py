@@ -10,6 +10,8 @@ from typing import Annotated, Any
 
 import typer
 
+from bot.customers_cmd import app as customers_app
+from bot.report_cli import report as report_command
 from bot.settings import Settings
 
 app = typer.Typer(help="Switchboard: omnichannel support assistant.", no_args_is_help=True)
@@ -17,6 +19,7 @@ conversations_app = typer.Typer(help="Inspect conversations.", no_args_is_help=T
 outbox_app = typer.Typer(help="Inspect and retry deliveries.", no_args_is_help=True)
 app.add_typer(conversations_app, name="conversations")
 app.add_typer(outbox_app, name="outbox")
+app.add_typer(customers_app, name="customers")
 
 try:  # the KB engine's commands: ingest, search, eval, gaps, tune
     from kb_index.cli import app as kb_app
@@ -203,9 +206,7 @@ def outbox_retry(
     typer.echo(f"{n} entr{'y' if n == 1 else 'ies'} queued again")
 
 
-from bot.report_cli import report as _report  # noqa: E402
-
-app.command("report")(_report)
+app.command("report")(report_command)
 
 
 @app.command()

@@ -33,6 +33,7 @@ from bot import store
 from bot.messages import utcnow
 from bot.models import ChannelIdentity, Conversation, Customer, Message, OutboxEntry
 from bot.models import ConversationState as S
+from bot.routing_tags import route_tags
 from bot.settings import Settings
 from bot.slack_deliver import SlackDeliverer, _masked, counts
 from bot.slack_models import SlackSuggestion, SlackThread
@@ -118,9 +119,7 @@ class SlackDesk:
     # ---- routing and per-transaction bookkeeping ---------------------------------------------------
 
     def route(self, *, conversation: Conversation, customer: Customer | None) -> str | None:
-        tags = {str(t).lower() for t in (conversation.tags or [])}
-        if customer is not None and customer.vip:
-            tags.add("vip")
+        tags = route_tags(conversation, customer)  # its own, the customer's, vip / flagged
         for key, channel in self.routes:
             if key.startswith("tag:") and key[4:] in tags or key == conversation.channel.lower():
                 return channel
