@@ -116,7 +116,8 @@ class Pipeline:
         if conv is not None:
             return conv
         latest = await store.latest_conversation(session, identity_id=identity.id)
-        if latest is not None and latest.resolved_at and utcnow() - latest.resolved_at < REOPEN_WINDOW:
+        if (latest is not None and latest.resolved_at
+                and utcnow() - latest.resolved_at < timedelta(hours=self.settings.reopen_window_hours)):
             await self._move(session, latest, S.BOT, reason="customer wrote again")
             latest.handoff_notified = False
             latest.takeover_notified = False

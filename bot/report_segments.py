@@ -79,6 +79,8 @@ def _apply(seg: Segment, e: EventRow) -> None:
     if e.kind == "assigned":
         seg.owner = str(e.data.get("to")) if e.data.get("to") else seg.owner
         seg.owner_since = e.at
+    elif e.kind == "released":
+        seg.owner = seg.owner_since = None
     elif e.kind == "agent_replied":
         seg.replies += 1
         if seg.first_reply_at is None:
