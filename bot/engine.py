@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import store
+from bot.csat import capture_rating
 from bot.desk import Desk, NullDesk
 from bot.messages import Address, InboundMessage, Receipt, TranscriptItem, utcnow
 from bot.models import ChannelIdentity, Conversation, Customer, Message
@@ -82,6 +83,8 @@ class Pipeline:
             identity = await store.get_or_create_identity(
                 session, address=msg.sender, display_name=msg.display_name
             )
+            if (rated := await capture_rating(self, session, identity=identity, message=msg)) is not None:
+                return rated, False  # a CSAT answer: stored on the surveyed conversation, no bot turn
             conv = await self._conversation_for(session, identity=identity)
             meta: dict[str, Any] = dict(msg.meta)
             if msg.attachments:
