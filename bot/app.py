@@ -24,6 +24,7 @@ from bot.db import make_engine, make_sessionmaker, with_session
 from bot.desk import Desk, NullDesk
 from bot.engine import Pipeline
 from bot.models import OutboxEntry
+from bot.people_sweep import wire_people
 from bot.settings import Settings
 from bot.worker import ChannelDeliverer, Deliverer, Worker
 from channels.base import BadRequest, Channel, ChannelError
@@ -173,6 +174,7 @@ def build_parts(
     if settings.slack_enabled:
         desk: Desk = _wire_slack(parts, deliverers)
         pipeline.desk = desk
+    wire_people(parts, deliverers)  # bot.people_sweep: low-CSAT notices
     return parts
 
 
@@ -254,12 +256,14 @@ def create_app(settings: Settings | None = None, *, kb: Searcher | None = None, 
 
 def _idle(parts: Parts) -> Any:
     """Between deliveries: re-run bot turns a crash interrupted; page SLA breaches (`bot.sla_watch`)."""
+    from bot.people_sweep import PeopleSweep
     from bot.sla_watch import check_sla
     from handoff.sla import SLAPolicy
 
     last = {"at": 0.0, "sla": 0.0}
     sla_policy = SLAPolicy.from_settings(parts.settings)  # a bad SLA_* setting fails at start-up
     sla_every = parts.settings.sla_check_seconds  # 0: never
+    people = PeopleSweep.from_parts(parts)  # re-pages, auto-assignment, idle timers, CSAT
 
     async def on_idle() -> None:
         loop = asyncio.get_running_loop()
@@ -267,6 +271,7 @@ def _idle(parts: Parts) -> Any:
             last["sla"] = loop.time()
             await check_sla(sessionmaker=parts.sessionmaker, desk=parts.pipeline.desk, policy=sla_policy,
                             warn_at=parts.settings.sla_warn_fraction)
+        await people.tick()
         if loop.time() - last["at"] < 10:
             return
         last["at"] = loop.time()

@@ -10,6 +10,8 @@ from typing import Annotated, Any
 
 import typer
 
+from bot.customers_cmd import app as customers_app
+from bot.report_cli import report as report_command
 from bot.settings import Settings
 
 app = typer.Typer(help="Switchboard: omnichannel support assistant.", no_args_is_help=True)
@@ -17,6 +19,7 @@ conversations_app = typer.Typer(help="Inspect conversations.", no_args_is_help=T
 outbox_app = typer.Typer(help="Inspect and retry deliveries.", no_args_is_help=True)
 app.add_typer(conversations_app, name="conversations")
 app.add_typer(outbox_app, name="outbox")
+app.add_typer(customers_app, name="customers")
 
 try:  # the KB engine's commands: ingest, search, eval, gaps, tune
     from kb_index.cli import app as kb_app
@@ -203,22 +206,7 @@ def outbox_retry(
     typer.echo(f"{n} entr{'y' if n == 1 else 'ies'} queued again")
 
 
-@app.command()
-def report(
-    days: Annotated[int, typer.Option(help="Window: the last N days")] = 7,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
-    """Volume, deflection, first-response and resolution times, handoff reasons."""
-    from datetime import timedelta
-
-    from bot.messages import utcnow
-    from bot.reports import build_report
-
-    async def go(session: Any) -> Any:
-        return await build_report(session, since=utcnow() - timedelta(days=days))
-
-    result = _run(_with_session(go))
-    typer.echo(json.dumps(result.to_dict(), indent=2) if as_json else "\n".join(result.lines()))
+app.command("report")(report_command)
 
 
 @app.command()

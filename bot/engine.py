@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import store
+from bot.csat import capture_rating
 from bot.desk import Desk, NullDesk
 from bot.messages import Address, InboundMessage, Receipt, TranscriptItem, utcnow
 from bot.models import ChannelIdentity, Conversation, Customer, Message
@@ -83,6 +84,8 @@ class Pipeline:
             identity = await store.get_or_create_identity(
                 session, address=msg.sender, display_name=msg.display_name
             )
+            if (rated := await capture_rating(self, session, identity=identity, message=msg)) is not None:
+                return rated, False  # a CSAT answer: stored on the surveyed conversation, no bot turn
             conv = await self._conversation_for(session, identity=identity)
             meta: dict[str, Any] = dict(msg.meta)
             if msg.attachments:
@@ -117,7 +120,8 @@ class Pipeline:
         if conv is not None:
             return conv
         latest = await store.latest_conversation(session, identity_id=identity.id)
-        if latest is not None and latest.resolved_at and utcnow() - latest.resolved_at < REOPEN_WINDOW:
+        if (latest is not None and latest.resolved_at
+                and utcnow() - latest.resolved_at < timedelta(hours=self.settings.reopen_window_hours)):
             await self._move(session, latest, S.BOT, reason="customer wrote again")
             latest.handoff_notified = False
             latest.takeover_notified = False

@@ -32,6 +32,11 @@ class Customer(Base):
     flagged: Mapped[bool] = mapped_column(Boolean, default=False)
     timezone: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Profile (bot.customers_admin): set by agents and supervisors.
+    phone: Mapped[str | None] = mapped_column(String(32))
+    tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    notes: Mapped[str | None] = mapped_column(Text)
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))  # merged away: read that one
 
     identities: Mapped[list[ChannelIdentity]] = relationship(back_populates="customer")
 

@@ -1,101 +1,117 @@
-"""Reports over the event log and conversations: volume, deflection, response and resolution times.
+"""Reports over the event log: volume, automation, response and resolution times, FCR, AHT, CSAT, SLA.
 
-Read-only; every figure is computed from stored rows for a time window, so any process can
-produce it (CLI `switchboard report`, Slack `/switchboard stats`).
+Read-only; every figure is computed from stored rows for a time window by the pure functions in
+`bot.report_metrics` (definitions in docs/reports.md), so any process can produce it (CLI
+`switchboard report`, Slack `/switchboard stats`, the supervisor console)::
+
+    report = await build_report(session, since=since, until=until, policy=SLAPolicy.from_settings(s))
+    print("\\n".join(report_lines(report)))
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import csv
+import io
 from datetime import datetime, timedelta
-from statistics import median
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.messages import utcnow
-from bot.models import Conversation, Event
+from bot.report_metrics import Clusterer, Report, compute_report
+from bot.report_rows import load_rows
+from handoff.sla import SLAPolicy
 
 
-def _pct(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    values = sorted(values)
-    idx = min(len(values) - 1, max(0, round(q * (len(values) - 1))))
-    return round(values[idx], 1)
-
-
-@dataclass
-class Report:
-    since: datetime
-    until: datetime
-    conversations: int = 0
-    by_channel: dict[str, int] = field(default_factory=dict)
-    bot_answers: int = 0
-    handed_off: int = 0
-    escalated: int = 0
-    resolved: int = 0
-    open_now: dict[str, int] = field(default_factory=dict)
-    deflection_rate: float | None = None  # conversations the bot closed without a person / all
-    first_response_p50_s: float | None = None
-    first_response_p90_s: float | None = None
-    resolution_p50_s: float | None = None
-    handoff_reasons: dict[str, int] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["since"], d["until"] = self.since.isoformat(), self.until.isoformat()
-        return d
-
-    def lines(self) -> list[str]:
-        def fmt(v: float | None) -> str:
-            return "-" if v is None else f"{v:.0f}s"
-
-        return [
-            f"Conversations {self.conversations} ({', '.join(f'{k} {v}' for k, v in sorted(self.by_channel.items())) or '-'})",
-            f"Bot answers {self.bot_answers} · handed off {self.handed_off} · escalated {self.escalated} · "
-            f"resolved {self.resolved}",
-            f"Deflection {'-' if self.deflection_rate is None else f'{self.deflection_rate:.0%}'}",
-            f"First human response p50 {fmt(self.first_response_p50_s)} · p90 {fmt(self.first_response_p90_s)}",
-            f"Resolution p50 {fmt(self.resolution_p50_s)}",
-            f"Open now: {', '.join(f'{k} {v}' for k, v in sorted(self.open_now.items())) or 'none'}",
-            f"Handoff reasons: {', '.join(f'{k} {v}' for k, v in sorted(self.handoff_reasons.items())) or 'none'}",
-        ]
-
-
-async def build_report(session: AsyncSession, *, since: datetime | None = None, until: datetime | None = None) -> Report:
-    until = until or utcnow()
+async def build_report(
+    session: AsyncSession,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    policy: SLAPolicy | None = None,
+    channel: str | None = None,
+    now: datetime | None = None,
+    clusterer: Clusterer | None = None,
+) -> Report:
+    """The report for [since, until) (default: the last 7 days)."""
+    now = now or utcnow()
+    until = until or now
     since = since or until - timedelta(days=7)
-    convs = list((await session.execute(
-        select(Conversation).where(Conversation.created_at >= since, Conversation.created_at < until)
-    )).scalars())
-    events = list((await session.execute(
-        select(Event).where(Event.at >= since, Event.at < until)
-    )).scalars())
-    report = Report(since=since, until=until, conversations=len(convs))
-    for c in convs:
-        report.by_channel[c.channel] = report.by_channel.get(c.channel, 0) + 1
-    for e in events:
-        if e.kind == "bot_answered":
-            report.bot_answers += 1
-        elif e.kind in ("handed_off", "escalated"):
-            setattr(report, e.kind, getattr(report, e.kind) + 1)
-            reason = (e.data or {}).get("trigger", "unknown")
-            report.handoff_reasons[reason] = report.handoff_reasons.get(reason, 0) + 1
-        elif e.kind == "resolved":
-            report.resolved += 1
-    open_rows = (await session.execute(select(Conversation.state))).scalars().all()
-    for state in open_rows:
-        if state != "resolved":
-            report.open_now[state] = report.open_now.get(state, 0) + 1
-    if convs:
-        deflected = sum(1 for c in convs if c.handed_off_at is None and c.assignee_id is None)
-        report.deflection_rate = round(deflected / len(convs), 4)
-    first = [(c.first_human_response_at - c.handed_off_at).total_seconds()
-             for c in convs if c.first_human_response_at and c.handed_off_at]
-    report.first_response_p50_s = round(median(first), 1) if first else None
-    report.first_response_p90_s = _pct(first, 0.9)
-    res = [(c.resolved_at - c.created_at).total_seconds() for c in convs if c.resolved_at]
-    report.resolution_p50_s = round(median(res), 1) if res else None
-    return report
+    policy = policy or SLAPolicy.from_spec()
+    rows = await load_rows(session, since=since, until=until, channel=channel)
+    return compute_report(rows, since=since, until=until, now=now, policy=policy, channel=channel,
+                          clusterer=clusterer)
+
+
+def _d(v: float | None) -> str:
+    if v is None:
+        return "-"
+    from bot.sla_watch import human_duration
+
+    return human_duration(v)
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{v:.0%}"
+
+
+def _kv(d: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in d.items()) or "-"
+
+
+def report_lines(r: Report) -> list[str]:
+    """The report as text (CLI, Slack)."""
+    fr, frb, res, resb = r.first_response, r.first_response_business, r.resolution, r.resolution_business
+    fcr, cs = r.fcr, r.csat
+    lines = [
+        f"Window {r.since:%Y-%m-%d %H:%M} .. {r.until:%Y-%m-%d %H:%M} UTC"
+        + (f" · channel {r.channel}" if r.channel else "") + f" · days/hours in {r.timezone}",
+        f"Conversations {r.conversations} ({_kv(r.by_channel)}) · customers {r.customers} · reopened {r.reopened}",
+        f"Bot answers {r.bot_answers} · handed off {r.handed_off} · escalated {r.escalated} · resolved {r.resolved}",
+        f"Automated resolution {_pct(r.automated_resolution_rate)} ({r.automated_resolutions}"
+        + (f", {r.automated_pending} inside their 24 h" if r.automated_pending else "") + ")"
+        + f" · contained {_pct(r.contained_rate)}",
+        f"First response by a person p50 {_d(fr.get('p50_s'))} · p90 {_d(fr.get('p90_s'))}"
+        f" (business hours p50 {_d(frb.get('p50_s'))} · p90 {_d(frb.get('p90_s'))}; n={fr.get('count', 0)})",
+        f"Resolution p50 {_d(res.get('p50_s'))} · p90 {_d(res.get('p90_s'))}"
+        f" (business hours p50 {_d(resb.get('p50_s'))}; n={res.get('count', 0)})",
+        f"FCR {_pct(fcr.get('rate'))} ({fcr.get('one_touch', 0)} of {fcr.get('eligible', 0)}"
+        + (f", {fcr['pending']} inside their 7 days" if fcr.get("pending") else "") + ")",
+        "AHT " + (", ".join(f"{a} {_d(v['mean_s'])} (n={v['resolved']})" for a, v in r.aht.items()) or "-"),
+        f"CSAT {_pct(cs.get('csat'))} ({cs.get('satisfied', 0)} of {cs.get('responses', 0)} rated 4-5)"
+        f" · response rate {_pct(cs.get('response_rate'))} of {cs.get('sent', 0)} sent",
+    ]
+    for name, row in r.sla.items():
+        lines.append(f"SLA {name.replace('_', ' ')}: {_pct(row.get('adherence'))} met"
+                     f" ({row['met']} met, {row['breached']} breached, {row['pending']} running)")
+    lines.append(f"Handoff reasons: {_kv(r.handoff_reasons)}")
+    lines.append("Top articles: " + (", ".join(f"{a['article_id']} {a['answers']}" for a in r.top_articles) or "-"))
+    lines.append("Top unanswered: " + ("; ".join(f"{u['label']!r} x{u['count']}" for u in r.unanswered) or "-"))
+    lines.append(f"Open now: {_kv(r.open_now) if r.open_now else 'none'}")
+    return lines
+
+
+def _flatten(prefix: str, value: Any, out: list[tuple[str, str, str]]) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _flatten(f"{prefix}.{i}", item, out)
+    else:
+        metric, _, key = prefix.partition(".")
+        out.append((metric, key, "" if value is None else str(value)))
+
+
+def report_csv(r: Report) -> str:
+    """One row per figure: metric, key, value (nested keys joined with dots)."""
+    rows: list[tuple[str, str, str]] = []
+    _flatten("", r.to_dict(), rows)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(("metric", "key", "value"))
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+__all__ = ["Report", "build_report", "report_csv", "report_lines"]

@@ -89,11 +89,57 @@ class Settings(BaseSettings):
         "urgent=15m/4h,high=1h/8h,normal=4h/24h,low=8h/72h",
         description="Per priority: first-response/resolution targets in business time",
     )
+    sla_holidays: str = Field(
+        "", description="Comma-separated dates (2026-12-25,2027-01-01) closed all day for SLA clocks and reports"
+    )
     sla_around_the_clock: str = Field("urgent", description="Priorities whose SLA clocks ignore business hours")
     sla_check_seconds: float = Field(30.0, description="How often the worker checks SLA clocks, seconds")
     sla_warn_fraction: float = Field(
         0.8, description="Warn the agents' thread once this fraction of an SLA target has elapsed (0: never)"
     )
+
+    # --- queue, routing, idle timers (bot.people_sweep) ---------------------------------------
+    reopen_window_hours: float = Field(
+        24.0, description="A customer writing within this many hours of a resolution reopens the same conversation"
+    )
+    sla_repage_minutes: float = Field(
+        30.0, description="Page a breached SLA again every N minutes until someone takes the conversation (0: once)"
+    )
+    auto_assign: str = Field(
+        "off", description="Give waiting conversations to available agents: off | round_robin | least_loaded"
+    )
+    auto_assign_cap: int = Field(3, description="Most open conversations auto-assignment gives one agent")
+    bot_idle_close_hours: float = Field(
+        24.0, description="Close a bot conversation after this many hours without a customer reply (0: never)"
+    )
+    waiting_on_customer_close_days: float = Field(
+        0.0,
+        description="Close an assigned conversation whose last word was a person's reply after N days "
+        "without a customer answer, with WAITING_ON_CUSTOMER_MESSAGE (0: never)",
+    )
+    waiting_on_customer_message: str = Field(
+        "We haven't heard back from you, so we've closed this conversation. Just reply if you still need help.",
+        description="Told to the customer when a conversation waiting on them is closed",
+    )
+    people_check_seconds: float = Field(
+        30.0, description="How often the worker re-pages, auto-assigns, closes idle conversations and sends surveys"
+    )
+
+    # --- CSAT (bot.csat) ------------------------------------------------------------------------
+    csat_enabled: bool = Field(True, description="Survey the customer after a person resolves their conversation")
+    csat_after_bot: bool = Field(False, description="Also survey conversations the bot resolved alone")
+    csat_delay_minutes: float = Field(5.0, description="Wait this long after the resolution before surveying")
+    csat_window_hours: float = Field(72.0, description="Answers later than this after the survey are not ratings")
+    csat_quiet_hours: str = Field(
+        "21:00-08:00", description="No survey is sent in these hours of the customer's time zone ('' for none)"
+    )
+    csat_default_timezone: str = Field("UTC", description="Time zone for quiet hours when the customer's is unknown")
+    csat_question: str = Field(
+        "How did we do? Reply with a number from 1 (poor) to 5 (great).",
+        description="The survey text",
+    )
+    csat_thanks: str = Field("Thank you for your feedback!", description="Sent after a rating")
+    csat_alert_at_or_below: int = Field(2, description="Ratings at or below this post to the supervisors' channel")
 
     # --- slack (on when the token and secret are set) -----------------------------------------
     slack_bot_token: str | None = None
@@ -138,6 +184,23 @@ class Settings(BaseSettings):
         if v.startswith("sqlite:///"):
             v = "sqlite+aiosqlite:///" + v[len("sqlite:///") :]
         return v
+
+    @field_validator("auto_assign")
+    @classmethod
+    def _known_strategy(cls, v: str) -> str:
+        v = v.strip().lower().replace("-", "_")
+        if v not in ("off", "round_robin", "least_loaded"):
+            raise ValueError("AUTO_ASSIGN must be off, round_robin or least_loaded")
+        return v
+
+    @field_validator("csat_quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, v: str) -> str:
+        import re
+
+        if v.strip() and not re.fullmatch(r"\s*\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2}\s*", v):
+            raise ValueError("CSAT_QUIET_HOURS must look like 21:00-08:00 (or be empty)")
+        return v.strip()
 
     @model_validator(mode="after")
     def _no_placeholder_secrets_in_production(self) -> Settings:

@@ -33,6 +33,8 @@ from bot import store
 from bot.messages import utcnow
 from bot.models import ChannelIdentity, Conversation, Customer, Message, OutboxEntry
 from bot.models import ConversationState as S
+from bot.people_commands import people_command
+from bot.routing_tags import route_tags
 from bot.settings import Settings
 from bot.slack_deliver import SlackDeliverer, _masked, counts
 from bot.slack_models import SlackSuggestion, SlackThread
@@ -40,6 +42,7 @@ from channels import slack_blocks as kit
 from channels.base import SendError
 from channels.slack import Draft, Notice, SlackUser
 from channels.slack_commands import HELP, parse_command
+from handoff.queue import priority_rank_sql
 from kb_index.types import Hit, Searcher
 
 if TYPE_CHECKING:
@@ -118,9 +121,7 @@ class SlackDesk:
     # ---- routing and per-transaction bookkeeping ---------------------------------------------------
 
     def route(self, *, conversation: Conversation, customer: Customer | None) -> str | None:
-        tags = {str(t).lower() for t in (conversation.tags or [])}
-        if customer is not None and customer.vip:
-            tags.add("vip")
+        tags = route_tags(conversation, customer)  # its own, the customer's, vip / flagged
         for key, channel in self.routes:
             if key.startswith("tag:") and key[4:] in tags or key == conversation.channel.lower():
                 return channel
@@ -540,6 +541,8 @@ class SlackDesk:
     # ---- AgentHost: slash command and App Home ---------------------------------------------------------
 
     async def command(self, *, user: SlackUser, text: str, channel: str | None) -> str:
+        if (reply := await people_command(self, user=user, text=text)) is not None:
+            return reply  # available / away / release / customer (bot.people_commands)
         cmd = parse_command(text)
         if cmd.error:
             return cmd.error
@@ -607,7 +610,8 @@ class SlackDesk:
                 .join(SlackThread, SlackThread.conversation_id == Conversation.id, isouter=True)
                 .join(Customer, Customer.id == Conversation.customer_id)
                 .join(ChannelIdentity, ChannelIdentity.id == Conversation.identity_id)
-                .where(where).order_by(Conversation.handed_off_at.is_(None), Conversation.handed_off_at).limit(limit))
+                .where(where).order_by(priority_rank_sql(Conversation.priority),  # priority, then wait
+                                       Conversation.handed_off_at.is_(None), Conversation.handed_off_at).limit(limit))
         rows = []
         now = utcnow()
         for conv, thread, customer, identity in (await session.execute(stmt)).all():

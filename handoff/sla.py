@@ -117,6 +117,19 @@ def _parse_days(text: str) -> frozenset[int]:
     return frozenset(days)
 
 
+def parse_holidays(text: str) -> frozenset[date]:
+    """'2026-12-25, 2026-12-26,2027-01-01' -> those dates (closed all day in the business calendar)."""
+    out: set[date] = set()
+    for part in (p.strip() for p in text.replace(";", ",").split(",")):
+        if not part:
+            continue
+        try:
+            out.add(date.fromisoformat(part))
+        except ValueError as exc:
+            raise SLAConfigError("holidays", part, "expected dates like 2026-12-25, comma-separated") from exc
+    return frozenset(out)
+
+
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -173,6 +186,7 @@ class SLAPolicy:
             timezone=settings.sla_timezone,
             targets=settings.sla_targets,
             around_the_clock=settings.sla_around_the_clock,
+            holidays=parse_holidays(getattr(settings, "sla_holidays", "") or ""),
         )
 
     def target(self, priority: str) -> SLATarget:

@@ -181,7 +181,7 @@ async def test_report_counts_what_happened(rig: Rig) -> None:
     assert r.deflection_rate == 0.5
     assert r.handoff_reasons == {"low_confidence": 1}
     assert r.first_response_p50_s is not None and r.first_response_p50_s >= 0
-    assert any("Deflection 50%" in line for line in r.lines())
+    assert any("contained 50%" in line for line in r.lines())
 
 
 async def test_without_answer_threshold_the_kbs_calibrated_threshold_is_in_force(

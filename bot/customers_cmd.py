@@ -1,0 +1,160 @@
+"""`switchboard customers list|show|set|tag|link|merge` (logic in `bot.customers_admin`).
+
+    switchboard customers list --vip
+    switchboard customers show 7 --json
+    switchboard customers set 7 --vip --email ann@example.com --name "Ann Lee" --notes "prefers SMS"
+    switchboard customers tag 7 enterprise -r trial
+    switchboard customers link 7 sms +15551230001
+    switchboard customers merge 9 7          # 9 is folded into 7; every message is kept
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+import typer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.settings import Settings
+
+app = typer.Typer(help="Customer profiles and their channel identities.", no_args_is_help=True)
+
+
+def _run(fn: Callable[[AsyncSession], Awaitable[Any]], *, write: bool = False) -> Any:
+    """Run `fn(session)` (in a transaction when `write`); customer errors exit 1 with their message."""
+    from bot.customers_admin import CustomerError
+    from bot.db import make_engine, make_sessionmaker
+
+    settings = Settings()
+
+    async def go() -> Any:
+        engine = make_engine(settings.database_url)
+        try:
+            async with make_sessionmaker(engine)() as session:
+                if not write:
+                    return await fn(session)
+                async with session.begin():
+                    return await fn(session)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(go())
+    except CustomerError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+def _region() -> str:
+    return Settings().sms_default_region
+
+
+def _profile(c: Any) -> dict[str, Any]:
+    return {"id": c.id, "display_name": c.display_name, "email": c.email, "phone": c.phone, "vip": c.vip,
+            "flagged": c.flagged, "tags": list(c.tags or []), "notes": c.notes, "timezone": c.timezone,
+            "created_at": c.created_at.isoformat()}
+
+
+@app.command("list")
+def list_(
+    query: Annotated[str | None, typer.Option("--query", "-q", help="Name, email, phone or address contains")] = None,
+    vip: Annotated[bool | None, typer.Option("--vip/--not-vip", help="Only VIPs / only non-VIPs")] = None,
+    tag: Annotated[str | None, typer.Option(help="Only customers with this tag")] = None,
+    limit: int = 50,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Customers, newest first (merged-away profiles are not listed)."""
+    from bot.customers_admin import list_customers
+
+    rows = _run(lambda s: list_customers(s, query=query, vip=vip, tag_name=tag, limit=limit))
+    if as_json:
+        typer.echo(json.dumps([{**_profile(c), "identities": n} for c, n in rows], indent=2))
+        return
+    typer.echo(f"{'id':>6}  {'name':24} {'email':28} {'vip':3}  {'ids':>3}  tags")
+    for c, n in rows:
+        typer.echo(f"{c.id:>6}  {(c.display_name or '-')[:24]:24} {(c.email or '-')[:28]:28} "
+                   f"{'yes' if c.vip else '':3}  {n:>3}  {', '.join(c.tags or [])}")
+
+
+@app.command()
+def show(customer_id: int, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """A profile, its identities on every channel and its conversations (newest first)."""
+    from bot.customers_admin import show_customer
+
+    summary = _run(lambda s: show_customer(s, customer_id=customer_id))
+    c = summary.customer
+    idents = [{"id": i.id, "channel": i.channel, "address": i.address, "opted_out": i.opted_out}
+              for i in summary.identities]
+    convs = [{"id": v.id, "channel": v.channel, "state": v.state, "created_at": v.created_at.isoformat(),
+              "handoff_reason": v.handoff_reason} for v in summary.conversations]
+    if as_json:
+        typer.echo(json.dumps({**_profile(c), "identities": idents, "conversations": convs}, indent=2))
+        return
+    if c.id != customer_id:
+        typer.echo(f"(customer {customer_id} was merged into {c.id})")
+    typer.echo(f"customer {c.id}: {c.display_name or '-'}" + (" [VIP]" if c.vip else "")
+               + (" [flagged]" if c.flagged else ""))
+    typer.echo(f"  email {c.email or '-'} · phone {c.phone or '-'} · tags {', '.join(c.tags or []) or '-'}")
+    if c.notes:
+        typer.echo(f"  notes: {c.notes}")
+    for i in idents:
+        typer.echo(f"  identity #{i['id']} {i['channel']}:{i['address']}" + (" (opted out)" if i["opted_out"] else ""))
+    for v in convs:
+        typer.echo(f"  conversation {v['id']} [{v['channel']}] {v['state']} {v['created_at'][:16]}")
+
+
+@app.command("set")
+def set_(
+    customer_id: int,
+    name: Annotated[str | None, typer.Option(help="Display name ('' clears)")] = None,
+    email: Annotated[str | None, typer.Option(help="Email ('' clears)")] = None,
+    phone: Annotated[str | None, typer.Option(help="Phone, any format ('' clears)")] = None,
+    vip: Annotated[bool | None, typer.Option("--vip/--no-vip")] = None,
+    flagged: Annotated[bool | None, typer.Option("--flagged/--no-flagged")] = None,
+    notes: Annotated[str | None, typer.Option(help="Free notes for agents ('' clears)")] = None,
+    timezone: Annotated[str | None, typer.Option(help="IANA time zone (quiet hours)")] = None,
+) -> None:
+    """Set profile fields (VIP and tags drive routing: docs/customers.md)."""
+    from bot.customers_admin import set_profile
+
+    region = _region()
+    c = _run(lambda s: set_profile(s, customer_id=customer_id, display_name=name, email=email, phone=phone,
+                                   vip=vip, flagged=flagged, notes=notes, timezone=timezone, region=region),
+             write=True)
+    typer.echo(json.dumps(_profile(c)))
+
+
+@app.command()
+def tag(
+    customer_id: int,
+    tags: Annotated[list[str] | None, typer.Argument(help="Tags to add")] = None,
+    remove: Annotated[list[str] | None, typer.Option("--remove", "-r", help="Tag to remove (repeatable)")] = None,
+) -> None:
+    """Add (and remove) tags."""
+    from bot.customers_admin import tag as tag_customer
+
+    c = _run(lambda s: tag_customer(s, customer_id=customer_id, add=tags or [], remove=remove or []), write=True)
+    typer.echo(f"customer {c.id} tags: {', '.join(c.tags or []) or '-'}")
+
+
+@app.command()
+def link(customer_id: int, channel: str, address: str) -> None:
+    """Give the customer an identity on a channel (refused if it belongs to someone else: merge)."""
+    from bot.customers_admin import link_identity
+
+    region = _region()
+    ident = _run(lambda s: link_identity(s, customer_id=customer_id, channel=channel, address=address,
+                                         region=region), write=True)
+    typer.echo(f"customer {ident.customer_id} has identity #{ident.id} {ident.channel}:{ident.address}")
+
+
+@app.command()
+def merge(source_id: int, target_id: int) -> None:
+    """Fold SOURCE into TARGET: identities, conversations and every message move to TARGET."""
+    from bot.customers_admin import merge_customers
+
+    c = _run(lambda s: merge_customers(s, source_id=source_id, target_id=target_id), write=True)
+    typer.echo(f"customer {source_id} merged into {c.id}")

@@ -1,0 +1,53 @@
+"""`slack.notice` outbox entries: a top-level post in a given Slack channel (a low CSAT score for the
+supervisors), with a link to the conversation's thread when it has one.
+
+Registered as the worker's ``slack_notice`` deliverer when Slack is on (`bot.people_wiring`).
+A retry first looks for the post it may already have made (the entry id rides in the message
+metadata), so a timeout never posts twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.messages import SendResult
+from bot.models import OutboxEntry
+from bot.slack_models import SlackThread
+from channels.base import PermanentSendError
+
+
+def thread_link(channel: str | None, ts: str | None) -> str | None:
+    return f"https://slack.com/archives/{channel}/p{ts.replace('.', '')}" if channel and ts else None
+
+
+class SlackNoticeDeliverer:
+    def __init__(self, *, sessionmaker: async_sessionmaker[AsyncSession], api: Any) -> None:
+        self.sessionmaker = sessionmaker
+        self.api = api  # channels.slack_api.SlackApi
+
+    async def deliver(self, entry: OutboxEntry) -> SendResult:
+        p = entry.payload or {}
+        channel = p.get("channel")
+        if not channel:
+            raise PermanentSendError("a notice needs a channel", code="no_channel")
+        marker = str(entry.id)
+        if entry.attempts > 0:
+            found = await self.api.find_marked(channel=channel, thread_ts=None, marker=marker)
+            if found:
+                return SendResult(platform_id=str(found))
+        text = str(p.get("text") or "")
+        link = None
+        if entry.conversation_id is not None:
+            async with self.sessionmaker() as session:
+                thread = (await session.execute(select(SlackThread).where(
+                    SlackThread.conversation_id == entry.conversation_id))).scalar_one_or_none()
+            link = thread_link(thread.channel_id, thread.thread_ts) if thread else None
+        if link:
+            text = f"{text} \u00b7 <{link}|open the thread>"
+        ts = await self.api.post_message(channel=channel, text=text, blocks=[
+            {"type": "section", "text": {"type": "mrkdwn", "text": f":warning: {text}"}}],
+            metadata={"event_type": "switchboard_post", "event_payload": {"outbox": marker}})
+        return SendResult(platform_id=ts)

@@ -1,0 +1,157 @@
+"""Queue chores through the real pipeline: re-paging until taken, auto-assignment under a cap,
+release, idle timers, the reopen window setting."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.auto_assign import auto_assign, waiting_queue
+from bot.engine import Pipeline
+from bot.idle_close import close_idle
+from bot.messages import Address, InboundMessage, utcnow
+from bot.models import Conversation, Event, Message
+from bot.models import ConversationState as S
+from bot.presence import set_presence
+from bot.queue_actions import release
+from bot.settings import Settings
+from bot.sla_repage import REPAGED, repage_breaches
+from bot.sla_watch import check_sla
+from handoff.policy import Policy, PolicyConfig
+from tests.bot.helpers import TableSearcher
+from tests.bot.test_sla_watch import ALWAYS, RecordingDesk, handed_off
+
+
+def make_pipeline(db: async_sessionmaker[AsyncSession], settings: Settings, desk: Any = None) -> Pipeline:
+    return Pipeline(sessionmaker=db, settings=settings, kb=TableSearcher({"refund": ("refunds", 0.9)}),
+                    policy=Policy(PolicyConfig.from_settings(settings)), desk=desk)
+
+
+async def test_a_breach_is_paged_again_every_interval_until_someone_takes_it(
+    db: async_sessionmaker[AsyncSession], settings_factory: Callable[..., Settings]
+) -> None:
+    conv_id = await handed_off(db, at=utcnow() - timedelta(hours=5))  # normal: 4 h first response
+    desk = RecordingDesk()
+    assert len(await check_sla(sessionmaker=db, desk=desk, policy=ALWAYS)) == 1
+    every = timedelta(minutes=30)
+    t0 = utcnow()
+    assert await repage_breaches(sessionmaker=db, desk=desk, policy=ALWAYS, every=every, now=t0 + timedelta(minutes=10)) == []
+    assert await repage_breaches(sessionmaker=db, desk=desk, policy=ALWAYS, every=every,
+                                 now=t0 + timedelta(minutes=31)) == [(conv_id, "first_response")]
+    assert await repage_breaches(sessionmaker=db, desk=desk, policy=ALWAYS, every=every, now=t0 + timedelta(minutes=40)) == []
+    assert await repage_breaches(sessionmaker=db, desk=desk, policy=ALWAYS, every=every,
+                                 now=t0 + timedelta(minutes=62)) == [(conv_id, "first_response")]
+    assert len(desk.breaches) == 3
+    async with db() as s:
+        pages = [e.data["page"] for e in (await s.execute(select(Event).where(Event.kind == REPAGED))).scalars()]
+    assert pages == [2, 3]
+    # Someone takes it: no more pages.
+    pipeline = make_pipeline(db, settings_factory())
+    await pipeline.assign(conv_id, user_id="U1", user_name="Ann")
+    assert await repage_breaches(sessionmaker=db, desk=desk, policy=ALWAYS, every=every, now=t0 + timedelta(hours=3)) == []
+    assert await repage_breaches(sessionmaker=db, desk=desk, policy=ALWAYS, every=timedelta(0), now=t0) == []
+    assert len(desk.breaches) == 3
+
+
+async def test_auto_assignment_follows_priority_and_never_exceeds_the_cap(
+    db: async_sessionmaker[AsyncSession], settings_factory: Callable[..., Settings]
+) -> None:
+    now = utcnow()
+    ids = {}
+    for name, prio, minutes in [("old-normal", "normal", 90), ("urgent", "urgent", 5), ("low", "low", 300),
+                                ("high", "high", 10), ("new-normal", "normal", 20)]:
+        ids[name] = await handed_off(db, at=now - timedelta(minutes=minutes), priority=prio, address=name)
+    async with db() as s:
+        queue = await waiting_queue(s)
+    assert [q.conversation_id for q in queue] == [ids[n] for n in ("urgent", "high", "old-normal", "new-normal", "low")]
+    async with db() as s, s.begin():
+        await set_presence(s, agent_id="U1", status="available", name="Ann", cap=1)
+        await set_presence(s, agent_id="U2", status="available", name="Bo")  # the default cap (2)
+        await set_presence(s, agent_id="U3", status="away", name="Cy")
+    pipeline = make_pipeline(db, settings_factory())
+    plan = await auto_assign(sessionmaker=db, pipeline=pipeline, strategy="least_loaded", default_cap=2)
+    assert [c for c, _ in plan] == [ids["urgent"], ids["high"], ids["old-normal"]]  # room for 3: 1 + 2
+    assert await auto_assign(sessionmaker=db, pipeline=pipeline, strategy="least_loaded", default_cap=2) == []
+    async with db() as s:
+        convs = {c.id: c for c in (await s.execute(select(Conversation))).scalars()}
+    owners = [convs[c].assignee_id for c, _ in plan]
+    assert owners.count("U1") == 1 and owners.count("U2") == 2 and "U3" not in owners
+    assert all(convs[c].state == S.ASSIGNED for c, _ in plan)
+    assert convs[ids["low"]].state == S.WAITING
+    # Ann resolves hers: she has room again and takes the next in line.
+    ann = next(c for c, a in plan if a == "U1")
+    await pipeline.resolve(ann, by="U1")
+    assert await auto_assign(sessionmaker=db, pipeline=pipeline, strategy="round_robin", default_cap=2) == [
+        (ids["new-normal"], "U1")]
+
+
+async def test_release_puts_it_back_in_the_queue(db: async_sessionmaker[AsyncSession],
+                                                 settings_factory: Callable[..., Settings]) -> None:
+    pipeline = make_pipeline(db, settings_factory())
+    conv_id = await handed_off(db, at=utcnow())
+    await pipeline.assign(conv_id, user_id="U1", user_name="Ann")
+    refused = await release(db, pipeline.desk, conversation_id=conv_id, by="U2")
+    assert not refused.released and "someone else" in refused.message
+    done = await release(db, pipeline.desk, conversation_id=conv_id, by="U1")
+    assert done.released and "back in the queue" in done.message
+    async with db() as s:
+        conv = await s.get(Conversation, conv_id)
+        assert conv is not None and (conv.state, conv.assignee_id) == (S.WAITING, None)
+    again = await release(db, pipeline.desk, conversation_id=conv_id, by="U1")
+    assert not again.released and "not assigned" in again.message
+
+
+async def test_idle_timers(db: async_sessionmaker[AsyncSession], settings_factory: Callable[..., Settings]) -> None:
+    pipeline = make_pipeline(db, settings_factory())
+    quiet = (await pipeline.receive(InboundMessage(Address("web", "quiet"), "q1", "refund?"))).conversation_id
+    chatty = (await pipeline.receive(InboundMessage(Address("web", "chatty"), "c1", "refund?"))).conversation_id
+    await pipeline.drain()
+    waiting = await handed_off(db, at=utcnow() - timedelta(days=5), address="w")
+    await pipeline.assign(waiting, user_id="U1", user_name="Ann")
+    await pipeline.agent_reply(waiting, text="Could you send the order number?", author_id="U1")
+    answered = await handed_off(db, at=utcnow() - timedelta(days=5), address="a")
+    await pipeline.assign(answered, user_id="U1", user_name="Ann")
+    await pipeline.agent_reply(answered, text="Could you send the order number?", author_id="U1")
+    async with db() as s, s.begin():  # age everything but the chatty customer's conversation
+        old = utcnow() - timedelta(days=4)
+        for cid in (quiet, waiting, answered):
+            await s.execute(update(Message).where(Message.conversation_id == cid).values(created_at=old))
+            await s.execute(update(Conversation).where(Conversation.id == cid).values(updated_at=old))
+        await s.execute(update(Conversation).where(Conversation.id == chatty).values(updated_at=old))
+    await pipeline.receive(InboundMessage(Address("web", "a"), "a2", "it is 12345"))  # the customer answered
+    await pipeline.drain()
+    async with db() as s, s.begin():
+        await s.execute(update(Conversation).where(Conversation.id == answered).values(updated_at=old))
+    closed = await close_idle(sessionmaker=db, pipeline=pipeline, bot_idle=timedelta(hours=24),
+                              waiting_on_customer=timedelta(days=3), message="Closing this, reply to reopen.")
+    assert sorted(closed) == sorted([(quiet, "idle"), (waiting, "waiting_on_customer")])
+    async with db() as s:
+        states = {c.id: c.state for c in (await s.execute(select(Conversation))).scalars()}
+        last = (await s.execute(select(Message).where(Message.conversation_id == waiting)
+                                .order_by(Message.id.desc()).limit(1))).scalar_one()
+    assert states[quiet] == S.RESOLVED and states[waiting] == S.RESOLVED
+    assert states[chatty] == S.BOT and states[answered] == S.ASSIGNED
+    assert last.text == "Closing this, reply to reopen." and last.author_kind == "system"
+
+
+async def test_reopen_window_is_a_setting(db: async_sessionmaker[AsyncSession],
+                                          settings_factory: Callable[..., Settings]) -> None:
+    pipeline = make_pipeline(db, settings_factory(reopen_window_hours=2))
+    first = (await pipeline.receive(InboundMessage(Address("web", "r"), "r1", "refund?"))).conversation_id
+    await pipeline.drain()
+    await pipeline.resolve(first, by="idle")
+    async with db() as s, s.begin():
+        await s.execute(update(Conversation).where(Conversation.id == first)
+                        .values(resolved_at=utcnow() - timedelta(hours=1)))
+    assert (await pipeline.receive(InboundMessage(Address("web", "r"), "r2", "refund?"))).conversation_id == first
+    await pipeline.drain()
+    await pipeline.resolve(first, by="idle")
+    async with db() as s, s.begin():
+        await s.execute(update(Conversation).where(Conversation.id == first)
+                        .values(resolved_at=utcnow() - timedelta(hours=3)))
+    assert (await pipeline.receive(InboundMessage(Address("web", "r"), "r3", "refund?"))).conversation_id != first
+    await pipeline.drain()
