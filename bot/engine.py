@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import store
+from bot import store, turn_context
 from bot.csat import capture_rating
 from bot.desk import Desk, NullDesk
 from bot.messages import Address, InboundMessage, Receipt, TranscriptItem, utcnow
@@ -29,6 +29,7 @@ from bot.settings import Settings
 from bot.sms_compliance import apply_compliance
 from bot.states import check_move
 from handoff.policy import Decision, Policy, Turn
+from kb_index import clarify
 from kb_index.threshold import threshold_in_force
 from kb_index.types import Hit, Searcher
 
@@ -205,8 +206,12 @@ class Pipeline:
             history = await store.recent_texts(
                 session, conversation_id=msg.conversation_id, author_kinds=("customer",), before_id=msg.id, limit=2
             )
+            prev_bot = await turn_context.last_bot_meta(
+                session, conversation_id=msg.conversation_id, before_id=msg.id
+            )
             text = msg.text
-        hits = await self._search(text, history)
+        choice = turn_context.picked(prev_bot, text)  # the reply to a clarifying question
+        hits = [choice] if choice else await self._search(text, history, turn_context.answered_article(prev_bot))
         async with self.sessionmaker() as session, session.begin():
             # Claim the turn atomically: the first writer wins (a row lock on PostgreSQL, the
             # database write lock on SQLite); a concurrent or repeated call finds nothing to do.
@@ -224,11 +229,11 @@ class Pipeline:
             await self._turn(session, conv, msg, hits, customer, history)
         self._wake()
 
-    async def _search(self, text: str, history: Sequence[str]) -> list[Hit]:
+    async def _search(self, text: str, history: Sequence[str], last_article: str | None) -> list[Hit]:
         if self.kb is None or not text.strip():
             return []
         try:
-            return await self.kb.search(text, history=history, k=3)
+            return await self.kb.search(text, history=history, last_article=last_article, k=3)
         except Exception:  # the KB failing must not lose the customer: hand off instead
             log.exception("KB search failed")
             return []
@@ -266,6 +271,8 @@ class Pipeline:
             )
             if decision is not None and conv.state != S.BOT and decision.target != "supervisor":
                 decision = None  # already with people; only a supervisor escalation changes anything
+            if decision is not None and turn_context.ask_instead(decision.trigger, decision.also, hits):
+                decision = None  # unsure between two articles: ask which one before handing off
         will_answer = conv.state == S.BOT and decision is None and confident and self.settings.auto_answer
         msg.meta = {
             **(msg.meta or {}),
@@ -285,6 +292,12 @@ class Pipeline:
         if conv.state == S.BOT:
             if decision is not None:
                 await self._hand_off(session, conv, decision)
+            elif self.settings.auto_answer and (offer := clarify.options(hits)):
+                question, meta = turn_context.clarifying(offer, numbered=conv.channel == "sms")
+                await self.say(session, conv, question, author_kind="bot", meta=meta)
+                await store.log_event(session, kind="bot_clarified", conversation_id=conv.id, data={
+                    "articles": [h.article_id for h in offer],
+                })
             elif confident and self.settings.auto_answer and top is not None:
                 conv.low_confidence_streak = 0
                 await self.say(session, conv, top.answer, author_kind="bot", meta={

@@ -104,7 +104,7 @@ class WebChatChannel:
         """Push a stored outbound message to the session's open sockets (none open is fine)."""
         frame = message_frame(
             id=message.message_id, author_kind=message.author_kind, author_name=message.author_name,
-            text=message.text, created_at=utcnow(),
+            text=message.text, created_at=utcnow(), options=button_labels(message.meta),
         )
         self._cancel_typing(to.address)
         receivers = await self.hub.publish(to.address, frame)
@@ -311,3 +311,16 @@ async def _refuse(ws: WebSocket, code: str, detail: str, close_code: int) -> Non
     with contextlib.suppress(Exception):
         await ws.send_json({"type": "error", "code": code, "detail": detail})
         await ws.close(close_code, detail[:100])
+
+
+MAX_BUTTONS = 5
+MAX_LABEL = 80
+
+
+def button_labels(meta: dict[str, Any]) -> list[str]:
+    """The labels of the buttons an outbound message offers (a clarifying question's options)."""
+    opts = meta.get("options")
+    if not isinstance(opts, list):
+        return []
+    labels = [o["label"][:MAX_LABEL] for o in opts if isinstance(o, dict) and isinstance(o.get("label"), str)]
+    return [x for x in labels if x.strip()][:MAX_BUTTONS]

@@ -12,7 +12,7 @@ Server -> client::
     {"type": "ready"}
     {"type": "ack", "client_id": ..., "id": <message id>, "duplicate": bool}
     {"type": "history", "messages": [...], "more": bool}
-    {"type": "message", "id", "author_kind", "author_name", "text", "created_at"}
+    {"type": "message", "id", "author_kind", "author_name", "text", "created_at", "options"?}
     {"type": "typing", "on": bool}
     {"type": "human", "ok": true}
     {"type": "error", "code": "invalid_session" | "forbidden_origin" | "bad_frame" | "too_long"
@@ -108,7 +108,7 @@ def parse_frame(ws_message: dict[str, Any], *, max_chars: int) -> Frame:
 
 def message_frame(
     *, id: int | None, author_kind: str, author_name: str | None, text: str, created_at: datetime,
-    client_id: str | None = None,
+    client_id: str | None = None, options: list[str] | None = None,
 ) -> dict[str, Any]:
     frame: dict[str, Any] = {
         "type": "message",
@@ -120,6 +120,8 @@ def message_frame(
     }
     if client_id is not None:
         frame["client_id"] = client_id
+    if options:
+        frame["options"] = options  # buttons; pressing one sends its label as the customer's reply
     return frame
 
 

@@ -38,7 +38,7 @@ def question(titles: Sequence[str], *, numbered: bool) -> str:
 
 
 _WORDS = re.compile(r"[a-z0-9]+")
-_ORDINALS = {"1": 0, "one": 0, "first": 0, "2": 1, "two": 1, "second": 1}
+_ORDINALS = {"1": 0, "first": 0, "2": 1, "two": 1, "second": 1}  # "one" is also "the second one"
 
 
 def pick(reply: str, offered: Sequence[dict[str, Any]]) -> dict[str, Any] | None:

@@ -132,27 +132,45 @@ def _hit_dict(h: Any) -> dict[str, Any]:
 @app.command("eval")
 def eval_(
     articles: Annotated[Path, typer.Option("--articles", help="Articles JSONL (or any ingestible folder)")],
-    queries: Annotated[Path, typer.Option("--queries", help='JSONL {"text", "expected": id | null}')],
+    queries: Annotated[
+        Path,
+        typer.Option(
+            "--queries",
+            help='JSONL {"text", "expected": id | null, "history"?: [earlier turns], "last_article"?, '
+            '"kind"?: followup | switch}',
+        ),
+    ],
     tune_on: Annotated[
         Path | None, typer.Option("--tune-on", help="Queries JSONL to tune the threshold on")
+    ] = None,
+    serving_threshold: Annotated[
+        float | None,
+        typer.Option("--serving-threshold", help="Threshold for conversation rows (default: ANSWER_THRESHOLD)"),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     model_path: ModelPath = None,
 ) -> None:
-    """Build a throwaway index from --articles and score --queries (one JSON object)."""
+    """Build a throwaway index from --articles and score --queries (one JSON object); rows with a
+    history are scored apart, under "conversation"."""
     from kb_index.build import build_index
-    from kb_index.evaluate import evaluate, read_queries
+    from kb_index.evaluate import evaluate_all, read_cases, read_queries
     from kb_index.index import KnowledgeBase
 
-    emb = _embedder(model_path or _settings().model_path)
+    settings = _settings()
+    try:
+        cases = read_cases(queries)
+    except (ValueError, KeyError) as err:
+        typer.echo(f"error: {queries}: {err}", err=True)
+        raise typer.Exit(2) from None
+    emb = _embedder(model_path or settings.model_path)
     with tempfile.TemporaryDirectory(prefix="kb-eval-") as tmp:
         report = build_index(articles, Path(tmp), embedder=emb, progress=sys.stderr.isatty())
         for e in report.errors:
             typer.echo(f"error: {e}", err=True)
         kb = KnowledgeBase.open(Path(tmp), embedder=emb)
-        qs = read_queries(queries)
         tune = read_queries(tune_on) if tune_on else None
-        result = asyncio.run(evaluate(kb, qs, tune_on=tune))
+        thr = settings.answer_threshold if serving_threshold is None else serving_threshold
+        result = asyncio.run(evaluate_all(kb, cases, serving_threshold=thr, tune_on=tune))
     result["validation"] = report.validation
     typer.echo(json.dumps(result, indent=2 if not as_json else None))
 

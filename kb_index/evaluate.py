@@ -249,3 +249,21 @@ class Searchlike(Protocol):
     async def search(
         self, query: str, *, history: Sequence[str] = (), last_article: str | None = None, k: int = 3
     ) -> list[Hit]: ...
+
+
+async def evaluate_all(
+    kb: KnowledgeBase,
+    cases: list[Case],
+    *,
+    serving_threshold: float,
+    tune_on: list[tuple[str, str | None]] | None = None,
+) -> dict[str, Any]:
+    """``switchboard kb eval``: the single-turn figures (``evaluate``) over rows without history,
+    and, when some rows have one, ``"conversation"``: follow-up and topic-switch figures at the
+    serving threshold (``score_turns``)."""
+    singles = [(c.text, c.expected) for c in cases if c.kind == "single"]
+    out: dict[str, Any] = await evaluate(kb, singles, tune_on=tune_on) if singles else {"n": 0}
+    turns = [c for c in cases if c.kind != "single"]
+    if turns:
+        out["conversation"] = await evaluate_turns(kb, turns, threshold=serving_threshold)
+    return out

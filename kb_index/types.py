@@ -35,4 +35,6 @@ class Searcher(Protocol):
         if hits and hits[0].confidence >= settings.answer_threshold: reply(hits[0].answer)
     """
 
-    async def search(self, query: str, *, history: Sequence[str] = (), k: int = 3) -> list[Hit]: ...
+    async def search(
+        self, query: str, *, history: Sequence[str] = (), last_article: str | None = None, k: int = 3
+    ) -> list[Hit]: ...

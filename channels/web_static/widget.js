@@ -65,6 +65,8 @@
     "#sb-close{border:0;background:transparent;color:#fff;font-size:22px;line-height:1;cursor:pointer;padding:2px 6px;border-radius:6px}" +
     "#sb-log{flex:1;overflow-y:auto;padding:14px;display:flex;flex-direction:column;gap:8px;background:#f5f7fb}" +
     ".sb-msg{max-width:85%;padding:8px 12px;border-radius:14px;white-space:pre-wrap;overflow-wrap:anywhere}" +
+    ".sb-options{display:flex;flex-wrap:wrap;gap:6px;margin-top:6px}" +
+    ".sb-option{border:1px solid #2346d8;background:#fff;color:#2346d8;border-radius:999px;padding:4px 10px;font:inherit;font-size:13px;cursor:pointer}" +
     ".sb-msg .sb-who{display:block;font-size:11px;font-weight:650;opacity:.7;margin-bottom:2px}" +
     ".sb-customer{align-self:flex-end;background:#2346d8;color:#fff;border-bottom-right-radius:4px}" +
     ".sb-customer a{color:#fff}" +
@@ -173,6 +175,7 @@
       t.className = "sb-text";
       fillText(t, m.text || "");
       el.appendChild(t);
+      if (m.options && m.options.length) el.appendChild(optionButtons(m.options));
       if (m.created_at) el.title = new Date(m.created_at).toLocaleString();
       if (m.client_id) { el.setAttribute("data-client-id", m.client_id); byClient[m.client_id] = el; }
     }
@@ -187,6 +190,19 @@
     }
     scrollDown();
     return true;
+  }
+
+  function optionButtons(options) {
+    // a clarifying question's choices: pressing one sends its label as the customer's reply
+    var box = document.createElement("div");
+    box.className = "sb-options";
+    options.forEach(function (label) {
+      var b = document.createElement("button");
+      b.type = "button"; b.className = "sb-option"; b.textContent = String(label);
+      b.addEventListener("click", function () { sendText(String(label)); });
+      box.appendChild(b);
+    });
+    return box;
   }
 
   function remember(m) {
@@ -372,11 +388,15 @@
   function submit() {
     var text = input.value;
     if (!text.trim()) return;
+    sendText(text);
+    input.value = "";
+  }
+
+  function sendText(text) {
     var item = { client_id: uuid(), text: text };
     queue.push(item);
     save("queue", queue);
     render({ client_id: item.client_id, author_kind: "customer", text: text }, true);
-    input.value = "";
     errorEl.hidden = true;
     sendFrame({ type: "message", client_id: item.client_id, text: text });
     if (!ready) connect();

@@ -19,7 +19,9 @@ class TableSearcher:
         self.table = table
         self.queries: list[tuple[str, tuple[str, ...]]] = []
 
-    async def search(self, query: str, *, history: Sequence[str] = (), k: int = 3) -> list[Hit]:
+    async def search(
+        self, query: str, *, history: Sequence[str] = (), last_article: str | None = None, k: int = 3
+    ) -> list[Hit]:
         self.queries.append((query, tuple(history)))
         hits = [
             Hit(article_id=art, title=art.title(), snippet=f"About {art}", answer=f"Answer about {art}.",

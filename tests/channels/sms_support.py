@@ -55,7 +55,9 @@ class StubKB:
         "shipping": ("shipping", SHIPPING_ANSWER, 0.88),
     }
 
-    async def search(self, query: str, *, history: Sequence[str] = (), k: int = 3) -> list[Hit]:
+    async def search(
+        self, query: str, *, history: Sequence[str] = (), last_article: str | None = None, k: int = 3
+    ) -> list[Hit]:
         hits = [
             Hit(
                 article_id=art,

@@ -303,3 +303,18 @@ async def test_concurrent_sessions_do_not_interfere() -> None:
 
         results = await asyncio.gather(*(chat(n) for n in range(8)))
         assert results == [[f"echo: s{n} m{i}" for i in range(3)] for n in range(8)]
+
+
+async def test_a_clarifying_question_carries_its_options_as_buttons() -> None:
+    async with web_env() as env:
+        token = await env.token()
+        sid = token.split(".")[1]
+        async with env.connect(token) as c:
+            await c.recv_type("ready")
+            meta = {"options": [{"label": "Promo codes", "value": "1"}, {"label": "Gift cards", "value": "2"},
+                                {"label": 3}, "junk"]}
+            await env.channel.send(Address("web", sid), OutboundMessage("Which one?", message_id=7, meta=meta))
+            frame = await c.recv_type("message")
+            assert frame["options"] == ["Promo codes", "Gift cards"]
+            await env.channel.send(Address("web", sid), OutboundMessage("plain", message_id=8))
+            assert "options" not in await c.recv_type("message")

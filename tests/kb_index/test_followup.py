@@ -1,0 +1,66 @@
+"""Searching a message in its conversation: the views, the features, the ranking model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kb_index import followup as fu
+from kb_index.types import Hit
+
+
+def hit(art: str, conf: float) -> Hit:
+    return Hit(article_id=art, title=art, snippet="", answer=f"{art} answer", score=conf, confidence=conf)
+
+
+VIEWS = fu.Views(
+    alone=[hit("gift", 0.5), hit("delete", 0.1)],
+    context=[hit("delete", 0.7), hit("gift", 0.2)],
+    before=[hit("delete", 0.9)],
+)
+
+
+def test_features_describe_each_candidate_in_its_context() -> None:
+    ids, X = fu.features(VIEWS, "can I still use my gift card after?", "delete")
+    assert ids == ["gift", "delete"] and X.shape == (2, len(fu.FEATURES))
+    col = {f: X[:, i] for i, f in enumerate(fu.FEATURES)}
+    assert list(col["alone"]) == [0.5, 0.1] and list(col["context"]) == [0.2, 0.7]
+    assert list(col["last"]) == [0.0, 1.0] and list(col["alone_top"]) == [1.0, 0.0]
+    assert list(col["alone_rival"]) == [0.1, 0.5] and list(col["before_best"]) == [0.9, 0.9]
+
+
+def test_rank_orders_by_the_model_and_reports_its_probability() -> None:
+    prior = fu.Model(tuple(3.0 if f == "last" else 0.0 for f in fu.FEATURES), -1.0)
+    hits = fu.rank(VIEWS, "and after?", "delete", prior, k=2)
+    assert [h.article_id for h in hits] == ["delete", "gift"]
+    assert hits[0].confidence == pytest.approx(1 / (1 + np.exp(-2.0)))
+    assert hits[1].confidence == pytest.approx(1 / (1 + np.exp(1.0)))
+    assert hits[0].answer == "delete answer"
+
+
+async def test_no_earlier_turn_is_one_plain_search() -> None:
+    calls: list[str] = []
+
+    async def search_text(text: str, k: int) -> list[Hit]:
+        calls.append(text)
+        return [hit("gift", 0.9)]
+
+    model = fu.Model.load()
+    assert await fu.search(search_text, "gift cards?", history=["  "], last_article=None, model=model)
+    assert calls == ["gift cards?"]
+    await fu.search(search_text, "does it expire?", history=["gift cards?"], last_article="gift", model=model)
+    assert sorted(calls[1:]) == ["does it expire?", "gift cards?", "gift cards? does it expire?"]
+
+
+def test_the_shipped_model_matches_the_features_and_a_stale_one_is_refused(tmp_path: Path) -> None:
+    model = fu.Model.load()
+    assert len(model.coef) == len(fu.FEATURES) and "tune" in model.fitted_on
+    stale = tmp_path / "m.json"
+    stale.write_text(json.dumps({"features": ["alone"], "coef": [1.0], "intercept": 0.0}))
+    with pytest.raises(ValueError, match="refit"):
+        fu.Model.load(stale)
+    model.save(tmp_path / "again.json")
+    assert fu.Model.load(tmp_path / "again.json") == model
