@@ -78,7 +78,11 @@ class PeopleSweep:
 
 
 def wire_people(parts: Any, deliverers: dict[str, Any]) -> None:
-    """Deliverers the people side needs (low-CSAT notices to Slack)."""
+    """What the people side adds to the app: low-CSAT notices to Slack, the web chat contact route."""
+    if "web" in getattr(parts, "channels", {}):
+        from bot.contact_web import contact_router
+
+        parts.extra_routers.append(contact_router(parts.settings, parts.sessionmaker))
     slack = getattr(parts, "slack", None)
     if slack is not None:
         from bot.slack_notice import SlackNoticeDeliverer
