@@ -78,11 +78,11 @@ class PeopleSweep:
 
 
 def wire_people(parts: Any, deliverers: dict[str, Any]) -> None:
-    """What the people side adds to the app: low-CSAT notices to Slack, the web chat contact route."""
+    """What the people side adds to the app: low-CSAT notices to Slack, the web chat contact and feedback routes."""
     if "web" in getattr(parts, "channels", {}):
-        from bot.contact_web import contact_router
+        from bot.web_people_api import web_people_router
 
-        parts.extra_routers.append(contact_router(parts.settings, parts.sessionmaker))
+        parts.extra_routers.append(web_people_router(parts.settings, parts.sessionmaker))
     slack = getattr(parts, "slack", None)
     if slack is not None:
         from bot.slack_notice import SlackNoticeDeliverer

@@ -10,11 +10,11 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.contact_web import contact_router
 from bot.engine import Pipeline
 from bot.messages import Address, InboundMessage
 from bot.models import Conversation, Customer, Message
 from bot.settings import Settings
+from bot.web_people_api import web_people_router
 from channels.webchat_session import SessionSigner
 from handoff.context import build_context
 from handoff.policy import Policy, PolicyConfig
@@ -40,7 +40,7 @@ async def test_phone_from_web_chat_links_the_sms_history(db: async_sessionmaker[
     assert web_conv.customer_id != sms_customer  # two strangers so far
 
     app = FastAPI()
-    app.include_router(contact_router(settings, db))
+    app.include_router(web_people_router(settings, db))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
         bad = await http.post("/api/web/contact", json={"token": token, "phone": "12"})
         assert bad.status_code == 400 and bad.json() == {"error": "'12' is not a phone number"}
@@ -73,7 +73,7 @@ async def test_phone_first_then_a_text_from_it_joins_the_profile(
     token = SessionSigner(settings.secret_key).issue()
     await pipeline.request_human(Address("web", token.split(".")[1]))
     app = FastAPI()
-    app.include_router(contact_router(settings, db))
+    app.include_router(web_people_router(settings, db))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
         assert (await http.post("/api/web/contact", json={"token": token, "phone": "+1 415 555 0177",
                                                           "email": "Dana@Example.com"})).status_code == 200
@@ -84,3 +84,35 @@ async def test_phone_first_then_a_text_from_it_joins_the_profile(
         customer = await s.get(Customer, convs[0].customer_id)
     assert [c.id for c in convs][-1] == sms_conv and len({c.customer_id for c in convs}) == 1
     assert customer is not None and customer.email == "Dana@example.com"
+
+
+async def test_thumbs_down_on_a_bot_answer_counts_as_a_miss(db: async_sessionmaker[AsyncSession],
+                                                            settings_factory: Callable[..., Settings]) -> None:
+    from kb_index.store import unanswered_questions
+
+    settings = settings_factory()
+    pipeline = Pipeline(sessionmaker=db, settings=settings, kb=TableSearcher({"refund": ("refunds", 0.9)}),
+                        policy=Policy(PolicyConfig.from_settings(settings)))
+    token = SessionSigner(settings.secret_key).issue()
+    other = SessionSigner(settings.secret_key).issue()
+    await pipeline.receive(InboundMessage(Address("web", token.split(".")[1]), "w1", "how do refunds work?"))
+    await pipeline.drain()
+    async with db() as s:
+        answer = (await s.execute(select(Message).where(Message.author_kind == "bot"))).scalar_one()
+        assert await unanswered_questions(session=s) == []
+    app = FastAPI()
+    app.include_router(web_people_router(settings, db))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        url = "/api/web/feedback"
+        assert (await http.post(url, json={"token": other, "message_id": answer.id, "helpful": False})).status_code == 404
+        assert (await http.post(url, json={"token": token, "message_id": 99999, "helpful": False})).status_code == 404
+        assert (await http.post(url, json={"token": token, "message_id": "x", "helpful": False})).status_code == 400
+        assert (await http.post(url, json={"token": token, "message_id": answer.id, "helpful": False})).json() == {"ok": True}
+        async with db() as s:
+            assert await unanswered_questions(session=s) == ["how do refunds work?"]
+        # Changing one's mind: a later 👍 takes the miss back.
+        assert (await http.post(url, json={"token": token, "message_id": answer.id, "helpful": True})).status_code == 200
+    async with db() as s:
+        assert await unanswered_questions(session=s) == []
+        rated = await s.get(Message, answer.id)
+        assert rated is not None and rated.meta["feedback"] == "up"
