@@ -87,4 +87,5 @@ def wire_people(parts: Any, deliverers: dict[str, Any]) -> None:
     if slack is not None:
         from bot.slack_notice import SlackNoticeDeliverer
 
-        deliverers["slack_notice"] = SlackNoticeDeliverer(sessionmaker=parts.sessionmaker, api=slack.api)
+        deliverers["slack_notice"] = SlackNoticeDeliverer(sessionmaker=parts.sessionmaker, api=slack.api,
+                                                          sla_policy=SLAPolicy.from_settings(parts.settings))
