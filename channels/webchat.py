@@ -33,7 +33,14 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from bot.messages import Address, InboundMessage, OutboundMessage, SendResult, utcnow
 from channels.base import ChannelHost
-from channels.webchat_frames import Frame, FrameError, history_item, message_frame, parse_frame
+from channels.webchat_frames import (
+    Frame,
+    FrameError,
+    history_item,
+    message_actions,
+    message_frame,
+    parse_frame,
+)
 from channels.webchat_hub import OVERFLOW, Hub, LocalHub, RedisHub
 from channels.webchat_session import RateLimiter, SessionSigner
 
@@ -104,7 +111,7 @@ class WebChatChannel:
         """Push a stored outbound message to the session's open sockets (none open is fine)."""
         frame = message_frame(
             id=message.message_id, author_kind=message.author_kind, author_name=message.author_name,
-            text=message.text, created_at=utcnow(),
+            text=message.text, created_at=utcnow(), actions=message_actions(message.meta or {}),
         )
         self._cancel_typing(to.address)
         receivers = await self.hub.publish(to.address, frame)

@@ -116,3 +116,21 @@ async def test_thumbs_down_on_a_bot_answer_counts_as_a_miss(db: async_sessionmak
         assert await unanswered_questions(session=s) == []
         rated = await s.get(Message, answer.id)
         assert rated is not None and rated.meta["feedback"] == "up"
+
+
+async def test_web_people_routes_honour_the_allowed_origins(db: async_sessionmaker[AsyncSession],
+                                                            settings_factory: Callable[..., Settings]) -> None:
+    settings = settings_factory(web_allowed_origins="https://shop.example")
+    token = SessionSigner(settings.secret_key).issue()
+    app = FastAPI()
+    app.include_router(web_people_router(settings, db))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        body = '{"token": "%s", "email": "ann@example.com"}' % token
+        evil = await http.post("/api/web/contact", content=body, headers={"origin": "https://evil.example",
+                                                                          "content-type": "text/plain"})
+        assert evil.status_code == 403
+        shop = await http.post("/api/web/contact", content=body, headers={"origin": "https://shop.example",
+                                                                          "content-type": "text/plain"})
+        assert shop.status_code == 200 and shop.headers["access-control-allow-origin"] == "https://shop.example"
+        bad = await http.post("/api/web/contact", content='{"token": "nope"}', headers={"origin": "https://shop.example"})
+        assert bad.status_code == 401 and bad.headers["access-control-allow-origin"] == "https://shop.example"
