@@ -13,7 +13,7 @@ Server -> client::
     {"type": "ack", "client_id": ..., "id": <message id>, "duplicate": bool}
     {"type": "history", "messages": [...], "more": bool}
     {"type": "message", "id", "author_kind", "author_name", "text", "created_at", "actions"?}
-                                            (actions: "feedback" | "rating", see message_actions)
+                                            (actions: "feedback" | "rating" | "contact": message_actions)
     {"type": "typing", "on": bool}
     {"type": "human", "ok": true}
     {"type": "error", "code": "invalid_session" | "forbidden_origin" | "bad_frame" | "too_long"
@@ -121,16 +121,19 @@ def message_frame(
     }
     if client_id is not None:
         frame["client_id"] = client_id
-    if actions is not None:  # "feedback" (👍/👎 on a bot answer) | "rating" (a CSAT survey: 1-5)
+    if actions is not None:  # "feedback" (👍/👎 on a bot answer) | "rating" (a CSAT survey: 1-5) | "contact"
         frame["actions"] = actions
     return frame
 
 
 def message_actions(meta: dict[str, Any]) -> str | None:
-    """What the widget offers under a message: a CSAT survey's rating, or 👍/👎 on a bot answer."""
+    """What the widget offers under a message: a CSAT survey's rating, 👍/👎 on a bot answer, or
+    (under the handoff notice) an optional "how can we reach you?" form."""
     csat = meta.get("csat")
     if isinstance(csat, dict) and csat.get("survey_id"):
         return "rating"
+    if meta.get("handoff_notice"):
+        return "contact"
     return "feedback" if meta.get("kb_article") else None
 
 

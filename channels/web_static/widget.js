@@ -73,6 +73,7 @@
     ".sb-system{align-self:center;max-width:95%;background:#fff7e0;border:1px solid #f1d58a;font-size:13px;text-align:center}" +
     ".sb-pending{opacity:.6}.sb-failed{background:#b3261e !important}" +
     ".sb-empty{color:#5b6477;font-size:14px;text-align:center;margin:auto 10px}" +
+    ".sb-contact{margin-top:6px;font-size:13px}.sb-contact label{display:block}.sb-contact input{width:100%;margin-top:4px;padding:6px;border:1px solid #c5ccda;border-radius:8px;font:inherit}" +
     ".sb-offer{display:flex;gap:6px;margin-top:6px;flex-wrap:wrap;justify-content:center}" +
     ".sb-offer button{border:1px solid #c5ccda;background:#fff;border-radius:999px;padding:2px 10px;font:inherit;font-size:13px;cursor:pointer;color:#1d2433}" +
     ".sb-offer button[aria-pressed=true]{background:#2346d8;border-color:#2346d8;color:#fff}.sb-offer button:disabled{cursor:default;opacity:.75}" +
@@ -191,6 +192,40 @@
     return box;
   }
 
+  function contactForm() {
+    // when the conversation goes to people: an optional way to reach the customer (skippable)
+    var box = document.createElement("form");
+    box.className = "sb-contact"; box.setAttribute("aria-label", "How can we reach you? (optional)");
+    var label = document.createElement("label");
+    label.textContent = "Email or phone, if you'd like us to reach you (optional)";
+    var field = document.createElement("input");
+    field.type = "text"; field.autocomplete = "email"; field.maxLength = 320; field.setAttribute("aria-label", "Email or phone");
+    label.appendChild(field);
+    var row = document.createElement("div"); row.className = "sb-offer";
+    var send = document.createElement("button"); send.type = "submit"; send.textContent = "Send";
+    var skip = document.createElement("button"); skip.type = "button"; skip.textContent = "No thanks";
+    row.appendChild(send); row.appendChild(skip);
+    box.appendChild(label); box.appendChild(row);
+    function done(text) { save("contact", true); box.textContent = text; }
+    skip.addEventListener("click", function () { done("OK, we'll reply here."); });
+    box.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var value = field.value.trim();
+      if (!value) return;
+      var body = { token: token };
+      body[value.indexOf("@") >= 0 ? "email" : "phone"] = value;
+      fetch(server + "/api/web/contact", { method: "POST", credentials: "omit", headers: { "Content-Type": "text/plain" },
+                                           body: JSON.stringify(body) })
+        .then(function (r) { return r.json().then(function (j) { return { ok: r.ok, body: j }; }); })
+        .then(function (res) {
+          if (res.ok) done("Thanks — we'll use it to reach you if we need to.");
+          else showError((res.body && res.body.error) || "That didn't work.");
+        })
+        .catch(function () { showError("We couldn't save that just now."); });
+    });
+    return box;
+  }
+
   function ratingButtons() {
     // a satisfaction survey: a click sends the number as the customer's reply (typing it works too)
     var box = offer("Rate our help from 1 to 5");
@@ -227,6 +262,7 @@
       el.appendChild(t);
       if (m.actions === "feedback" && m.id) el.appendChild(feedbackButtons(m.id));
       if (m.actions === "rating") el.appendChild(ratingButtons());
+      if (m.actions === "contact" && !load("contact", false)) el.appendChild(contactForm());
       if (m.created_at) el.title = new Date(m.created_at).toLocaleString();
       if (m.client_id) { el.setAttribute("data-client-id", m.client_id); byClient[m.client_id] = el; }
     }

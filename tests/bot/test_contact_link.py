@@ -3,6 +3,7 @@ history shows in the handoff context; bad input gets a clear error and loses not
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import httpx
@@ -125,7 +126,7 @@ async def test_web_people_routes_honour_the_allowed_origins(db: async_sessionmak
     app = FastAPI()
     app.include_router(web_people_router(settings, db))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
-        body = '{"token": "%s", "email": "ann@example.com"}' % token
+        body = json.dumps({"token": token, "email": "ann@example.com"})
         evil = await http.post("/api/web/contact", content=body, headers={"origin": "https://evil.example",
                                                                           "content-type": "text/plain"})
         assert evil.status_code == 403

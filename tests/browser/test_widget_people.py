@@ -65,3 +65,29 @@ async def test_thumbs_down_and_a_survey_rating_from_the_widget(browser: Any, liv
         assert page.errors == []  # type: ignore[attr-defined]
     finally:
         await context.close()
+
+
+async def test_the_handoff_offers_an_optional_contact_form(browser: Any, live_app: LiveApp) -> None:
+    from bot.models import Customer
+
+    context, page = await open_page(browser, live_app)
+    try:
+        await page.locator("#sb-human").click()
+        notice = page.locator(f"{MSG}.sb-system").filter(has_text=live_app.settings.handoff_message)
+        await expect(notice).to_have_count(1, timeout=15_000)
+        await notice.get_by_label("Email or phone").fill("not a number")
+        await notice.get_by_role("button", name="Send").click()
+        await expect(page.locator("#sb-error")).to_contain_text("not a phone number")
+        await notice.get_by_label("Email or phone").fill("+1 415 555 0142")
+        await notice.get_by_role("button", name="Send").click()
+        await expect(notice).to_contain_text("we'll use it to reach you")
+        async with live_app.parts.sessionmaker() as s:
+            phones = list((await s.execute(select(Customer.phone).where(Customer.phone.is_not(None)))).scalars())
+        assert "+14155550142" in phones
+        # a reload does not offer it again
+        await page.reload()
+        await expect(page.locator("#sb-status")).to_have_attribute("data-state", "open", timeout=15_000)
+        await expect(page.locator(f"{MSG} .sb-contact input")).to_have_count(0)
+        assert page.errors == []  # type: ignore[attr-defined]
+    finally:
+        await context.close()
