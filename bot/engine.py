@@ -333,7 +333,8 @@ class Pipeline:
         await store.log_event(session, kind=kind, conversation_id=conv.id, data=_decision_dict(decision))
         if old == S.BOT and not conv.handoff_notified:
             conv.handoff_notified = True
-            await self.say(session, conv, self.settings.handoff_message, author_kind="system")
+            await self.say(session, conv, self.settings.handoff_message, author_kind="system",
+                           meta={"handoff_notice": True})  # the widget offers its contact form here
         await self.desk.on_state_change(session, conversation=conv, old=old, new=new, reason=decision.trigger)
 
     async def _move(self, session: AsyncSession, conv: Conversation, new: str, *, reason: str | None) -> None:

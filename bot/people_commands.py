@@ -5,6 +5,7 @@
     /switchboard release [id]             give a conversation back to the queue (yours; supervisors: any)
     /switchboard customer <id>            the profile of conversation <id>'s customer
     /switchboard customer <id> vip|notvip|tag <t>|untag <t>|name <..>|email <..>|phone <..>|note <..>
+    /switchboard report [days]            the report of docs/reports.md for the last N days (7)
 
 `people_command` answers these (and adds them to `help`); anything else returns None and the
 desk's own commands run.
@@ -20,12 +21,13 @@ from bot.models import Conversation
 from bot.presence import AVAILABLE, AWAY, set_presence
 from bot.queue_actions import release
 
-VERBS = ("available", "away", "release", "customer", "help")
+VERBS = ("available", "away", "release", "customer", "report", "help")
 PEOPLE_HELP = (
     "\u2022 `available [cap N]` / `away`: take auto-assigned conversations, or stop\n"
     "\u2022 `release [id]`: give a conversation back to the queue\n"
     "\u2022 `customer <id>`: the customer's profile; add `vip`, `notvip`, `tag <t>`, `untag <t>`, "
-    "`name <..>`, `email <..>`, `phone <..>` or `note <..>` to change it"
+    "`name <..>`, `email <..>`, `phone <..>` or `note <..>` to change it\n"
+    "\u2022 `report [days]`: volume, automation, response times, FCR, AHT, CSAT, SLA (last 7 days)"
 )
 _ID = re.compile(r"^#?(\d+)$")
 
@@ -39,6 +41,8 @@ async def people_command(desk: Any, *, user: Any, text: str) -> str | None:
         from channels.slack_commands import HELP
 
         return f"{HELP}\n{PEOPLE_HELP}"
+    if verb == "report":
+        return await _report(desk, words[1:])
     if verb in ("available", "away"):
         return await _presence(desk, user, verb, words[1:])
     if verb == "release":
@@ -53,6 +57,23 @@ async def people_command(desk: Any, *, user: Any, text: str) -> str | None:
         desk._wake()
         return result.message
     return await _customer(desk, words[1:])
+
+
+async def _report(desk: Any, rest: list[str]) -> str:
+    from datetime import timedelta
+
+    from bot.messages import utcnow
+    from bot.reports import build_report, report_lines
+    from handoff.sla import SLAPolicy
+
+    if len(rest) > 1 or (rest and not (rest[0].isdigit() and 1 <= int(rest[0]) <= 366)):
+        return "Usage: `/switchboard report [days]` (1 to 366)"
+    days = int(rest[0]) if rest else 7
+    now = utcnow()
+    async with desk.sessionmaker() as session:
+        report = await build_report(session, since=now - timedelta(days=days), until=now, now=now,
+                                    policy=SLAPolicy.from_settings(desk.settings))
+    return "```\n" + "\n".join(report_lines(report)) + "\n```"
 
 
 def _conv_id(words: list[str]) -> int | None:

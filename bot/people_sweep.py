@@ -78,9 +78,14 @@ class PeopleSweep:
 
 
 def wire_people(parts: Any, deliverers: dict[str, Any]) -> None:
-    """Deliverers the people side needs (low-CSAT notices to Slack)."""
+    """What the people side adds to the app: low-CSAT notices to Slack, the web chat contact and feedback routes."""
+    if "web" in getattr(parts, "channels", {}):
+        from bot.web_people_api import web_people_router
+
+        parts.extra_routers.append(web_people_router(parts.settings, parts.sessionmaker))
     slack = getattr(parts, "slack", None)
     if slack is not None:
         from bot.slack_notice import SlackNoticeDeliverer
 
-        deliverers["slack_notice"] = SlackNoticeDeliverer(sessionmaker=parts.sessionmaker, api=slack.api)
+        deliverers["slack_notice"] = SlackNoticeDeliverer(sessionmaker=parts.sessionmaker, api=slack.api,
+                                                          sla_policy=SLAPolicy.from_settings(parts.settings))

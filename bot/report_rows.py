@@ -1,7 +1,7 @@
 """The plain rows reports are computed from, and the one query that loads them.
 
 `bot.report_metrics` computes every figure from these rows with pure functions, so the CLI,
-Slack `/switchboard stats` and the supervisor console share one code path:
+Slack `/switchboard report` and the supervisor console share one code path:
 
     rows = await load_rows(session, since=since, until=until, channel="sms")
     report = compute_report(rows, since=since, until=until, now=utcnow(), policy=policy)

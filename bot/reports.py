@@ -2,7 +2,7 @@
 
 Read-only; every figure is computed from stored rows for a time window by the pure functions in
 `bot.report_metrics` (definitions in docs/reports.md), so any process can produce it (CLI
-`switchboard report`, Slack `/switchboard stats`, the supervisor console)::
+`switchboard report`, Slack `/switchboard report`, the supervisor console)::
 
     report = await build_report(session, since=since, until=until, policy=SLAPolicy.from_settings(s))
     print("\\n".join(report_lines(report)))

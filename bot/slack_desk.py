@@ -30,6 +30,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import store
+from bot.agent_context import owe_agent_context
 from bot.messages import utcnow
 from bot.models import ChannelIdentity, Conversation, Customer, Message, OutboxEntry
 from bot.models import ConversationState as S
@@ -239,6 +240,7 @@ class SlackDesk:
             thread = await self._open_thread(session, conv)
         if thread is None:
             return
+        await owe_agent_context(session, conversation=conv, old=old, new=new)  # bot.agent_context
         book = self._txn(session, conv.id)
         if not book.get("card_now") and not book.get("card_update"):
             book["card_update"] = True

@@ -33,7 +33,14 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from bot.messages import Address, InboundMessage, OutboundMessage, SendResult, utcnow
 from channels.base import ChannelHost
-from channels.webchat_frames import Frame, FrameError, history_item, message_frame, parse_frame
+from channels.webchat_frames import (
+    Frame,
+    FrameError,
+    history_item,
+    message_actions,
+    message_frame,
+    parse_frame,
+)
 from channels.webchat_hub import OVERFLOW, Hub, LocalHub, RedisHub
 from channels.webchat_session import RateLimiter, SessionSigner
 
@@ -105,6 +112,7 @@ class WebChatChannel:
         frame = message_frame(
             id=message.message_id, author_kind=message.author_kind, author_name=message.author_name,
             text=message.text, created_at=utcnow(), options=button_labels(message.meta),
+            actions=message_actions(message.meta or {}),
         )
         self._cancel_typing(to.address)
         receivers = await self.hub.publish(to.address, frame)

@@ -12,7 +12,9 @@ Server -> client::
     {"type": "ready"}
     {"type": "ack", "client_id": ..., "id": <message id>, "duplicate": bool}
     {"type": "history", "messages": [...], "more": bool}
-    {"type": "message", "id", "author_kind", "author_name", "text", "created_at", "options"?}
+    {"type": "message", "id", "author_kind", "author_name", "text", "created_at", "options"?, "actions"?}
+                                            (options: clarifying-question buttons;
+                                             actions: "feedback" | "rating" | "contact": message_actions)
     {"type": "typing", "on": bool}
     {"type": "human", "ok": true}
     {"type": "error", "code": "invalid_session" | "forbidden_origin" | "bad_frame" | "too_long"
@@ -108,7 +110,7 @@ def parse_frame(ws_message: dict[str, Any], *, max_chars: int) -> Frame:
 
 def message_frame(
     *, id: int | None, author_kind: str, author_name: str | None, text: str, created_at: datetime,
-    client_id: str | None = None, options: list[str] | None = None,
+    client_id: str | None = None, options: list[str] | None = None, actions: str | None = None,
 ) -> dict[str, Any]:
     frame: dict[str, Any] = {
         "type": "message",
@@ -122,7 +124,20 @@ def message_frame(
         frame["client_id"] = client_id
     if options:
         frame["options"] = options  # buttons; pressing one sends its label as the customer's reply
+    if actions is not None:  # "feedback" (👍/👎 on a bot answer) | "rating" (a CSAT survey: 1-5) | "contact"
+        frame["actions"] = actions
     return frame
+
+
+def message_actions(meta: dict[str, Any]) -> str | None:
+    """What the widget offers under a message: a CSAT survey's rating, 👍/👎 on a bot answer, or
+    (under the handoff notice) an optional "how can we reach you?" form."""
+    csat = meta.get("csat")
+    if isinstance(csat, dict) and csat.get("survey_id"):
+        return "rating"
+    if meta.get("handoff_notice"):
+        return "contact"
+    return "feedback" if meta.get("kb_article") else None
 
 
 def history_item(item: TranscriptItem, *, platform_prefix: str) -> dict[str, Any]:

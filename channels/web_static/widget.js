@@ -75,6 +75,10 @@
     ".sb-system{align-self:center;max-width:95%;background:#fff7e0;border:1px solid #f1d58a;font-size:13px;text-align:center}" +
     ".sb-pending{opacity:.6}.sb-failed{background:#b3261e !important}" +
     ".sb-empty{color:#5b6477;font-size:14px;text-align:center;margin:auto 10px}" +
+    ".sb-contact{margin-top:6px;font-size:13px}.sb-contact label{display:block}.sb-contact input{width:100%;margin-top:4px;padding:6px;border:1px solid #c5ccda;border-radius:8px;font:inherit}" +
+    ".sb-offer{display:flex;gap:6px;margin-top:6px;flex-wrap:wrap;justify-content:center}" +
+    ".sb-offer button{border:1px solid #c5ccda;background:#fff;border-radius:999px;padding:2px 10px;font:inherit;font-size:13px;cursor:pointer;color:#1d2433}" +
+    ".sb-offer button[aria-pressed=true]{background:#2346d8;border-color:#2346d8;color:#fff}.sb-offer button:disabled{cursor:default;opacity:.75}" +
     "#sb-typing{padding:0 14px 6px;font-size:13px;color:#5b6477;background:#f5f7fb}" +
     "#sb-typing[hidden],#sb-error[hidden]{display:none}" +
     "#sb-error{margin:0;padding:8px 14px;font-size:13px;background:#fdecea;color:#8c1d18;border-top:1px solid #f4c7c3}" +
@@ -157,6 +161,89 @@
     log.appendChild(el);
   }
 
+  function offer(label) {
+    var box = document.createElement("div");
+    box.className = "sb-offer"; box.setAttribute("role", "group"); box.setAttribute("aria-label", label);
+    return box;
+  }
+
+  function offerButton(box, text, label, onClick) {
+    var b = document.createElement("button");
+    b.type = "button"; b.textContent = text; b.setAttribute("aria-label", label); b.setAttribute("aria-pressed", "false");
+    b.addEventListener("click", function () { onClick(b); });
+    box.appendChild(b);
+    return b;
+  }
+
+  function feedbackButtons(messageId) {
+    // 👍/👎 on a bot answer: a 👎 tells the team the answer missed
+    var box = offer("Was this answer helpful?");
+    function vote(helpful) {
+      return function (b) {
+        fetch(server + "/api/web/feedback", { method: "POST", credentials: "omit", headers: { "Content-Type": "text/plain" },
+                                              body: JSON.stringify({ token: token, message_id: messageId, helpful: helpful }) })
+          .then(function (r) {
+            if (!r.ok) throw new Error("feedback " + r.status);
+            box.querySelectorAll("button").forEach(function (x) { x.setAttribute("aria-pressed", String(x === b)); });
+          })
+          .catch(function () { showError("We couldn't record that just now."); });
+      };
+    }
+    offerButton(box, "\uD83D\uDC4D", "Helpful", vote(true));
+    offerButton(box, "\uD83D\uDC4E", "Not helpful", vote(false));
+    return box;
+  }
+
+  function contactForm() {
+    // when the conversation goes to people: an optional way to reach the customer (skippable)
+    var box = document.createElement("form");
+    box.className = "sb-contact"; box.setAttribute("aria-label", "How can we reach you? (optional)");
+    var label = document.createElement("label");
+    label.textContent = "Email or phone, if you'd like us to reach you (optional)";
+    var field = document.createElement("input");
+    field.type = "text"; field.autocomplete = "email"; field.maxLength = 320; field.setAttribute("aria-label", "Email or phone");
+    label.appendChild(field);
+    var row = document.createElement("div"); row.className = "sb-offer";
+    var send = document.createElement("button"); send.type = "submit"; send.textContent = "Send";
+    var skip = document.createElement("button"); skip.type = "button"; skip.textContent = "No thanks";
+    row.appendChild(send); row.appendChild(skip);
+    box.appendChild(label); box.appendChild(row);
+    function done(text) { save("contact", true); box.textContent = text; }
+    skip.addEventListener("click", function () { done("OK, we'll reply here."); });
+    box.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var value = field.value.trim();
+      if (!value) return;
+      var body = { token: token };
+      body[value.indexOf("@") >= 0 ? "email" : "phone"] = value;
+      fetch(server + "/api/web/contact", { method: "POST", credentials: "omit", headers: { "Content-Type": "text/plain" },
+                                           body: JSON.stringify(body) })
+        .then(function (r) { return r.json().then(function (j) { return { ok: r.ok, body: j }; }); })
+        .then(function (res) {
+          if (res.ok) done("Thanks — we'll use it to reach you if we need to.");
+          else showError((res.body && res.body.error) || "That didn't work.");
+        })
+        .catch(function () { showError("We couldn't save that just now."); });
+    });
+    return box;
+  }
+
+  function ratingButtons() {
+    // a satisfaction survey: a click sends the number as the customer's reply (typing it works too)
+    var box = offer("Rate our help from 1 to 5");
+    for (var n = 1; n <= 5; n++) {
+      (function (score) {
+        offerButton(box, String(score), "Rate " + score + " of 5", function (b) {
+          b.setAttribute("aria-pressed", "true");
+          box.querySelectorAll("button").forEach(function (x) { x.disabled = true; });
+          input.value = String(score);
+          submit();
+        });
+      })(n);
+    }
+    return box;
+  }
+
   function render(m, pending) {
     var emptyEl = log.querySelector(".sb-empty");
     if (emptyEl) emptyEl.remove();
@@ -176,6 +263,9 @@
       fillText(t, m.text || "");
       el.appendChild(t);
       if (m.options && m.options.length) el.appendChild(optionButtons(m.options));
+      if (m.actions === "feedback" && m.id) el.appendChild(feedbackButtons(m.id));
+      if (m.actions === "rating") el.appendChild(ratingButtons());
+      if (m.actions === "contact" && !load("contact", false)) el.appendChild(contactForm());
       if (m.created_at) el.title = new Date(m.created_at).toLocaleString();
       if (m.client_id) { el.setAttribute("data-client-id", m.client_id); byClient[m.client_id] = el; }
     }
@@ -210,7 +300,7 @@
     if (!m.id) return;
     for (var i = 0; i < cached.length; i++) if (cached[i].id === m.id) return;
     cached.push({ id: m.id, author_kind: m.author_kind, author_name: m.author_name || null, text: m.text,
-                  created_at: m.created_at || null, client_id: m.client_id || null });
+                  created_at: m.created_at || null, client_id: m.client_id || null, actions: m.actions || null });
     cached.sort(function (a, b) { return a.id - b.id; });
     if (cached.length > MAX_CACHED) cached = cached.slice(cached.length - MAX_CACHED);
     save("log", cached);

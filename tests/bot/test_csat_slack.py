@@ -7,7 +7,6 @@ from typing import Any
 
 from bot.messages import utcnow
 from bot.people_sweep import PeopleSweep
-from bot.slack_notice import SlackNoticeDeliverer
 from channels import slack_blocks as kit
 from tests.bot.helpers import texts
 from tests.bot.test_slack_desk import SUPERS, Rig, rig_factory  # noqa: F401  (the fixture)
@@ -15,7 +14,6 @@ from tests.bot.test_slack_desk import SUPERS, Rig, rig_factory  # noqa: F401  (t
 
 async def test_low_web_chat_rating_posts_to_supervisors(rig_factory: Any) -> None:  # noqa: F811
     rig: Rig = await rig_factory(csat_quiet_hours="")
-    rig.worker.deliverers["slack_notice"] = SlackNoticeDeliverer(sessionmaker=rig.sm, api=rig.channel.api)
     conv_id = await rig.customer("my parcel is late")
     await rig.reply("Sorry, it is on its way.", conv_id=conv_id)
     await rig.click(kit.A_RESOLVE, str(conv_id), conv_id=conv_id)

@@ -57,5 +57,8 @@ async def test_customer_profile_from_slack(rig: Rig) -> None:  # noqa: F811
     assert "There is no conversation #999" in await rig.command("customer 999")
     assert "did not understand" in await rig.command(f"customer {conv_id} dance")
     assert "`release [id]`" in await rig.command("help")
+    report = await rig.command("report 30")
+    assert "Conversations 1 (web 1)" in report and "Handoff reasons: low_confidence 1" in report
+    assert "Usage" in await rig.command("report forever")
     assert "Which conversation?" in await rig.command("release", user=SUPER)
 

@@ -23,6 +23,7 @@ from bot.models import ConversationState as S
 from bot.settings import Settings
 from bot.slack_desk import SlackDeliverer, SlackDesk
 from bot.slack_models import SlackSuggestion, SlackThread
+from bot.slack_notice import SlackNoticeDeliverer
 from bot.worker import ChannelDeliverer, Worker
 from channels import slack_blocks as kit
 from channels.slack import SlackChannel
@@ -198,7 +199,8 @@ async def rig_factory(tmp_path: Any, settings_factory: Callable[..., Settings]) 
         web = ScriptedChannel(failures=list(web_failures))
         worker = Worker(sessionmaker=sm, settings=settings, on_failure=pipeline.on_delivery_failure,
                         deliverers={"web": ChannelDeliverer(web),
-                                    "slack": SlackDeliverer(sessionmaker=sm, api=channel.api, settings=settings)})
+                                    "slack": SlackDeliverer(sessionmaker=sm, api=channel.api, settings=settings),
+                                    "slack_notice": SlackNoticeDeliverer(sessionmaker=sm, api=channel.api)})
         desk.attach(pipeline, wake=worker.wake, api=channel.api)
         pipeline.set_wake(worker.wake)
         app = FastAPI()
@@ -357,9 +359,10 @@ async def test_slack_5xx_429_and_timeouts_deliver_every_post_and_reply_exactly_o
     thread = await rig.thread(conv_id)
     assert [r["ts"] for r in fake.roots(AGENTS)] == [thread.thread_ts]
     async with rig.sm() as s:
-        entries = list((await s.execute(select(OutboxEntry).where(OutboxEntry.channel == "slack"))).scalars())
+        entries = list((await s.execute(select(OutboxEntry).where(
+            OutboxEntry.channel.in_(("slack", "slack_notice"))))).scalars())
     assert all(e.status == OutboxStatus.DELIVERED for e in entries)
-    owed_posts = [e for e in entries if e.kind == "slack.post"]
+    owed_posts = [e for e in entries if e.kind in ("slack.post", "slack.context")]
     posted = [m for m in fake.thread(AGENTS, thread.thread_ts)]
     markers = [m["metadata"]["event_payload"]["outbox"] for m in posted]
     assert sorted(markers) == sorted(str(e.id) for e in owed_posts)

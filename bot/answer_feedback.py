@@ -1,0 +1,42 @@
+"""👍/👎 from the web chat customer on one of the bot's answers.
+
+A 👎 marks the question that answer replied to as missed (``meta["kb"]["answered"] = False``,
+``"downvoted": True``), so `switchboard kb gaps` and the report's "top unanswered" count it like a
+question the bot could not answer; a ``bot_answer_rated`` event records every vote (the latest
+vote on an answer counts).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import store
+from bot.models import ChannelIdentity, Conversation, Message
+
+
+class NoSuchAnswer(LookupError):
+    pass
+
+
+async def rate_answer(session: AsyncSession, *, identity: ChannelIdentity, message_id: int, helpful: bool) -> None:
+    msg = await session.get(Message, message_id)
+    conv = await session.get(Conversation, msg.conversation_id) if msg is not None else None
+    if (msg is None or conv is None or conv.identity_id != identity.id or msg.direction != "out"
+            or msg.author_kind != "bot" or not (msg.meta or {}).get("kb_article")):
+        raise NoSuchAnswer(f"message {message_id} is not one of the bot's answers in this chat")
+    vote = "up" if helpful else "down"
+    msg.meta = {**(msg.meta or {}), "feedback": vote}
+    question = (await session.execute(select(Message).where(
+        Message.conversation_id == conv.id, Message.direction == "in", Message.id < msg.id
+    ).order_by(Message.id.desc()).limit(1))).scalar_one_or_none()
+    if question is not None:
+        meta = dict(question.meta or {})
+        kb = dict(meta.get("kb") or {"query": question.text})
+        if helpful and kb.get("downvoted"):
+            kb["answered"], kb["downvoted"] = True, False
+        elif not helpful:
+            kb["answered"], kb["downvoted"] = False, True
+        question.meta = {**meta, "kb": kb}
+    await store.log_event(session, kind="bot_answer_rated", conversation_id=conv.id, data={
+        "message_id": msg.id, "article_id": msg.meta.get("kb_article"), "helpful": helpful})

@@ -1,0 +1,119 @@
+"""The web chat customer's people-side requests (the session token proves who they are).
+
+``POST /api/web/contact``: leave an email or phone number (optional; `bot.contact_link`).
+
+    {"token": "v1.<session>.<sig>", "email": "ann@example.com", "phone": "+1 415 555 0101"}
+    -> 200 {"ok": true}                 (linked; the answer never says to whom)
+    -> 400 {"error": "'12' is not a phone number"}
+    -> 401 {"error": "unknown or forged session token"}
+
+``POST /api/web/feedback``: 👍/👎 on one of the bot's answers (`bot.answer_feedback`).
+
+    {"token": "...", "message_id": 42, "helpful": false}  -> 200 {"ok": true}
+    -> 404 {"error": "message 42 is not one of the bot's answers in this chat"}
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot import store
+from bot.answer_feedback import NoSuchAnswer, rate_answer
+from bot.contact_link import link_contact
+from bot.customers_admin import CustomerError
+from bot.messages import Address
+from bot.settings import Settings
+from channels.webchat_session import SessionSigner
+
+MAX_BODY = 4096
+
+
+def _origins(settings: Settings) -> set[str]:
+    return {o.strip().rstrip("/") for o in settings.web_allowed_origins.split(",") if o.strip()}
+
+
+def _cors(origins: set[str], request: Request) -> dict[str, str] | None:
+    """CORS headers for the widget's origin; None when that origin may not embed the widget."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return {}
+    same = urlsplit(origin).netloc == request.headers.get("host")
+    if "*" not in origins and origin.rstrip("/") not in origins and not same:
+        return None
+    return {"Access-Control-Allow-Origin": "*" if "*" in origins else origin, "Vary": "Origin"}
+
+
+async def _read(request: Request, signer: SessionSigner) -> tuple[dict[str, Any], str] | JSONResponse:
+    """The JSON body and the session id, or the error response. The widget posts JSON as
+    text/plain (a simple cross-origin request: no preflight)."""
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        return JSONResponse({"error": "request too large"}, status_code=413)
+    try:
+        data: Any = json.loads(body)
+    except ValueError:
+        return JSONResponse({"error": "expected a JSON object"}, status_code=400)
+    if not isinstance(data, dict):
+        return JSONResponse({"error": "expected a JSON object"}, status_code=400)
+    sid = signer.verify(data.get("token") if isinstance(data.get("token"), str) else None)
+    if sid is None:
+        return JSONResponse({"error": "unknown or forged session token"}, status_code=401)
+    return data, sid
+
+
+def web_people_router(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> APIRouter:
+    router = APIRouter()
+    signer = SessionSigner(settings.secret_key)
+    origins = _origins(settings)
+
+    def answer(request: Request, body: dict[str, Any], status: int = 200) -> JSONResponse:
+        return JSONResponse(body, status_code=status, headers=_cors(origins, request) or {})
+
+    @router.post("/api/web/contact")
+    async def contact(request: Request) -> JSONResponse:
+        if _cors(origins, request) is None:
+            return JSONResponse({"error": "forbidden_origin"}, status_code=403)
+        read = await _read(request, signer)
+        if isinstance(read, JSONResponse):
+            read.headers.update(_cors(origins, request) or {})
+            return read
+        data, sid = read
+        email, phone = data.get("email"), data.get("phone")
+        if any(v is not None and not isinstance(v, str) for v in (email, phone)):
+            return answer(request, {"error": "email and phone must be text"}, 400)
+        try:
+            async with sessionmaker() as session, session.begin():
+                identity = await store.get_or_create_identity(session, address=Address("web", sid))
+                await link_contact(session, identity=identity, email=email, phone=phone,
+                                   region=settings.sms_default_region)
+        except CustomerError as exc:
+            return answer(request, {"error": str(exc)}, 400)
+        return answer(request, {"ok": True})
+
+    @router.post("/api/web/feedback")
+    async def feedback(request: Request) -> JSONResponse:
+        if _cors(origins, request) is None:
+            return JSONResponse({"error": "forbidden_origin"}, status_code=403)
+        read = await _read(request, signer)
+        if isinstance(read, JSONResponse):
+            read.headers.update(_cors(origins, request) or {})
+            return read
+        data, sid = read
+        message_id, helpful = data.get("message_id"), data.get("helpful")
+        if not isinstance(message_id, int) or isinstance(message_id, bool) or not isinstance(helpful, bool):
+            return answer(request, {"error": "expected message_id (a number) and helpful (true or false)"}, 400)
+        try:
+            async with sessionmaker() as session, session.begin():
+                identity = await store.get_or_create_identity(session, address=Address("web", sid))
+                await rate_answer(session, identity=identity, message_id=message_id, helpful=helpful)
+        except NoSuchAnswer as exc:
+            return answer(request, {"error": str(exc)}, 404)
+        return answer(request, {"ok": True})
+
+    return router

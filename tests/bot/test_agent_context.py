@@ -1,0 +1,49 @@
+"""Context everywhere: on handoff the agents' thread (fake Slack Web API) gets the context package:
+why, a summary, what the bot tried, the customer with every channel, tags and earlier
+conversations with their outcome and CSAT, and the SLA clocks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot import customers_admin as admin
+from bot.csat_models import CsatSurvey
+from bot.models import Conversation
+from channels import slack_blocks as kit
+from tests.bot.test_slack_desk import AGENTS, Rig, rig_factory  # noqa: F401  (the fixture)
+
+
+def context_posts(rig: Rig, thread_ts: str) -> list[dict[str, Any]]:
+    return [p for p in rig.fake.thread(AGENTS, thread_ts) if (p.get("text") or "").startswith("Context for #")]
+
+
+async def test_handoff_posts_the_context_package_in_the_agents_thread(rig_factory: Any) -> None:  # noqa: F811
+    rig: Rig = await rig_factory(reopen_window_hours=0, csat_enabled=False)
+    first = await rig.customer("my parcel is late", who="ctx")
+    await rig.reply("It is on its way.", conv_id=first)
+    await rig.click(kit.A_RESOLVE, str(first), conv_id=first)
+    async with rig.sm() as s, s.begin():
+        conv = await s.get(Conversation, first)
+        assert conv is not None
+        s.add(CsatSurvey(conversation_id=first, identity_id=conv.identity_id, channel="web", status="answered",
+                         score=4))
+        await admin.tag(s, customer_id=conv.customer_id, add=["enterprise"])
+        await admin.link_identity(s, customer_id=conv.customer_id, channel="sms", address="+14155550123")
+    [ctx_first] = context_posts(rig, (await rig.thread(first)).thread_ts or "")
+
+    second = await rig.customer("my parcel is late again, where is it?", who="ctx")
+    assert second != first
+    [ctx] = context_posts(rig, (await rig.thread(second)).thread_ts or "")
+    body = str(ctx["blocks"])
+    assert f"Context for #{second}" in ctx["text"] and "low_confidence" in ctx["text"]
+    assert "*Summary*" in body and "where is it" in body
+    assert "*What the bot tried*" in body and "Shipping 45%" in body
+    assert "*Channels:* web, sms" in body and "*Tags:* enterprise" in body
+    assert f"#{first} web" in body and "resolved by a person (low_confidence)" in body and "CSAT 4/5" in body
+    assert "first response: due in" in body and "resolution: due in" in body
+    assert "Earlier conversations" not in str(ctx_first["blocks"])  # the first time, there were none
+    # In the thread's order: the customer's message first, then the context, then "Handed to agents".
+    order = [p["ts"] for p in rig.fake.thread(AGENTS, (await rig.thread(second)).thread_ts or "")]
+    texts_in_order = [p.get("text") or "" for p in rig.fake.thread(AGENTS, (await rig.thread(second)).thread_ts or "")]
+    handed = next(i for i, t in enumerate(texts_in_order) if t.startswith("Handed to agents"))
+    assert 0 < order.index(ctx["ts"]) < handed
