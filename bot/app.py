@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot import log_redact
 from bot.db import make_engine, make_sessionmaker, with_session
 from bot.desk import Desk, NullDesk
 from bot.engine import Pipeline
@@ -198,6 +199,7 @@ def _wire_slack(parts: Parts, deliverers: dict[str, Deliverer]) -> Desk:
 def create_app(settings: Settings | None = None, *, kb: Searcher | None = None, embedder: Any = None) -> FastAPI:
     """Build the ASGI app. Settings are read once here unless given."""
     settings = settings or Settings()
+    log_redact.install()  # no token or credential in any log line, uvicorn's access log included
     state: dict[str, Any] = {}
 
     @contextlib.asynccontextmanager
@@ -224,7 +226,10 @@ def create_app(settings: Settings | None = None, *, kb: Searcher | None = None, 
     # so routers are mounted before serving. Loading the model takes a few seconds.
     parts = build_parts(settings, kb=kb, embedder=embedder)
     state["parts"] = parts
-    app = FastAPI(title="Switchboard", lifespan=lifespan, docs_url="/api/docs", openapi_url="/api/openapi.json")
+    # The API docs and schema are for development: off in production (issue 13).
+    docs = not settings.is_production
+    app = FastAPI(title="Switchboard", lifespan=lifespan, docs_url="/api/docs" if docs else None, redoc_url=None,
+                  openapi_url="/api/openapi.json" if docs else None)
     app.state.parts = parts
     app.state.settings = settings
 

@@ -5,6 +5,7 @@ Tests build it from a dict: ``Settings(_env_file=None, database_url=...)``.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -12,18 +13,27 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"changethis", "changeme", "secret", "xxx"}
+DEV_SECRET_KEY = "dev-only-secret-key-change-me"
+MIN_SECRET_KEY_CHARS = 32
+# ENVIRONMENT is one of these, exactly (case and surrounding spaces ignored). Anything else, "prod" and
+# "dev" included, refuses to start: a typo must never fall back to development's public key.
+ENVIRONMENTS = ("development", "test", "production")
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     # --- core -------------------------------------------------------------------------------
-    environment: str = Field("development", description="development | production | test")
+    environment: str = Field(
+        "development",
+        description="development | test | production (case-insensitive; anything else refuses to start). "
+        "Outside development and test: a strong SECRET_KEY, no API docs, no CORS wildcard",
+    )
     database_url: str = Field(
         "sqlite+aiosqlite:///./switchboard.db",
         description="SQLAlchemy async URL: sqlite+aiosqlite:///path or postgresql+asyncpg://user:pw@host/db",
     )
-    secret_key: str = Field("dev-only-secret-key-change-me", description="Signs web chat session tokens")
+    secret_key: str = Field(DEV_SECRET_KEY, description="Signs web chat session tokens (32+ characters in production)")
     host: str = "127.0.0.1"
     port: int = 8000
     public_base_url: str = Field("http://127.0.0.1:8000", description="The URL platforms use to reach us")
@@ -59,7 +69,16 @@ class Settings(BaseSettings):
     # --- web chat -----------------------------------------------------------------------------
     web_max_message_chars: int = Field(2000, description="Longest web chat message accepted")
     web_rate_per_minute: int = Field(30, description="Messages one web chat session may send per minute")
-    web_allowed_origins: str = Field("*", description="Comma-separated origins allowed to embed the widget")
+    web_allowed_origins: str = Field(
+        "", description="Comma-separated origins (https://shop.example) allowed to embed the widget from another "
+        "site; empty: same origin only; '*' any (refused in production)"
+    )
+    web_session_ttl_seconds: int = Field(
+        86_400, description="How long a web chat session token is valid; the widget renews it silently before then"
+    )
+    web_sessions_per_minute: int = Field(
+        10, description="New web chat sessions one client address may start per minute (shared via REDIS_URL)"
+    )
 
     # --- handoff ------------------------------------------------------------------------------
     handoff_message: str = Field(
@@ -196,22 +215,41 @@ class Settings(BaseSettings):
     @field_validator("csat_quiet_hours")
     @classmethod
     def _quiet_hours(cls, v: str) -> str:
-        import re
-
         if v.strip() and not re.fullmatch(r"\s*\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2}\s*", v):
             raise ValueError("CSAT_QUIET_HOURS must look like 21:00-08:00 (or be empty)")
         return v.strip()
 
+    @field_validator("environment")
+    @classmethod
+    def _known_environment(cls, v: str) -> str:
+        name = v.strip().lower()
+        if name not in ENVIRONMENTS:
+            raise ValueError(f"ENVIRONMENT={v!r} is not one of {', '.join(ENVIRONMENTS)} (write it in full)")
+        return name
+
     @model_validator(mode="after")
     def _no_placeholder_secrets_in_production(self) -> Settings:
-        if self.environment == "production":
-            if self.secret_key.startswith("dev-only") or self.secret_key.lower() in PLACEHOLDER_SECRETS:
-                raise ValueError("SECRET_KEY must be set to a real secret in production")
+        if self.is_production:
+            key = self.secret_key
+            if key == DEV_SECRET_KEY or key.startswith("dev-only") or key.lower() in PLACEHOLDER_SECRETS:
+                raise ValueError("SECRET_KEY is the public development value: set a random secret of "
+                                 f"{MIN_SECRET_KEY_CHARS}+ characters in production "
+                                 "(python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+            if len(key) < MIN_SECRET_KEY_CHARS or len(set(key)) < 8:
+                raise ValueError(f"SECRET_KEY is too weak for production: use {MIN_SECRET_KEY_CHARS}+ random "
+                                 "characters (python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+            if "*" in self.web_allowed_origins:
+                raise ValueError("WEB_ALLOWED_ORIGINS='*' is refused in production: list the sites that embed "
+                                 "the widget (https://shop.example,https://www.shop.example)")
         for name in ("slack_signing_secret", "twilio_auth_token"):
             value = getattr(self, name)
             if value is not None and value.lower() in PLACEHOLDER_SECRETS:
                 raise ValueError(f"{name.upper()} is a placeholder")
         return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
 
     @property
     def slack_enabled(self) -> bool:

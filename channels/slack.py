@@ -33,12 +33,14 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.settings import Settings
 from channels import slack_blocks as kit
+from channels import slack_guard as guard
 from channels.slack_api import SlackApi, make_client
 
 log = logging.getLogger("switchboard.slack")
 
 REPLY_SUBTYPES = (None, "file_share", "thread_broadcast")
 NAME_LOOKUP_TIMEOUT = 1.5
+STALE_BUTTON = "That button is out of date or not one of ours; nothing was changed."
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +127,19 @@ class SlackChannel:
     def router(self) -> APIRouter:
         router = APIRouter()
 
+        secret = str(self.settings.slack_signing_secret)
+
         async def slack(request: Request) -> Response:
+            # Size, then the signature on the raw bytes, then the shape: bolt parses only what passed.
+            try:
+                body = await guard.read_body(request)
+                guard.verify(secret, body, request.headers.get("x-slack-request-timestamp"),
+                             request.headers.get("x-slack-signature"))
+                guard.check_shape(request.url.path, body)
+            except guard.Refused as exc:
+                if exc.status == 401:
+                    log.warning("refused a Slack request to %s: %s", request.url.path, exc.detail)
+                return Response(exc.detail, status_code=exc.status, media_type="text/plain")
             return await self.handler.handle(request)
 
         for path in ("/slack/events", "/slack/interactivity", "/slack/commands"):
@@ -192,15 +206,15 @@ class SlackChannel:
         app.event("message")(self._on_message)
         app.event("app_home_opened")(self._on_home)
         app.action(kit.A_SEND)(self._simple_action(lambda ref, u: self.host.send_suggestion(
-            suggestion_ref=ref, user=u)))
+            suggestion_ref=str(ref), user=u)))
         app.action(kit.A_NOT_HELPFUL)(self._simple_action(lambda ref, u: self.host.not_helpful(
-            suggestion_ref=ref, user=u)))
+            suggestion_ref=str(ref), user=u)))
         app.action(kit.A_ESCALATE)(self._simple_action(lambda cid, u: self.host.escalate(
-            conversation_id=int(cid), user=u)))
+            conversation_id=cid, user=u)))
         app.action(kit.A_RESOLVE)(self._simple_action(lambda cid, u: self.host.resolve(
-            conversation_id=int(cid), user=u)))
+            conversation_id=cid, user=u)))
         app.action(kit.A_TAKE)(self._simple_action(lambda cid, u: self.host.take(
-            conversation_id=int(cid), user=u)))
+            conversation_id=cid, user=u)))
         app.action(kit.A_EDIT)(self._on_edit)
         app.action(kit.A_NOTE)(self._on_note)
         app.view(kit.V_EDIT)(self._on_edit_submit)
@@ -256,7 +270,8 @@ class SlackChannel:
             await ack()
             user = await self._actor(body)
             channel, thread_ts = self._where(body)
-            notice = await call(str(action.get("value") or ""), user)
+            value = guard.parse_id(action.get("value"))  # every button value is a positive integer id
+            notice = STALE_BUTTON if value is None else await call(value, user)
             self._notify(notice, channel=channel, user=user.id, thread_ts=thread_ts)
 
         return listener
@@ -265,7 +280,8 @@ class SlackChannel:
         await ack()
         user = await self._actor(body)
         channel, thread_ts = self._where(body)
-        draft = await self.host.open_edit(suggestion_ref=str(action.get("value") or ""), user=user)
+        ref = guard.parse_id(action.get("value"))
+        draft = None if ref is None else await self.host.open_edit(suggestion_ref=str(ref), user=user)
         if draft is None:
             self._notify("That suggestion is no longer available.", channel=channel, user=user.id,
                          thread_ts=thread_ts)
@@ -278,7 +294,11 @@ class SlackChannel:
         await ack()
         user = await self._actor(body)
         channel, thread_ts = self._where(body)
-        view = kit.note_modal(conversation_id=int(action.get("value") or 0), channel=channel, thread_ts=thread_ts)
+        cid = guard.parse_id(action.get("value"))
+        if cid is None:
+            self._notify(STALE_BUTTON, channel=channel, user=user.id, thread_ts=thread_ts)
+            return
+        view = kit.note_modal(conversation_id=cid, channel=channel, thread_ts=thread_ts)
         await self._open(body, view, channel=channel, user=user.id, thread_ts=thread_ts)
 
     async def _open(self, body: dict[str, Any], view: dict[str, Any], *, channel: str | None, user: str,
@@ -303,8 +323,10 @@ class SlackChannel:
         await ack()
         meta = kit.parse_metadata(view.get("private_metadata"))
         user = await self._actor(body)
-        notice = await self.host.edit_and_send(
-            conversation_id=int(meta.get("c") or 0), suggestion_ref=meta.get("s"), text=text, user=user,
+        cid, ref = guard.parse_id(meta.get("c")), meta.get("s")
+        ref_ok = ref is None or guard.parse_id(ref) is not None
+        notice = STALE_BUTTON if cid is None or not ref_ok else await self.host.edit_and_send(
+            conversation_id=cid, suggestion_ref=None if ref is None else str(ref), text=text, user=user,
             view_id=str(view.get("id")),
         )
         self._notify(notice, channel=meta.get("ch"), user=user.id, thread_ts=meta.get("th"))
@@ -317,8 +339,9 @@ class SlackChannel:
         await ack()
         meta = kit.parse_metadata(view.get("private_metadata"))
         user = await self._actor(body)
-        notice = await self.host.note(conversation_id=int(meta.get("c") or 0), text=text, user=user,
-                                      view_id=str(view.get("id")))
+        cid = guard.parse_id(meta.get("c"))
+        notice = STALE_BUTTON if cid is None else await self.host.note(
+            conversation_id=cid, text=text, user=user, view_id=str(view.get("id")))
         self._notify(notice, channel=meta.get("ch"), user=user.id, thread_ts=meta.get("th"))
 
     async def _on_command(self, ack: Any, command: dict[str, Any]) -> None:

@@ -2,8 +2,10 @@
 
 Routes (mounted by the app with ``app.include_router(channel.router(host))``)::
 
-    POST /api/web/session     -> {"token": "v1.<session id>.<sig>"}   (no storage: HMAC-signed)
-    WS   /ws/chat?token=...   the chat (protocol in `channels.webchat_frames`)
+    POST /api/web/session     -> {"token": "v2.<session id>.<expiry>.<sig>", "expires_at": ...}
+                                 (no storage: HMAC-signed; throttled per client address)
+    WS   /ws/chat             the chat: the first frame is {"type": "auth", "token": ...} (never a URL
+                              query, which access logs record); protocol in `channels.webchat_frames`
     GET  /widget.js           the widget: <script src="https://host/widget.js"></script>
     GET  /                    the demo page embedding the widget
 
@@ -20,8 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import math
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar
@@ -42,7 +46,8 @@ from channels.webchat_frames import (
     parse_frame,
 )
 from channels.webchat_hub import OVERFLOW, Hub, LocalHub, RedisHub
-from channels.webchat_session import RateLimiter, SessionSigner
+from channels.webchat_session import Claims, RateLimiter, SessionSigner
+from channels.webchat_throttle import LocalThrottle, RedisThrottle, Throttle
 
 log = logging.getLogger("switchboard.webchat")
 
@@ -53,6 +58,7 @@ HISTORY_PAGE = 200
 CLOSE_INVALID_SESSION = 4401
 CLOSE_FORBIDDEN_ORIGIN = 4403
 CLOSE_OVERFLOW = 4408
+AUTH_TIMEOUT = 10.0  # seconds a socket may stay open before its auth frame
 
 
 @cache
@@ -78,12 +84,18 @@ class WebChatChannel:
         secret_key: str,
         max_message_chars: int = 2000,
         rate_per_minute: int = 30,
-        allowed_origins: str = "*",
+        allowed_origins: str = "",
         hub: Hub | None = None,
         typing_timeout: float = 10.0,
         host_timeout: float = 15.0,
+        session_ttl_seconds: int = 86_400,
+        sessions_per_minute: int = 10,
+        mint_throttle: Throttle | None = None,
+        auth_timeout: float = AUTH_TIMEOUT,
     ) -> None:
-        self.signer = SessionSigner(secret_key)
+        self.signer = SessionSigner(secret_key, ttl_seconds=session_ttl_seconds)
+        self.mints: Throttle = mint_throttle or LocalThrottle(sessions_per_minute)
+        self.auth_timeout = auth_timeout
         self.max_message_chars = max_message_chars
         self.hub: Hub = hub or LocalHub()
         self.typing_timeout = typing_timeout
@@ -96,13 +108,18 @@ class WebChatChannel:
     @classmethod
     def from_settings(cls, settings: Any) -> WebChatChannel:
         """Build from `bot.settings.Settings` (a Redis hub when ``redis_url`` is set)."""
-        hub: Hub | None = RedisHub(settings.redis_url) if getattr(settings, "redis_url", None) else None
+        redis_url = getattr(settings, "redis_url", None)
+        hub: Hub | None = RedisHub(redis_url) if redis_url else None
+        per_minute = getattr(settings, "web_sessions_per_minute", 10)
+        throttle: Throttle = RedisThrottle(redis_url, per_minute) if redis_url else LocalThrottle(per_minute)
         return cls(
             secret_key=settings.secret_key,
             max_message_chars=settings.web_max_message_chars,
             rate_per_minute=settings.web_rate_per_minute,
             allowed_origins=settings.web_allowed_origins,
             hub=hub,
+            session_ttl_seconds=getattr(settings, "web_session_ttl_seconds", 86_400),
+            mint_throttle=throttle,
         )
 
     # ---- Channel ---------------------------------------------------------------------------------
@@ -123,6 +140,7 @@ class WebChatChannel:
             task.cancel()
         self._typing.clear()
         await self.hub.aclose()
+        await self.mints.aclose()
 
     def router(self, host: ChannelHost) -> APIRouter:
         r = APIRouter()
@@ -132,7 +150,16 @@ class WebChatChannel:
             origin = request.headers.get("origin")
             if not self.origin_allowed(origin, request.headers.get("host")):
                 return JSONResponse({"error": "forbidden_origin"}, status_code=403)
-            return JSONResponse({"token": self.signer.issue()}, headers=self._cors(origin))
+            client = request.client.host if request.client else "unknown"
+            wait = await self.mints.take(client)
+            if wait > 0:
+                log.warning("web chat session minting throttled for a client (%s)", client)
+                return JSONResponse({"error": "rate_limited", "retry_after": math.ceil(wait)}, status_code=429,
+                                    headers={**self._cors(origin), "Retry-After": str(math.ceil(wait))})
+            token = self.signer.issue()
+            claims = self.signer.verify(token)
+            assert claims is not None
+            return JSONResponse({"token": token, "expires_at": claims.expires_at}, headers=self._cors(origin))
 
         @r.options("/api/web/session")
         async def preflight(request: Request) -> Response:
@@ -170,9 +197,14 @@ class WebChatChannel:
         return bool(host_header) and urlsplit(origin).netloc == host_header  # same origin
 
     def _cors(self, origin: str | None) -> dict[str, str]:
+        """CORS headers only for an origin listed in WEB_ALLOWED_ORIGINS (opt-in; same origin needs none)."""
         if origin is None:
             return {}
-        return {"Access-Control-Allow-Origin": "*" if "*" in self.origins else origin, "Vary": "Origin"}
+        if "*" in self.origins:
+            return {"Access-Control-Allow-Origin": "*", "Vary": "Origin"}
+        if origin.rstrip("/") in self.origins:
+            return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+        return {"Vary": "Origin"}
 
     def _cancel_typing(self, sid: str) -> None:
         task = self._typing.pop(sid, None)
@@ -203,12 +235,11 @@ class WebChatChannel:
         if not self.origin_allowed(ws.headers.get("origin"), ws.headers.get("host")):
             await _refuse(ws, "forbidden_origin", "this site may not embed the chat", CLOSE_FORBIDDEN_ORIGIN)
             return
-        sid = self.signer.verify(ws.query_params.get("token"))
-        if sid is None:
-            await _refuse(ws, "invalid_session", "unknown or forged session token; start a new session",
-                          CLOSE_INVALID_SESSION)
+        claims = await self._authenticate(ws)
+        if claims is None:
             return
-        conn = _Connection(ws)
+        sid = claims.sid
+        conn = _Connection(ws, claims)
         async with contextlib.AsyncExitStack() as stack:
             try:
                 inbox = await stack.enter_async_context(self.hub.subscribe(sid))
@@ -218,7 +249,7 @@ class WebChatChannel:
                 return
             pusher = asyncio.get_running_loop().create_task(self._push(conn, inbox))
             try:
-                await conn.send({"type": "ready"})
+                await conn.send({"type": "ready", **self._renewed(conn)})
                 while conn.open:
                     event = await ws.receive()
                     if event["type"] == "websocket.disconnect":
@@ -230,6 +261,38 @@ class WebChatChannel:
                 pusher.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await pusher
+
+    async def _authenticate(self, ws: WebSocket) -> Claims | None:
+        """Wait for the first frame, ``{"type": "auth", "token": ...}``; refuse (and close) anything else."""
+        if "token" in ws.query_params:
+            await _refuse(ws, "invalid_session", "send the session token in the first frame, not the URL",
+                          CLOSE_INVALID_SESSION)
+            return None
+        try:
+            event = await asyncio.wait_for(ws.receive(), self.auth_timeout)
+        except (TimeoutError, WebSocketDisconnect, RuntimeError):
+            await _refuse(ws, "auth_timeout", "no auth frame; reconnect and send it first", 4400)
+            return None
+        if event.get("type") == "websocket.disconnect":
+            return None
+        try:
+            token = _auth_token(event)
+        except FrameError as exc:
+            await _refuse(ws, exc.code, exc.detail, 4400)
+            return None
+        claims = self.signer.verify(token)
+        if claims is None:
+            await _refuse(ws, "invalid_session", "unknown, expired or forged session token; start a new session",
+                          CLOSE_INVALID_SESSION)
+        return claims
+
+    def _renewed(self, conn: _Connection) -> dict[str, Any]:
+        """A fresh token for the same session (silent renewal); the widget stores it."""
+        token = self.signer.issue(conn.claims.sid)
+        claims = self.signer.verify(token)
+        assert claims is not None
+        conn.claims = claims
+        return {"token": token, "expires_at": claims.expires_at}
 
     async def _push(self, conn: _Connection, inbox: Any) -> None:
         while conn.open:
@@ -243,9 +306,12 @@ class WebChatChannel:
         try:
             frame = parse_frame(event, max_chars=self.max_message_chars)
         except FrameError as exc:
+            log.info("web chat: refused a frame from session %s (%s)", sid[:6], exc.code)
             await conn.send(exc.to_frame())
             return
-        if frame.type == "typing":
+        if self.signer.needs_renewal(conn.claims):
+            await conn.send({"type": "session", **self._renewed(conn)})
+        if frame.type in ("typing", "auth"):
             return
         limiter = self._resumes if frame.type == "resume" else self._messages
         wait = limiter.take(sid)
@@ -293,8 +359,9 @@ class WebChatChannel:
 class _Connection:
     """Serialises sends on one socket (the reader and the pusher both write)."""
 
-    def __init__(self, ws: WebSocket) -> None:
+    def __init__(self, ws: WebSocket, claims: Claims) -> None:
         self.ws = ws
+        self.claims = claims
         self._lock = asyncio.Lock()
         self.open = True
 
@@ -313,6 +380,19 @@ class _Connection:
             if self.ws.application_state == WebSocketState.CONNECTED:
                 with contextlib.suppress(Exception):
                     await self.ws.close(code, reason)
+
+
+def _auth_token(event: Mapping[str, Any]) -> str:
+    raw = event.get("text")
+    if not isinstance(raw, str) or len(raw) > 1024:
+        raise FrameError("auth_required", "the first frame must be {\"type\": \"auth\", \"token\": ...}")
+    try:
+        obj = json.loads(raw)
+    except (ValueError, RecursionError):
+        obj = None
+    if not isinstance(obj, dict) or obj.get("type") != "auth" or not isinstance(obj.get("token"), str):
+        raise FrameError("auth_required", "the first frame must be {\"type\": \"auth\", \"token\": ...}")
+    return str(obj["token"])
 
 
 async def _refuse(ws: WebSocket, code: str, detail: str, close_code: int) -> None:

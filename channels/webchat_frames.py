@@ -2,6 +2,7 @@
 
 Client -> server (JSON text frames)::
 
+    {"type": "auth", "token": "<session token>"}   (the first frame, exactly once; later ones ignored)
     {"type": "message", "client_id": "<uuid>", "text": "..."}
     {"type": "resume", "after": <last seen message id>}
     {"type": "human"}
@@ -9,7 +10,8 @@ Client -> server (JSON text frames)::
 
 Server -> client::
 
-    {"type": "ready"}
+    {"type": "ready", "token": ..., "expires_at": ...}   (a renewed token: store it)
+    {"type": "session", "token": ..., "expires_at": ...} (renewed again once half its lifetime passed)
     {"type": "ack", "client_id": ..., "id": <message id>, "duplicate": bool}
     {"type": "history", "messages": [...], "more": bool}
     {"type": "message", "id", "author_kind", "author_name", "text", "created_at", "options"?, "actions"?}
@@ -17,7 +19,7 @@ Server -> client::
                                              actions: "feedback" | "rating" | "contact": message_actions)
     {"type": "typing", "on": bool}
     {"type": "human", "ok": true}
-    {"type": "error", "code": "invalid_session" | "forbidden_origin" | "bad_frame" | "too_long"
+    {"type": "error", "code": "invalid_session" | "auth_required" | "auth_timeout" | "forbidden_origin" | "bad_frame" | "too_long"
               | "rate_limited" | "server_error", "detail": "...", ...}
 """
 
@@ -69,7 +71,7 @@ def parse_frame(ws_message: dict[str, Any], *, max_chars: int) -> Frame:
         raise FrameError("too_long", f"messages are limited to {max_chars} characters", limit=max_chars)
     try:
         obj = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: deeply nested brackets
         raise FrameError("bad_frame", "the frame is not valid JSON") from None
     if not isinstance(obj, dict):
         raise FrameError("bad_frame", "the frame must be a JSON object")
@@ -101,7 +103,7 @@ def parse_frame(ws_message: dict[str, Any], *, max_chars: int) -> Frame:
         if isinstance(after, bool) or not isinstance(after, int) or after < 0 or after > 2**62:
             raise FrameError("bad_frame", "after must be a non-negative integer message id")
         return Frame("resume", after=after)
-    if kind in ("human", "typing"):
+    if kind in ("human", "typing", "auth"):  # a repeated auth frame is ignored
         return Frame(kind)
     if isinstance(kind, str):
         raise FrameError("bad_frame", f"unknown frame type {kind[:40]!r}")

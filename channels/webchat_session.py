@@ -1,8 +1,10 @@
 """Web chat session tokens (HMAC-signed, no storage) and the per-session rate limit.
 
-A token is ``v1.<session id>.<signature>``: the session id is 22 url-safe random characters
-(128 bits) and the signature is HMAC-SHA256 of ``webchat:v1:<session id>`` with the app's
-secret key, base64url without padding. The session id is the customer's address on the
+A token is ``v2.<session id>.<expires at>.<signature>``: the session id is 22 url-safe random
+characters (128 bits), ``expires at`` unix seconds, and the signature is HMAC-SHA256 of
+``webchat:v2:<session id>:<expires at>`` with the app's secret key, base64url without padding.
+It travels in the socket's first frame (never in a URL, so no access log holds it) and is renewed
+silently: the server sends a fresh one in ``ready`` and whenever half its lifetime has passed. The session id is the customer's address on the
 "web" channel; whoever holds the token is that customer.
 """
 
@@ -15,42 +17,63 @@ import re
 import secrets
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 
 _SID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+_EXP = re.compile(r"^[0-9]{1,12}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    sid: str
+    expires_at: int  # unix seconds
 
 
 class SessionSigner:
-    """Issues and verifies session tokens.
+    """Issues and verifies session tokens (they expire: `ttl_seconds`; renewal issues a new one, same sid).
 
     Example::
 
-        signer = SessionSigner("s3cret")
+        signer = SessionSigner("s3cret", ttl_seconds=86400)
         token = signer.issue()
-        signer.verify(token)        # -> the session id, or None if forged/malformed
+        signer.verify(token)        # -> Claims(sid, expires_at), or None if forged/malformed/expired
     """
 
-    def __init__(self, secret_key: str) -> None:
+    def __init__(self, secret_key: str, *, ttl_seconds: int = 86_400) -> None:
         if not secret_key:
             raise ValueError("a web chat secret key is required")
+        if ttl_seconds <= 0:
+            raise ValueError("the session lifetime must be positive")
         self._key = secret_key.encode("utf-8")
+        self.ttl_seconds = ttl_seconds
 
-    def _sign(self, sid: str) -> str:
-        mac = hmac.new(self._key, b"webchat:v1:" + sid.encode("ascii"), hashlib.sha256).digest()
+    def _sign(self, sid: str, expires_at: int) -> str:
+        mac = hmac.new(self._key, f"webchat:v2:{sid}:{expires_at}".encode("ascii"), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")
 
-    def issue(self) -> str:
-        sid = secrets.token_urlsafe(16)
-        return f"v1.{sid}.{self._sign(sid)}"
+    def issue(self, sid: str | None = None, *, now: float | None = None) -> str:
+        """A new token: for a new session, or (renewal) for `sid` with a fresh expiry."""
+        sid = sid or secrets.token_urlsafe(16)
+        expires_at = int(time.time() if now is None else now) + self.ttl_seconds
+        return f"v2.{sid}.{expires_at}.{self._sign(sid, expires_at)}"
 
-    def verify(self, token: str | None) -> str | None:
-        if not token or len(token) > 200:
+    def verify(self, token: object, *, now: float | None = None) -> Claims | None:
+        if not isinstance(token, str) or not token or len(token) > 200:
             return None
         parts = token.split(".")
-        if len(parts) != 3 or parts[0] != "v1" or not _SID.match(parts[1]):
+        if len(parts) != 4 or parts[0] != "v2" or not _SID.match(parts[1]) or not _EXP.match(parts[2]):
+            return None  # v1 tokens (no expiry, and once written to access logs) are no longer accepted
+        expires_at = int(parts[2])
+        if not hmac.compare_digest(self._sign(parts[1], expires_at), parts[3]):
             return None
-        if not hmac.compare_digest(self._sign(parts[1]), parts[2]):
+        if expires_at <= (time.time() if now is None else now):
             return None
-        return parts[1]
+        return Claims(parts[1], expires_at)
+
+    def needs_renewal(self, claims: Claims, *, now: float | None = None) -> bool:
+        """True once less than half the lifetime is left."""
+        left = claims.expires_at - (time.time() if now is None else now)
+        return left < self.ttl_seconds / 2
 
 
 class RateLimiter:

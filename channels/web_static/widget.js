@@ -388,14 +388,16 @@
     ready = false;
     var start = token ? Promise.resolve() : newSession();
     start.then(function () {
-      var sock = new WebSocket(wsBase + "/ws/chat?token=" + encodeURIComponent(token));
+      // The token goes in the first frame, never in the URL (URLs end up in access logs).
+      var sock = new WebSocket(wsBase + "/ws/chat");
       ws = sock;
+      sock.onopen = function () { sock.send(JSON.stringify({ type: "auth", token: token })); };
       sock.onmessage = function (ev) { onFrame(ev.data); };
       sock.onclose = function (ev) {
         if (ws !== sock) return;
         ready = false;
         if (ev.code === 4401) {
-          // the server does not know this session (e.g. its secret changed): start a new one
+          // the server does not know this session (expired, or its secret changed): start a new one
           token = null; drop("token"); cached = []; save("log", cached); lastSeen = 0; save("last", 0);
           byId = {}; byClient = {}; log.textContent = "";
           queue.forEach(function (q) { render({ client_id: q.client_id, author_kind: "customer", text: q.text }, true); });
@@ -411,7 +413,11 @@
     var f;
     try { f = JSON.parse(data); } catch (e) { return; }
     switch (f.type) {
+      case "session":  // silent renewal: the server hands out a fresh token for the same session
+        if (typeof f.token === "string") { token = f.token; save("token", token); }
+        break;
       case "ready":
+        if (typeof f.token === "string") { token = f.token; save("token", token); }
         ready = true; attempt = 0;
         setStatus("open");
         sendFrame({ type: "resume", after: lastSeen });

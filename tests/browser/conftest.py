@@ -76,6 +76,7 @@ async def live_app(tmp_path_factory: pytest.TempPathFactory, browser_embedder: A
         index_dir=tmp / "index",
         outbox_poll_seconds=0.05,
         secret_key="browser-test-secret-key",
+        web_sessions_per_minute=10_000,
         slack_bot_token=None, slack_signing_secret=None, slack_app_token=None,
         twilio_account_sid=None, twilio_auth_token=None, redis_url=None,
     )

@@ -208,3 +208,18 @@ def _address(token: str) -> Any:
     from bot.messages import Address
 
     return Address("web", token.strip('"').split(".")[1])
+
+
+async def test_the_widget_never_puts_its_token_in_a_url(browser: Any, live_app: LiveApp) -> None:
+    context = await browser.new_context()
+    page = await context.new_page()
+    sockets: list[str] = []
+    page.on("websocket", lambda ws: sockets.append(ws.url))
+    try:
+        await page.goto(live_app.url + "/")
+        await expect(page.locator("#sb-status")).to_have_attribute("data-state", "open", timeout=15_000)
+        await ask(page, "hello there")
+        await expect(page.locator(MSG)).not_to_have_count(0, timeout=15_000)
+    finally:
+        await context.close()
+    assert sockets and all(url.endswith("/ws/chat") and "token" not in url for url in sockets), sockets

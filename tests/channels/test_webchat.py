@@ -33,13 +33,16 @@ def test_channel_satisfies_the_contract() -> None:
 def test_token_verifies_and_forgeries_do_not() -> None:
     signer = SessionSigner("secret-a")
     token = signer.issue()
-    sid = signer.verify(token)
-    assert sid is not None and token.split(".")[1] == sid and len(sid) >= 16
-    assert signer.verify(signer.issue()) != sid  # a fresh session each time
+    claims = signer.verify(token)
+    assert claims is not None and token.split(".")[1] == claims.sid and len(claims.sid) >= 16
+    other = signer.verify(signer.issue())
+    assert other is not None and other.sid != claims.sid  # a fresh session each time
     assert SessionSigner("secret-b").verify(token) is None  # another secret
-    version, s, sig = token.split(".")
-    forged = f"{version}.{s[:-1] + ('A' if s[-1] != 'A' else 'B')}.{sig}"
-    for bad in (forged, "", "v1..", f"v2.{s}.{sig}", f"{token}.x", "x" * 500, f"v1.{s}.{sig[:-2]}"):
+    version, s, exp, sig = token.split(".")
+    forged = f"{version}.{s[:-1] + ('A' if s[-1] != 'A' else 'B')}.{exp}.{sig}"
+    longer = f"{version}.{s}.{int(exp) + 1000}.{sig}"  # a token cannot extend itself
+    for bad in (forged, longer, "", "v1..", f"v1.{s}.{sig}", f"{token}.x", "x" * 500, f"v2.{s}.{exp}.{sig[:-2]}",
+                None, 12, ["v2"]):
         assert signer.verify(bad) is None, bad
 
 
@@ -59,8 +62,8 @@ def test_rate_limiter_is_a_token_bucket() -> None:
 async def test_forged_or_missing_token_gets_a_clear_error_then_4401() -> None:
     async with web_env() as env:
         good = await env.token()
-        version, sid, sig = good.split(".")
-        for token in ("nonsense", f"{version}.{sid}.{'A' * len(sig)}", ""):
+        version, sid, exp, sig = good.split(".")
+        for token in ("nonsense", f"{version}.{sid}.{exp}.{'A' * len(sig)}", ""):
             async with env.connect(token) as c:
                 frame = await c.recv()
                 assert frame["type"] == "error" and frame["code"] == "invalid_session"
@@ -257,7 +260,7 @@ async def test_origin_check() -> None:
     async with web_env(allowed_origins="https://shop.example, https://www.shop.example") as env:
         async with env.connect(origin="https://shop.example") as c:  # type: ignore[arg-type]
             assert (await c.recv())["type"] == "ready"
-        async with env.connect(origin="https://evil.example") as c:  # type: ignore[arg-type]
+        async with env.connect(origin="https://evil.example", auth=False) as c:  # type: ignore[arg-type]
             assert (await c.recv())["code"] == "forbidden_origin"
             with pytest.raises(ConnectionClosed):
                 await c.recv()

@@ -102,10 +102,13 @@ class WebEnv:
             return str(r.json()["token"])
 
     @contextlib.asynccontextmanager
-    async def connect(self, token: str | None = None, **kw: Any) -> AsyncIterator[Client]:
+    async def connect(self, token: str | None = None, *, auth: bool = True, **kw: Any) -> AsyncIterator[Client]:
+        """A socket that sends ``{"type": "auth", "token": ...}`` first (as the widget does) unless `auth` is off."""
         token = token if token is not None else await self.token()
-        async with websockets.connect(f"{self.ws_url}?token={token}", open_timeout=5, **kw) as ws:
+        async with websockets.connect(self.ws_url, open_timeout=5, **kw) as ws:
             client = Client(ws, token)
+            if auth:
+                await client.send({"type": "auth", "token": token})
             yield client
 
 
@@ -146,7 +149,7 @@ class Client:
 
 @contextlib.asynccontextmanager
 async def web_env(**channel_kw: Any) -> AsyncIterator[WebEnv]:
-    kw: dict[str, Any] = {"secret_key": "test-secret-key"}
+    kw: dict[str, Any] = {"secret_key": "test-secret-key", "sessions_per_minute": 10_000}
     kw.update(channel_kw)
     echo = kw.pop("echo", False)
     channel = WebChatChannel(**kw)

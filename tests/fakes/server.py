@@ -11,9 +11,9 @@ import uvicorn
 
 
 @contextlib.asynccontextmanager
-async def serve(app: Any, *, lifespan: str = "off", ws: str = "auto") -> AsyncIterator[str]:
+async def serve(app: Any, *, lifespan: str = "off", ws: str = "auto", log_level: str = "warning") -> AsyncIterator[str]:
     """Yields the base URL (http://127.0.0.1:PORT); stops the server on exit."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan=lifespan, ws=ws)
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level=log_level, lifespan=lifespan, ws=ws)
     server = uvicorn.Server(config)
     task = asyncio.get_running_loop().create_task(server.serve())
     for _ in range(500):
