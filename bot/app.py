@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot import metrics
 from bot.db import make_engine, make_sessionmaker, with_session
 from bot.desk import Desk, NullDesk
 from bot.engine import Pipeline
@@ -156,7 +157,9 @@ def build_parts(
 
         channels["sms"] = SmsChannel.from_settings(settings)
 
-    pipeline = Pipeline(sessionmaker=sessionmaker, settings=settings, kb=kb, policy=policy, desk=NullDesk())
+    metrics.install()  # ops hook: committed rows -> Prometheus counters (bot.metrics)
+    searcher = metrics.InstrumentedSearcher(kb) if kb is not None else None  # ops hook: KB latency/confidence
+    pipeline = Pipeline(sessionmaker=sessionmaker, settings=settings, kb=searcher, policy=policy, desk=NullDesk())
     deliverers: dict[str, Deliverer] = {name: ChannelDeliverer(ch) for name, ch in channels.items()}
 
     async def on_failure(session: AsyncSession, entry: OutboxEntry, exc: Exception) -> None:
@@ -227,6 +230,10 @@ def create_app(settings: Settings | None = None, *, kb: Searcher | None = None, 
         app.include_router(channel.router(parts.pipeline))
     for router in parts.extra_routers:
         app.include_router(router)
+    from bot.ops_routes import ops_router  # ops hook: /metrics and /readyz
+
+    app.include_router(ops_router(parts))
+    app.add_middleware(metrics.SocketCounter)  # ops hook: open web chat sockets gauge
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 from typing import Annotated, Any
 
@@ -31,10 +30,9 @@ def _settings() -> Settings:
 
 
 def _setup_logging() -> None:
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("sentence_transformers", "transformers", "httpx", "faiss"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from bot.logs import setup_logging  # JSON lines unless LOG_FORMAT=text
+
+    setup_logging()
 
 
 def _offline_model_env() -> None:
@@ -74,7 +72,7 @@ def serve(
         migrate()
     uvicorn.run(
         create_app(settings), host=host or settings.host, port=port or settings.port,
-        proxy_headers=True, log_level="info",
+        proxy_headers=True, log_level="info", log_config=None,
     )
 
 
