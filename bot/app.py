@@ -206,6 +206,9 @@ def create_app(settings: Settings | None = None, *, kb: Searcher | None = None, 
         if parts.slack is not None and settings.slack_app_token:
             await parts.slack.start_socket_mode()
         watcher = asyncio.create_task(watch_kb_versions(parts, stop), name="kb-version-watch")
+        from bot.learn_sync import watch_learned  # ops hook: phrasings learned by other processes
+
+        learned = asyncio.create_task(watch_learned(parts, stop), name="kb-learned-watch")
         if settings.run_worker_in_web:
             task = asyncio.create_task(parts.worker.run(stop, on_idle=_idle(parts)), name="outbox-worker")
         try:
@@ -215,6 +218,7 @@ def create_app(settings: Settings | None = None, *, kb: Searcher | None = None, 
             if task is not None:
                 await task
             await watcher
+            await learned
             await parts.pipeline.drain()
             await parts.aclose()
 

@@ -96,9 +96,16 @@ def worker() -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         typer.echo(f"worker {parts.worker.worker_id} delivering: {', '.join(parts.worker.deliverers) or 'nothing'}")
+        from bot.app import watch_kb_versions
+        from bot.learn_sync import watch_learned
+
+        # ops hook: the worker runs bot turns too, so it follows new index versions and learned phrasings
+        watchers = [asyncio.create_task(watch_kb_versions(parts, stop)), asyncio.create_task(watch_learned(parts, stop))]
         try:
             await parts.worker.run(stop, on_idle=_idle(parts))
         finally:
+            stop.set()
+            await asyncio.gather(*watchers, return_exceptions=True)
             await parts.aclose()
 
     asyncio.run(main())

@@ -142,3 +142,17 @@ def test_multi_process_mode_sums_every_process(tmp_path: Any) -> None:
     out = subprocess.run([sys.executable, "-c", "from bot import metrics; print(metrics.render()[0].decode())"],
                          env=env, check=True, timeout=60, capture_output=True, text=True).stdout
     assert _sample(out, "switchboard_deliveries_total", channel="sms", outcome="delivered") == 2
+
+
+def test_the_grafana_dashboard_only_uses_metrics_we_export() -> None:
+    from pathlib import Path
+
+    from bot import metrics
+
+    dashboard = json.loads((Path(__file__).parents[2] / "docs" / "grafana-dashboard.json").read_text())
+    used = {name for panel in dashboard["panels"] for t in panel["targets"]
+            for name in re.findall(r"switchboard_\w+", t["expr"])}
+    snapshot = metrics._Snapshot({"web": (1, 2.0)}, {"web": 1})
+    exported = set(re.findall(r"^# HELP (switchboard_\w+)", metrics.render(snapshot)[0].decode(), re.M))
+    families = {re.sub(r"_(bucket|count|sum)$", "", name) for name in used}
+    assert len(used) >= 12 and families <= exported, families - exported
