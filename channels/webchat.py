@@ -33,9 +33,10 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from bot.messages import Address, InboundMessage, OutboundMessage, SendResult, utcnow
 from channels.base import ChannelHost
+from channels.ratelimit import make_limiter
 from channels.webchat_frames import Frame, FrameError, history_item, message_frame, parse_frame
 from channels.webchat_hub import OVERFLOW, Hub, LocalHub, RedisHub
-from channels.webchat_session import RateLimiter, SessionSigner
+from channels.webchat_session import SessionSigner
 
 log = logging.getLogger("switchboard.webchat")
 
@@ -75,6 +76,7 @@ class WebChatChannel:
         hub: Hub | None = None,
         typing_timeout: float = 10.0,
         host_timeout: float = 15.0,
+        redis_limits_url: str | None = None,
     ) -> None:
         self.signer = SessionSigner(secret_key)
         self.max_message_chars = max_message_chars
@@ -82,8 +84,10 @@ class WebChatChannel:
         self.typing_timeout = typing_timeout
         self.host_timeout = host_timeout
         self.origins = {o.strip().rstrip("/") for o in allowed_origins.split(",") if o.strip()}
-        self._messages = RateLimiter(rate_per_minute)  # per session, shared by all its sockets
-        self._resumes = RateLimiter(max(60, rate_per_minute * 2))
+        # per session, shared by all its sockets; in Redis (every process) when redis_limits_url is set
+        self._messages = make_limiter(rate_per_minute, redis_url=redis_limits_url, prefix="switchboard:rate:msg:")
+        self._resumes = make_limiter(max(60, rate_per_minute * 2), redis_url=redis_limits_url,
+                                     prefix="switchboard:rate:resume:")
         self._typing: dict[str, asyncio.Task[None]] = {}
 
     @classmethod
@@ -96,6 +100,7 @@ class WebChatChannel:
             rate_per_minute=settings.web_rate_per_minute,
             allowed_origins=settings.web_allowed_origins,
             hub=hub,
+            redis_limits_url=getattr(settings, "redis_url", None),
         )
 
     # ---- Channel ---------------------------------------------------------------------------------
@@ -114,6 +119,8 @@ class WebChatChannel:
         for task in list(self._typing.values()):
             task.cancel()
         self._typing.clear()
+        await self._messages.aclose()
+        await self._resumes.aclose()
         await self.hub.aclose()
 
     def router(self, host: ChannelHost) -> APIRouter:
@@ -240,7 +247,7 @@ class WebChatChannel:
         if frame.type == "typing":
             return
         limiter = self._resumes if frame.type == "resume" else self._messages
-        wait = limiter.take(sid)
+        wait = await limiter.take(sid)
         if wait > 0:
             extra = {"client_id": frame.client_id} if frame.client_id else {}
             await conn.send({"type": "error", "code": "rate_limited", "retry_after": math.ceil(wait * 10) / 10,
