@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot import log_redact
+from bot import log_redact, metrics
 from bot.db import make_engine, make_sessionmaker, with_session
 from bot.desk import Desk, NullDesk
 from bot.engine import Pipeline
@@ -161,7 +161,9 @@ def build_parts(
 
         channels["sms"] = SmsChannel.from_settings(settings)
 
-    pipeline = Pipeline(sessionmaker=sessionmaker, settings=settings, kb=kb, policy=policy, desk=NullDesk())
+    metrics.install()  # ops hook: committed rows -> Prometheus counters (bot.metrics)
+    searcher = metrics.InstrumentedSearcher(kb) if kb is not None else None  # ops hook: KB latency/confidence
+    pipeline = Pipeline(sessionmaker=sessionmaker, settings=settings, kb=searcher, policy=policy, desk=NullDesk())
     deliverers: dict[str, Deliverer] = {name: ChannelDeliverer(ch) for name, ch in channels.items()}
 
     async def on_failure(session: AsyncSession, entry: OutboxEntry, exc: Exception) -> None:
@@ -210,6 +212,9 @@ def create_app(settings: Settings | None = None, *, kb: Searcher | None = None, 
         if parts.slack is not None and settings.slack_app_token:
             await parts.slack.start_socket_mode()
         watcher = asyncio.create_task(watch_kb_versions(parts, stop), name="kb-version-watch")
+        from bot.learn_sync import watch_learned  # ops hook: phrasings learned by other processes
+
+        learned = asyncio.create_task(watch_learned(parts, stop), name="kb-learned-watch")
         if settings.run_worker_in_web:
             task = asyncio.create_task(parts.worker.run(stop, on_idle=_idle(parts)), name="outbox-worker")
         try:
@@ -219,6 +224,7 @@ def create_app(settings: Settings | None = None, *, kb: Searcher | None = None, 
             if task is not None:
                 await task
             await watcher
+            await learned
             await parts.pipeline.drain()
             await parts.aclose()
 
@@ -237,6 +243,10 @@ def create_app(settings: Settings | None = None, *, kb: Searcher | None = None, 
         app.include_router(channel.router(parts.pipeline))
     for router in parts.extra_routers:
         app.include_router(router)
+    from bot.ops_routes import ops_router  # ops hook: /metrics and /readyz
+
+    app.include_router(ops_router(parts))
+    app.add_middleware(metrics.SocketCounter)  # ops hook: open web chat sockets gauge
 
     from kb_index.threshold import kb_status
 

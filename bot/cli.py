@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 from typing import Annotated, Any
 
@@ -34,10 +33,9 @@ def _settings() -> Settings:
 
 
 def _setup_logging() -> None:
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("sentence_transformers", "transformers", "httpx", "faiss"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from bot.logs import setup_logging  # JSON lines unless LOG_FORMAT=text
+
+    setup_logging()
 
 
 def _offline_model_env() -> None:
@@ -77,7 +75,7 @@ def serve(
         migrate()
     uvicorn.run(
         create_app(settings), host=host or settings.host, port=port or settings.port,
-        proxy_headers=True, log_level="info",
+        proxy_headers=True, log_level="info", log_config=None,
     )
 
 
@@ -101,9 +99,16 @@ def worker() -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         typer.echo(f"worker {parts.worker.worker_id} delivering: {', '.join(parts.worker.deliverers) or 'nothing'}")
+        from bot.app import watch_kb_versions
+        from bot.learn_sync import watch_learned
+
+        # ops hook: the worker runs bot turns too, so it follows new index versions and learned phrasings
+        watchers = [asyncio.create_task(watch_kb_versions(parts, stop)), asyncio.create_task(watch_learned(parts, stop))]
         try:
             await parts.worker.run(stop, on_idle=_idle(parts))
         finally:
+            stop.set()
+            await asyncio.gather(*watchers, return_exceptions=True)
             await parts.aclose()
 
     asyncio.run(main())

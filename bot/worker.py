@@ -23,6 +23,7 @@ from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
+from bot import metrics
 from bot.messages import Address, OutboundMessage, SendResult, utcnow
 from bot.models import Message, OutboxEntry, OutboxStatus
 from bot.settings import Settings
@@ -191,6 +192,9 @@ class Worker:
                 if result.platform_id:
                     values["platform_id"] = result.platform_id
                 await session.execute(update(Message).where(Message.id == entry.message_id).values(**values))
+        metrics.record_delivery(entry.channel, "delivered", created_at=entry.created_at)  # ops hook
+        log.info("delivered", extra={"outbox_id": entry.id, "message_id": entry.message_id,
+                                     "conversation_id": entry.conversation_id, "channel": entry.channel})
 
     async def _failed(
         self, entry: OutboxEntry, exc: Exception, *, retry_after: float | None, permanent: bool
@@ -221,6 +225,7 @@ class Worker:
                 )
             if dead and self.on_failure is not None:
                 await self.on_failure(session, entry, exc)
+        metrics.record_delivery(entry.channel, "dead" if dead else "retry", permanent=permanent)  # ops hook
 
 
 async def retry_dead(session: AsyncSession, *, entry_ids: list[int] | None = None) -> int:

@@ -37,6 +37,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from bot.messages import Address, InboundMessage, OutboundMessage, SendResult, utcnow
 from channels.base import ChannelHost
+from channels.ratelimit import make_limiter
 from channels.webchat_frames import (
     Frame,
     FrameError,
@@ -46,7 +47,7 @@ from channels.webchat_frames import (
     parse_frame,
 )
 from channels.webchat_hub import OVERFLOW, Hub, LocalHub, RedisHub
-from channels.webchat_session import Claims, RateLimiter, SessionSigner
+from channels.webchat_session import Claims, SessionSigner
 from channels.webchat_throttle import LocalThrottle, RedisThrottle, Throttle
 
 log = logging.getLogger("switchboard.webchat")
@@ -92,6 +93,7 @@ class WebChatChannel:
         sessions_per_minute: int = 10,
         mint_throttle: Throttle | None = None,
         auth_timeout: float = AUTH_TIMEOUT,
+        redis_limits_url: str | None = None,
     ) -> None:
         self.signer = SessionSigner(secret_key, ttl_seconds=session_ttl_seconds)
         self.mints: Throttle = mint_throttle or LocalThrottle(sessions_per_minute)
@@ -101,8 +103,10 @@ class WebChatChannel:
         self.typing_timeout = typing_timeout
         self.host_timeout = host_timeout
         self.origins = {o.strip().rstrip("/") for o in allowed_origins.split(",") if o.strip()}
-        self._messages = RateLimiter(rate_per_minute)  # per session, shared by all its sockets
-        self._resumes = RateLimiter(max(60, rate_per_minute * 2))
+        # per session, shared by all its sockets; in Redis (every process) when redis_limits_url is set
+        self._messages = make_limiter(rate_per_minute, redis_url=redis_limits_url, prefix="switchboard:rate:msg:")
+        self._resumes = make_limiter(max(60, rate_per_minute * 2), redis_url=redis_limits_url,
+                                     prefix="switchboard:rate:resume:")
         self._typing: dict[str, asyncio.Task[None]] = {}
 
     @classmethod
@@ -120,6 +124,7 @@ class WebChatChannel:
             hub=hub,
             session_ttl_seconds=getattr(settings, "web_session_ttl_seconds", 86_400),
             mint_throttle=throttle,
+            redis_limits_url=redis_url,
         )
 
     # ---- Channel ---------------------------------------------------------------------------------
@@ -139,6 +144,8 @@ class WebChatChannel:
         for task in list(self._typing.values()):
             task.cancel()
         self._typing.clear()
+        await self._messages.aclose()
+        await self._resumes.aclose()
         await self.hub.aclose()
         await self.mints.aclose()
 
@@ -314,7 +321,7 @@ class WebChatChannel:
         if frame.type in ("typing", "auth"):
             return
         limiter = self._resumes if frame.type == "resume" else self._messages
-        wait = limiter.take(sid)
+        wait = await limiter.take(sid)
         if wait > 0:
             extra = {"client_id": frame.client_id} if frame.client_id else {}
             await conn.send({"type": "error", "code": "rate_limited", "retry_after": math.ceil(wait * 10) / 10,
