@@ -61,10 +61,10 @@ async def _read(request: Request, signer: SessionSigner) -> tuple[dict[str, Any]
         return JSONResponse({"error": "expected a JSON object"}, status_code=400)
     if not isinstance(data, dict):
         return JSONResponse({"error": "expected a JSON object"}, status_code=400)
-    sid = signer.verify(data.get("token") if isinstance(data.get("token"), str) else None)
-    if sid is None:
-        return JSONResponse({"error": "unknown or forged session token"}, status_code=401)
-    return data, sid
+    claims = signer.verify(data.get("token"))
+    if claims is None:
+        return JSONResponse({"error": "unknown, expired or forged session token"}, status_code=401)
+    return data, claims.sid
 
 
 def web_people_router(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> APIRouter:

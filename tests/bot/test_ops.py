@@ -56,7 +56,8 @@ def json_logs() -> Iterator[io.StringIO]:
 def _chat(client: TestClient, text: str, client_id: str) -> list[dict[str, Any]]:
     token = client.post("/api/web/session").json()["token"]
     frames: list[dict[str, Any]] = []
-    with client.websocket_connect(f"/ws/chat?token={token}") as ws:
+    with client.websocket_connect("/ws/chat") as ws:
+        ws.send_json({"type": "auth", "token": token})  # the token travels in the first frame, never the URL
         assert ws.receive_json()["type"] == "ready"
         ws.send_json({"type": "message", "client_id": client_id, "text": text})
         deadline = time.monotonic() + 10
