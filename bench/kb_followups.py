@@ -90,16 +90,21 @@ def render(out: dict[str, Any], threshold: float) -> str:
         "*context*: `KnowledgeBase.search` now. Shares of each kind's cases; the held-out splits were "
         "not used for any choice.",
         "",
-        "| set / split / search | follow-ups n | top-1 | answered right | answered wrong | handed off "
-        "| switches n | answered right | as if alone | wrong |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| set / split / search | follow-ups n | top-1 | right | wrong | handed off "
+        "| with clarifying: right / wrong / asked (right offered) | switches n | right | wrong | as if alone "
+        "| switches with clarifying: right / wrong / asked |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key, fig in out.items():
         f, s = fig.get("followup", {}), fig.get("switch", {})
+        fc, sc = f.get("with_clarify", {}), s.get("with_clarify", {})
         rows.append(
             f"| {key} | {f.get('n', '')} | {f.get('top1', '')} | **{f.get('answered_right', '')}** | "
-            f"{f.get('answered_wrong', '')} | {f.get('handed_off', '')} | {s.get('n', '')} | "
-            f"{s.get('answered_right', '')} | **{s.get('as_alone', '')}** | {s.get('answered_wrong', '')} |"
+            f"{f.get('answered_wrong', '')} | {f.get('handed_off', '')} | {fc.get('answered_right', '')} / "
+            f"{fc.get('answered_wrong', '')} / {fc.get('clarified', '')} ({fc.get('clarified_with_right', '')}) | "
+            f"{s.get('n', '')} | {s.get('answered_right', '')} | {s.get('answered_wrong', '')} | "
+            f"**{s.get('as_alone', '')}** | {sc.get('answered_right', '')} / {sc.get('answered_wrong', '')} / "
+            f"{sc.get('clarified', '')} |"
         )
     rows += ["", machine_line()]
     return "\n".join(rows)

@@ -277,7 +277,7 @@ class Pipeline:
         msg.meta = {
             **(msg.meta or {}),
             "kb": {
-                "query": " ".join([*history[-1:], msg.text]) if history else msg.text,
+                **turn_context.kb_context(msg.text, hits, history),
                 "answered": will_answer,
                 "hits": [
                     {"article_id": h.article_id, "title": h.title, "confidence": round(h.confidence, 4),

@@ -207,7 +207,7 @@ class SlackDesk:
         text, blocks = kit.customer_post(kit.CustomerPost(
             conversation_id=conv.id, author=author, text=message.text, suggestions=views,
             answered_by_bot=answered, decision=(message.meta or {}).get("decision"),
-            attachments=(message.meta or {}).get("attachments") or (),
+            attachments=(message.meta or {}).get("attachments") or (), read_with=kb_meta.get("context_turn"),
         ))
         await self._enqueue(session, conv, "slack.post", {"text": text, "blocks": blocks, "target": "conv"})
         compliance = (message.meta or {}).get("compliance")

@@ -52,6 +52,16 @@ def picked(meta: dict[str, Any], reply: str) -> Hit | None:
     )
 
 
+def kb_context(text: str, hits: Sequence[Hit], history: Sequence[str]) -> dict[str, Any]:
+    """For the message's ``meta["kb"]``: the query as the KB read it (with the earlier turn when
+    that made the difference; the gaps report clusters these), and that earlier turn (shown with
+    the agents' suggestions)."""
+    turn = hits[0].context if hits else None
+    if not turn:
+        return {"query": text}
+    return {"query": f"{turn} {text}", "context_turn": turn}
+
+
 def ask_instead(trigger: str, also: Sequence[str], hits: Sequence[Hit]) -> bool:
     """A hand-off for low confidence alone gives way to a clarifying question when one fits."""
     return trigger == LOW_CONFIDENCE and not also and bool(clarify.options(hits))

@@ -131,6 +131,7 @@ class CustomerPost:
     answered_by_bot: bool = False
     decision: dict[str, Any] | None = None
     attachments: Sequence[dict[str, Any]] = field(default_factory=tuple)
+    read_with: str | None = None  # the earlier customer turn the KB read this message with
 
 
 def customer_post(post: CustomerPost) -> tuple[str, Blocks]:
@@ -145,6 +146,8 @@ def customer_post(post: CustomerPost) -> tuple[str, Blocks]:
                                f"({escape(str(d.get('priority')))}): {escape(str(d.get('evidence', '')))}"))
     if post.answered_by_bot:
         blocks.append(context_block(":robot_face: the bot answered this one (its reply follows)"))
+    if post.read_with and post.suggestions:
+        blocks.append(context_block(f":link: read with their earlier message: {escape(clip(post.read_with, 200))}"))
     for i, s in enumerate(post.suggestions, start=1):
         source = f"<{s.url}|{escape(s.title)}>" if s.url else f"*{escape(s.title)}*"
         blocks.append(section(f"*Suggestion {i}* \u00b7 {source} \u00b7 `{s.article_id}` \u00b7 "

@@ -116,9 +116,14 @@ class Model:
         return np.asarray(1.0 / (1.0 + np.exp(-z)))
 
 
-def rank(v: Views, query: str, last_article: str | None, model: Model, k: int) -> list[Hit]:
+CONTEXT_GAIN = 0.1  # the earlier turn "made the difference" when it adds this much (context view)
+
+
+def rank(v: Views, query: str, last_article: str | None, model: Model, k: int, *, prev: str = "") -> list[Hit]:
     """The candidates ordered by the model, with its probability as their confidence; the hit
-    (passage) comes from the view that ranks the article highest."""
+    (passage) comes from the view that ranks the article highest. A hit the message alone would
+    not give (not its top article, or much surer with the previous turn) carries ``prev`` as its
+    ``context``."""
     ids, X = features(v, query, last_article)
     if not ids:
         return []
@@ -130,7 +135,15 @@ def rank(v: Views, query: str, last_article: str | None, model: Model, k: int) -
     for h in v.alone[:1]:  # the message's own top article answers with its own best passage
         by_id[h.article_id] = h
     order = np.argsort(-p, kind="stable")[:k]
-    return [replace(by_id[ids[i]], confidence=float(p[i])) for i in order]
+    top_alone = v.alone[0].article_id if v.alone else None
+    alone = {h.article_id: h.confidence for h in v.alone}
+    context = {h.article_id: h.confidence for h in v.context}
+    out = []
+    for i in order:
+        a = ids[i]
+        used = bool(prev) and (a != top_alone or context.get(a, 0.0) - alone.get(a, 0.0) > CONTEXT_GAIN)
+        out.append(replace(by_id[a], confidence=float(p[i]), context=prev if used else None))
+    return out
 
 
 async def search(
@@ -147,4 +160,4 @@ async def search(
     prev = previous_turn(history)
     if not prev:
         return await search_text(query, k)
-    return rank(await views(search_text, query, prev), query, last_article, model, k)
+    return rank(await views(search_text, query, prev), query, last_article, model, k, prev=prev)

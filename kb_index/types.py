@@ -14,7 +14,8 @@ class Hit:
     `confidence` is a calibrated probability that this article answers the query (0..1);
     `score` is the raw fused retrieval score; `answer` is text fit to send to a customer
     (the best passage, with enough of the article's context to stand alone); `snippet` is a
-    short preview for agents.
+    short preview for agents; `context` is the earlier turn that made the difference, when
+    the message was read in its conversation.
     """
 
     article_id: str
@@ -24,6 +25,7 @@ class Hit:
     score: float
     confidence: float
     url: str | None = None
+    context: str | None = None  # the earlier customer turn this hit was found with (a follow-up)
 
 
 class Searcher(Protocol):

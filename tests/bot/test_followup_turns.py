@@ -4,6 +4,7 @@ article; a clarifying question (buttons on the web, numbered options by SMS) and
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import select
@@ -12,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.app import policy_config
 from bot.engine import Pipeline
 from bot.messages import Address, InboundMessage
-from bot.models import Event
+from bot.models import Event, Message
 from bot.settings import Settings
 from bot.worker import ChannelDeliverer, Worker
 from handoff.policy import Policy
@@ -40,7 +41,7 @@ class ConversationSearcher:
         if "return" in q:
             return [hit("returns-policy", 0.9)]
         if "how long" in q and last_article == "returns-policy":
-            return [hit("returns-time-limit", 0.8), hit("refunds-timing", 0.1)]
+            return [replace(hit("returns-time-limit", 0.8), context=history[-1]), hit("refunds-timing", 0.1)]
         if "promo" in q:
             return [hit("billing-promo-codes", 0.55), hit("billing-gift-cards", 0.4)]
         return [hit("misc", 0.05)]
@@ -105,3 +106,14 @@ async def test_a_reply_that_picks_neither_option_is_searched_as_a_new_message(ri
     await rig.say("actually I want to return it")
     assert texts(rig.channel)[-1] == "Answer about returns-policy."
     assert rig.kb.calls[-1][1] == ("a question about a promo",)
+
+
+async def test_the_message_records_the_earlier_turn_it_was_read_with(rig: Rig) -> None:
+    await rig.say("I want to return the lamp I bought")
+    await rig.say("how long do I have?")
+    async with rig.sm() as s:
+        metas = [m for m in (await s.execute(select(Message.meta).where(Message.direction == "in")
+                                             .order_by(Message.id))).scalars()]
+    assert metas[0]["kb"]["query"] == "I want to return the lamp I bought" and "context_turn" not in metas[0]["kb"]
+    assert metas[1]["kb"]["context_turn"] == "I want to return the lamp I bought"
+    assert metas[1]["kb"]["query"] == "I want to return the lamp I bought how long do I have?"

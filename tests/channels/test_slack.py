@@ -243,3 +243,14 @@ def test_parse_command(text: str, verb: str, conv: int | None, target: str | Non
     assert cmd.verb == verb and (cmd.error is not None) == error
     if not error:
         assert (cmd.conversation_id, cmd.target_user) == (conv, target)
+
+
+def test_a_suggestion_read_with_an_earlier_turn_says_which() -> None:
+    view = kit.SuggestionView(ref="9", article_id="returns-policy", title="Our return policy", preview="30 days",
+                              confidence=0.8)
+    _, blocks = kit.customer_post(kit.CustomerPost(conversation_id=3, author="Dana", text="how long do I have?",
+                                                   suggestions=[view], read_with="I want to return the <lamp>"))
+    dumped = json.dumps(blocks)
+    assert "read with their earlier message: I want to return the &lt;lamp&gt;" in dumped
+    _, alone = kit.customer_post(kit.CustomerPost(conversation_id=3, author="Dana", text="hi", suggestions=[view]))
+    assert "read with" not in json.dumps(alone)

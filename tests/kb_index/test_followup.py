@@ -64,3 +64,12 @@ def test_the_shipped_model_matches_the_features_and_a_stale_one_is_refused(tmp_p
         fu.Model.load(stale)
     model.save(tmp_path / "again.json")
     assert fu.Model.load(tmp_path / "again.json") == model
+
+
+def test_a_hit_found_with_the_earlier_turn_says_so() -> None:
+    prior = fu.Model(tuple(3.0 if f == "last" else 0.0 for f in fu.FEATURES), -1.0)
+    hits = fu.rank(VIEWS, "and after?", "delete", prior, k=2, prev="how do I delete my account?")
+    assert hits[0].context == "how do I delete my account?"  # not the message's own top article
+    mine = fu.Model(tuple(3.0 if f == "alone_top" else 0.0 for f in fu.FEATURES), -1.0)
+    own = fu.rank(VIEWS, "gift card?", None, mine, k=1, prev="how do I delete my account?")
+    assert own[0].article_id == "gift" and own[0].context is None  # its own top, no surer with the turn
