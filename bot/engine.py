@@ -27,6 +27,7 @@ from bot.models import ChannelIdentity, Conversation, Customer, Message
 from bot.models import ConversationState as S
 from bot.settings import Settings
 from bot.sms_compliance import apply_compliance
+from bot.sms_outbox import enqueue_reply
 from bot.states import check_move
 from handoff.policy import Decision, Policy, Turn
 from kb_index import clarify
@@ -373,7 +374,7 @@ class Pipeline:
             meta=meta or {},
         )
         if not identity.opted_out:
-            await store.enqueue(
+            await enqueue_reply(  # ops hook: one entry per SMS part (bot.sms_outbox)
                 session,
                 channel=conv.channel,
                 order_key=f"{conv.channel}:{identity.address}",
@@ -381,6 +382,7 @@ class Pipeline:
                 message_id=msg.id,
                 payload={"to": identity.address, "text": text, "author_kind": author_kind,
                          "author_name": author_name, "meta": meta or {}},
+                sms_max_segments=self.settings.sms_max_segments,
             )
         await self.desk.on_outbound(session, conversation=conv, message=msg)
         return msg

@@ -223,6 +223,10 @@ class Worker:
                     update(Message).where(Message.id == entry.message_id)
                     .values(delivery_status="failed", error_code=str(code) if code is not None else None)
                 )
+            if dead:
+                from bot.sms_outbox import cancel_later_parts  # ops hook: no tail of a split SMS alone
+
+                await cancel_later_parts(session, entry)
             if dead and self.on_failure is not None:
                 await self.on_failure(session, entry, exc)
         metrics.record_delivery(entry.channel, "dead" if dead else "retry", permanent=permanent)  # ops hook
