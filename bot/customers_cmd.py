@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.settings import Settings
@@ -45,6 +46,10 @@ def _run(fn: Callable[[AsyncSession], Awaitable[Any]], *, write: bool = False) -
         return asyncio.run(go())
     except CustomerError as exc:
         typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    except SQLAlchemyError as exc:
+        typer.echo(f"database error (run `switchboard migrate`?): {type(exc).__name__}: "
+                   f"{str(exc).splitlines()[0]}", err=True)
         raise typer.Exit(1) from exc
 
 

@@ -76,7 +76,9 @@ class Rig:
 
 
 @pytest.fixture
-def rig_factory(db: async_sessionmaker[AsyncSession], settings_factory: Callable[..., Settings]) -> Callable[..., Rig]:
+def rig_factory(any_db: async_sessionmaker[AsyncSession],
+                settings_factory: Callable[..., Settings]) -> Callable[..., Rig]:
+    db = any_db
     def make(**overrides: Any) -> Rig:
         values: dict[str, Any] = {"csat_quiet_hours": "", "bot_idle_close_hours": 0, "sla_repage_minutes": 0}
         values.update(overrides)

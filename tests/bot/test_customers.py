@@ -98,8 +98,8 @@ async def test_merge_keeps_every_message_and_refuses_bad_merges(rig: Rig) -> Non
 
 
 @pytest.fixture
-def rig(db: async_sessionmaker[AsyncSession], settings_factory: Any) -> Rig:
-    return Rig(db, settings_factory(answer_threshold=0.6))
+def rig(any_db: async_sessionmaker[AsyncSession], settings_factory: Any) -> Rig:
+    return Rig(any_db, settings_factory(answer_threshold=0.6))
 
 
 @pytest.fixture

@@ -32,8 +32,9 @@ def make_pipeline(db: async_sessionmaker[AsyncSession], settings: Settings, desk
 
 
 async def test_a_breach_is_paged_again_every_interval_until_someone_takes_it(
-    db: async_sessionmaker[AsyncSession], settings_factory: Callable[..., Settings]
+    any_db: async_sessionmaker[AsyncSession], settings_factory: Callable[..., Settings]
 ) -> None:
+    db = any_db
     conv_id = await handed_off(db, at=utcnow() - timedelta(hours=5))  # normal: 4 h first response
     desk = RecordingDesk()
     assert len(await check_sla(sessionmaker=db, desk=desk, policy=ALWAYS)) == 1
@@ -58,8 +59,9 @@ async def test_a_breach_is_paged_again_every_interval_until_someone_takes_it(
 
 
 async def test_auto_assignment_follows_priority_and_never_exceeds_the_cap(
-    db: async_sessionmaker[AsyncSession], settings_factory: Callable[..., Settings]
+    any_db: async_sessionmaker[AsyncSession], settings_factory: Callable[..., Settings]
 ) -> None:
+    db = any_db
     now = utcnow()
     ids = {}
     for name, prio, minutes in [("old-normal", "normal", 90), ("urgent", "urgent", 5), ("low", "low", 300),
@@ -89,8 +91,9 @@ async def test_auto_assignment_follows_priority_and_never_exceeds_the_cap(
         (ids["new-normal"], "U1")]
 
 
-async def test_release_puts_it_back_in_the_queue(db: async_sessionmaker[AsyncSession],
+async def test_release_puts_it_back_in_the_queue(any_db: async_sessionmaker[AsyncSession],
                                                  settings_factory: Callable[..., Settings]) -> None:
+    db = any_db
     pipeline = make_pipeline(db, settings_factory())
     conv_id = await handed_off(db, at=utcnow())
     await pipeline.assign(conv_id, user_id="U1", user_name="Ann")
@@ -105,7 +108,8 @@ async def test_release_puts_it_back_in_the_queue(db: async_sessionmaker[AsyncSes
     assert not again.released and "not assigned" in again.message
 
 
-async def test_idle_timers(db: async_sessionmaker[AsyncSession], settings_factory: Callable[..., Settings]) -> None:
+async def test_idle_timers(any_db: async_sessionmaker[AsyncSession], settings_factory: Callable[..., Settings]) -> None:
+    db = any_db
     pipeline = make_pipeline(db, settings_factory())
     quiet = (await pipeline.receive(InboundMessage(Address("web", "quiet"), "q1", "refund?"))).conversation_id
     chatty = (await pipeline.receive(InboundMessage(Address("web", "chatty"), "c1", "refund?"))).conversation_id
@@ -138,8 +142,9 @@ async def test_idle_timers(db: async_sessionmaker[AsyncSession], settings_factor
     assert last.text == "Closing this, reply to reopen." and last.author_kind == "system"
 
 
-async def test_reopen_window_is_a_setting(db: async_sessionmaker[AsyncSession],
+async def test_reopen_window_is_a_setting(any_db: async_sessionmaker[AsyncSession],
                                           settings_factory: Callable[..., Settings]) -> None:
+    db = any_db
     pipeline = make_pipeline(db, settings_factory(reopen_window_hours=2))
     first = (await pipeline.receive(InboundMessage(Address("web", "r"), "r1", "refund?"))).conversation_id
     await pipeline.drain()
