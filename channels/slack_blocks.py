@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from channels.slack_format import escape, link  # kit.escape, kit.link: the one escaping for every block
+from channels.slack_format import escape as escape  # kit.escape: the one escaping for every block
+from channels.slack_format import link as link
 
 A_SEND = "sb_send"  # value: suggestion ref
 A_EDIT = "sb_edit"  # value: suggestion ref
