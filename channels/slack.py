@@ -11,7 +11,8 @@ what matters, so a crash before that makes Slack retry, and the host dedupes the
 What the listeners ignore, deliberately: the bot's own messages and every message with a
 `bot_id` or a non-reply subtype; top-level channel messages (only thread replies are replies);
 messages without a user. Edits and deletions of a thread reply cannot unsend what reached the
-customer: the host answers with a notice shown to the author only (ephemeral).
+customer: the host answers with a notice shown to the author only (ephemeral). Reply text reaches the
+host decoded from Slack's wire format (`channels.slack_format.to_plain`).
 
 Example::
 
@@ -35,6 +36,7 @@ from bot.settings import Settings
 from channels import slack_blocks as kit
 from channels import slack_guard as guard
 from channels.slack_api import SlackApi, make_client
+from channels.slack_format import to_plain, user_ids
 
 log = logging.getLogger("switchboard.slack")
 
@@ -186,6 +188,12 @@ class SlackChannel:
             name = None
         return SlackUser(user_id, name)
 
+    async def _plain(self, text: str) -> str:
+        """An agent's Slack text as the customer should read it: entities decoded, mentions as names."""
+        ids = user_ids(text)[:10]
+        found = await asyncio.gather(*(self._user(uid) for uid in ids))
+        return to_plain(text, {u.id: u.name for u in found})
+
     async def _actor(self, body: dict[str, Any]) -> SlackUser:
         """The clicking user, with their display name (users.info, cached) or else their handle."""
         u = body.get("user") or {}
@@ -234,7 +242,8 @@ class SlackChannel:
             return  # a top-level channel message is not a reply to anyone
         user = await self._user(str(event["user"]))
         notice = await self.host.thread_reply(
-            channel=channel, thread_ts=str(thread_ts), ts=str(ts), user=user, text=str(event.get("text") or ""),
+            channel=channel, thread_ts=str(thread_ts), ts=str(ts), user=user,
+            text=await self._plain(str(event.get("text") or "")),
             files=list(event.get("files") or []),
         )
         self._notify(notice, channel=channel, user=user.id, thread_ts=str(thread_ts))
@@ -255,7 +264,7 @@ class SlackChannel:
             if before is not None and before == msg.get("text"):
                 return  # an unfurl or a reaction-like change, not an edit
             notice = await self.host.thread_edit(channel=channel, thread_ts=thread_ts, ts=ts, user=user,
-                                                 text=str(msg.get("text") or ""))
+                                                 text=await self._plain(str(msg.get("text") or "")))
         self._notify(notice, channel=channel, user=user.id, thread_ts=thread_ts)
 
     async def _on_home(self, event: dict[str, Any], client: Any) -> None:

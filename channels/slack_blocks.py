@@ -12,6 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from channels.slack_format import escape as escape  # kit.escape: the one escaping for every block
+from channels.slack_format import link as link
+
 A_SEND = "sb_send"  # value: suggestion ref
 A_EDIT = "sb_edit"  # value: suggestion ref
 A_NOT_HELPFUL = "sb_not_helpful"  # value: suggestion ref
@@ -32,9 +35,6 @@ AUTHOR_ICONS = {"customer": ":speech_balloon:", "bot": ":robot_face:", "agent": 
 Blocks = list[dict[str, Any]]
 
 
-def escape(text: str) -> str:
-    """Slack mrkdwn escaping for text we did not write (customers, KB articles)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def clip(text: str, limit: int) -> str:
@@ -88,7 +88,7 @@ class CardInfo:
 def card(info: CardInfo) -> tuple[str, Blocks]:
     """The conversation card: the thread's root message, kept up to date with chat.update."""
     icon = STATE_ICONS.get(info.state, "")
-    text = f"Conversation #{info.conversation_id} with {info.customer} ({info.channel}): {info.state}"
+    text = f"Conversation #{info.conversation_id} with {escape(info.customer)} ({info.channel}): {info.state}"
     fields = [
         f"*Customer*\n{escape(info.customer)}",
         f"*Channel*\n{info.channel}" + (" :no_entry: opted out" if info.opted_out else ""),
@@ -136,10 +136,11 @@ class CustomerPost:
 
 def customer_post(post: CustomerPost) -> tuple[str, Blocks]:
     """A customer message in the thread, with the top suggestions and one-click actions."""
-    text = f"{post.author}: {clip(post.text, 200)}"
+    text = f"{escape(post.author)}: {escape(clip(post.text, 200))}"  # the fallback is mrkdwn too
     blocks: Blocks = [section(f"{AUTHOR_ICONS['customer']} *{escape(post.author)}*\n{quote(post.text)}")]
     for a in post.attachments:
-        blocks.append(context_block(f":paperclip: <{a.get('url')}|attachment> ({escape(str(a.get('content_type')))})"))
+        blocks.append(context_block(f":paperclip: {link(a.get('url'), 'attachment')} "
+                                    f"({escape(str(a.get('content_type')))})"))
     if post.decision:
         d = post.decision
         blocks.append(context_block(f":rotating_light: handed to people: *{escape(str(d.get('trigger')))}* "
@@ -149,7 +150,7 @@ def customer_post(post: CustomerPost) -> tuple[str, Blocks]:
     if post.read_with and post.suggestions:
         blocks.append(context_block(f":link: read with their earlier message: {escape(clip(post.read_with, 200))}"))
     for i, s in enumerate(post.suggestions, start=1):
-        source = f"<{s.url}|{escape(s.title)}>" if s.url else f"*{escape(s.title)}*"
+        source = link(s.url, s.title) if s.url else f"*{escape(s.title)}*"
         blocks.append(section(f"*Suggestion {i}* \u00b7 {source} \u00b7 `{s.article_id}` \u00b7 "
                                f"{round(s.confidence * 100)}% confident\n{quote(s.preview, 600)}"))
         blocks.append({"type": "actions", "block_id": f"sugg:{s.ref}", "elements": [
@@ -167,7 +168,7 @@ def notice(kind: str, text: str, *, who: str | None = None) -> tuple[str, Blocks
     """A one-line thread post: what the bot said, what an agent sent, a state change, a problem."""
     icon = AUTHOR_ICONS.get(kind, ":warning:" if kind == "problem" else ":small_blue_diamond:")
     head = f"{icon} *{escape(who)}*" if who else icon
-    plain = f"{who + ': ' if who else ''}{clip(text, 200)}"
+    plain = escape(f"{who + ': ' if who else ''}{clip(text, 200)}")
     return plain, [section(f"{head}\n{quote(text)}" if kind in AUTHOR_ICONS else f"{head} {escape(text)}")]
 
 
@@ -176,7 +177,7 @@ def escalation_card(context: dict[str, Any], *, taken_by: str | None = None) -> 
     cid = context.get("conversation_id")
     cust = context.get("customer") or {}
     who = cust.get("display_name") or cust.get("address") or "customer"
-    text = f"Escalation: conversation #{cid} ({context.get('priority')}) with {who}"
+    text = escape(f"Escalation: conversation #{cid} ({context.get('priority')}) with {who}")
     waiting = int(float(context.get("waiting_seconds") or 0))
     blocks: Blocks = [
         {"type": "header", "text": {"type": "plain_text", "text": clip(f"Escalation #{cid} \u00b7 "
@@ -247,14 +248,14 @@ def sla_page(page: SlaPage) -> tuple[str, Blocks]:
     who = " ".join(page.mentions)
     text = (f"{who + ' ' if who else ''}SLA breached: conversation #{page.conversation_id} ({page.priority}) "
             f"{label} overdue by {page.overdue}")
-    where = f"<{page.link}|#{page.conversation_id}>" if page.link else f"#{page.conversation_id}"
+    where = link(page.link, f"#{page.conversation_id}") if page.link else f"#{page.conversation_id}"
     owner = f"<@{page.assignee}>" if page.assignee else "_nobody_"
     blocks: Blocks = [
         section(f":rotating_light: {who + ' ' if who else ''}*SLA breached* on {where}: *{label}* is "
                 f"*{page.overdue}* overdue (was due {page.due})"),
         context_block(f"{escape(page.customer)} \u00b7 {page.channel} \u00b7 priority *{page.priority}* \u00b7 "
                       f"{STATE_ICONS.get(page.state, '')} {page.state} \u00b7 assignee {owner}"
-                      + (f" \u00b7 <{page.link}|open the thread>" if page.link else "")),
+                      + (f" \u00b7 {link(page.link, 'open the thread')}" if page.link else "")),
     ]
     return text, blocks
 
@@ -320,7 +321,7 @@ def home_view(*, user: str, mine: Sequence[HomeRow], queue: Sequence[HomeRow]) -
             return [context_block(empty)]
         out: Blocks = []
         for r in items[:40]:
-            name = f"<{r.link}|#{r.conversation_id}>" if r.link else f"#{r.conversation_id}"
+            name = link(r.link, f"#{r.conversation_id}") if r.link else f"#{r.conversation_id}"
             out.append(section(f"{STATE_ICONS.get(r.state, '')} *{name}* {escape(r.customer)} \u00b7 {r.channel}"
                                 f" \u00b7 {r.state} \u00b7 {r.priority}" + (f" \u00b7 {r.waiting}" if r.waiting else "")))
         return out
