@@ -46,7 +46,8 @@ def load_questions(path: Path, n: int) -> list[str]:
 
 async def one_round_trip(client: httpx.AsyncClient, ws_url: str, text: str, limit: float) -> tuple[float, str]:
     token = (await client.post("/api/web/session")).raise_for_status().json()["token"]
-    async with websockets.connect(f"{ws_url}?token={token}", open_timeout=limit, max_size=2**20) as ws:
+    async with websockets.connect(ws_url, open_timeout=limit, max_size=2**20) as ws:
+        await ws.send(json.dumps({"type": "auth", "token": token}))
         while json.loads(await asyncio.wait_for(ws.recv(), limit))["type"] != "ready":
             pass
         start = time.perf_counter()

@@ -142,10 +142,12 @@ class InstrumentedSearcher:
     def __init__(self, inner: Any) -> None:
         self.inner = inner
 
-    async def search(self, query: str, *, history: Sequence[str] = (), k: int = 3) -> list[Any]:
+    async def search(
+        self, query: str, *, history: Sequence[str] = (), last_article: str | None = None, k: int = 3
+    ) -> list[Any]:
         started = time.perf_counter()
         try:
-            hits: list[Any] = await self.inner.search(query, history=history, k=k)
+            hits: list[Any] = await self.inner.search(query, history=history, last_article=last_article, k=k)
         except Exception:
             KB_ERRORS.inc()
             raise
