@@ -108,7 +108,8 @@ def import_all_models() -> None:
 
     import bot.models  # noqa: F401
 
-    for name in ("handoff.models", "kb_index.models", "bot.slack_models", "bot.csat_models", "bot.presence_models"):
+    for name in ("handoff.models", "kb_index.models", "bot.slack_models", "bot.csat_models", "bot.presence_models",
+                 "bot.audit"):
         try:
             importlib.import_module(name)
         except ModuleNotFoundError as exc:

@@ -11,6 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
+from kb_index.threshold import threshold_in_force
+
 app = typer.Typer(help="Knowledge base: ingest, search, eval, gaps, tune.", no_args_is_help=True)
 
 IndexDir = Annotated[
@@ -145,7 +147,7 @@ def eval_(
     ] = None,
     serving_threshold: Annotated[
         float | None,
-        typer.Option("--serving-threshold", help="Threshold for conversation rows (default: ANSWER_THRESHOLD)"),
+        typer.Option("--serving-threshold", help="Threshold for conversation rows (default: ANSWER_THRESHOLD, else the index's calibrated one)"),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     model_path: ModelPath = None,
@@ -169,7 +171,8 @@ def eval_(
             typer.echo(f"error: {e}", err=True)
         kb = KnowledgeBase.open(Path(tmp), embedder=emb)
         tune = read_queries(tune_on) if tune_on else None
-        thr = settings.answer_threshold if serving_threshold is None else serving_threshold
+        explicit = settings.answer_threshold if serving_threshold is None else serving_threshold
+        thr = threshold_in_force(explicit, kb).value
         result = asyncio.run(evaluate_all(kb, cases, serving_threshold=thr, tune_on=tune))
     result["validation"] = report.validation
     typer.echo(json.dumps(result, indent=2 if not as_json else None))
