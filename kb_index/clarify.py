@@ -10,6 +10,7 @@ from typing import Any
 
 from kb_index.types import Hit
 
+TOP_MIN = 0.4  # the top article must be a plausible answer (an off-topic message scores ~0.3 on all) ...
 SECOND_MIN = 0.25  # the runner-up must be a real candidate ...
 MARGIN_MAX = 0.4  # ... close to the top one ...
 SURE = 0.85  # ... and the top one not sure by itself
@@ -20,7 +21,7 @@ def options(hits: Sequence[Hit]) -> list[Hit]:
     if len(hits) < 2:
         return []
     a, b = hits[0], hits[1]
-    if a.article_id == b.article_id or a.confidence >= SURE:
+    if a.article_id == b.article_id or a.confidence >= SURE or a.confidence < TOP_MIN:
         return []
     if b.confidence < SECOND_MIN or a.confidence - b.confidence > MARGIN_MAX:
         return []

@@ -23,6 +23,13 @@ def test_nothing_is_asked_when_the_top_is_sure_far_ahead_or_alone() -> None:
     assert clarify.options([]) == []
 
 
+def test_nothing_is_asked_when_no_article_is_plausible() -> None:
+    """An off-topic message scores about 0.3 on several articles: hand it to people, don't ask."""
+    assert clarify.options([hit("warranty", 0.285), hit("declined", 0.285), hit("care", 0.285)]) == []
+    assert clarify.options([hit("delivery", 0.35), hit("warranty", 0.27)]) == []
+    assert clarify.options([]) == []
+
+
 def test_the_question_is_numbered_for_sms_only() -> None:
     assert clarify.question(["A", "B"], numbered=True).splitlines()[1:3] == ["1. A", "2. B"]
     assert "\u201cA\u201d or \u201cB\u201d" in clarify.question(["A", "B"], numbered=False)
