@@ -8,7 +8,7 @@ export TRANSFORMERS_VERBOSITY := error
 export HF_HUB_DISABLE_PROGRESS_BARS := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install run test test-fast lint bench clean model-mpnet
+.PHONY: install system-deps run test test-fast lint bench clean model-mpnet
 
 install: $(VENV)/.installed
 
@@ -25,7 +25,11 @@ run: install
 	$(BIN)/switchboard kb ingest kb/sample
 	$(BIN)/switchboard serve --no-migrate
 
-test: install
+# PostgreSQL, Redis and Chromium first: installed when we may, else a one-line "install these" and stop.
+system-deps:
+	bash .ci/system-deps
+
+test: system-deps install
 	$(BIN)/python -m pytest -q -ra
 
 test-fast: install
