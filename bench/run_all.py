@@ -32,7 +32,8 @@ def webchat() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="sb-bench-"))
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'bench.db'}", "INDEX_DIR": str(tmp / "index"),
-           "KB_PATH": str(ROOT / "kb" / "sample"), "WEB_RATE_PER_MINUTE": "100000", "HF_HUB_OFFLINE": "1"}
+           "KB_PATH": str(ROOT / "kb" / "sample"), "WEB_RATE_PER_MINUTE": "100000",
+           "WEB_SESSIONS_PER_MINUTE": "100000", "HF_HUB_OFFLINE": "1"}  # one fresh session per question
     server = subprocess.Popen([str(Path(PY).parent / "switchboard"), "serve", "--port", str(port)], cwd=ROOT, env=env,
                               stdout=open(tmp / "server.log", "w"), stderr=subprocess.STDOUT)
     try:

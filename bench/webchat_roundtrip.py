@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/webchat_roundtrip.py --url http://127.0.0.1:8000 [-n 200] [--concurrency 1]
 
-Each question gets a fresh session (a conversation handed to a person stops getting bot answers,
+Each question gets a fresh session, so start the server with WEB_SESSIONS_PER_MINUTE (and
+WEB_RATE_PER_MINUTE) raised above the run's rate, as `make bench` does (a conversation handed to a person stops getting bot answers,
 so one long session would measure nothing after the first out-of-scope question). The clock
 starts when the message frame is sent and stops at the first frame authored by the bot or the
 system (an answer, or the handoff notice). In the same run, the bare embedding time of the same
