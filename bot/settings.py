@@ -169,6 +169,10 @@ class Settings(BaseSettings):
     slack_supervisors_channel: str | None = Field(None, description="Channel id for escalations")
     slack_supervisor_ids: str = Field("", description="Comma-separated Slack user ids allowed to Take")
     slack_supervisor_group: str | None = Field(None, description="Slack user group id allowed to Take")
+    slack_agent_ids: str = Field(
+        "", description="Comma-separated Slack user ids who are agents (empty: anyone in the agents' channels); "
+        "others may not act on conversations",
+    )
     slack_routes: str = Field("", description="Routing rules 'sms=C123,tag:vip=C456' (else agents channel)")
     slack_process_before_response: bool = Field(
         True,
