@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot import delivery_status as delivery
 from bot import store, turn_context
 from bot.csat import capture_rating
 from bot.desk import Desk, NullDesk
@@ -187,13 +188,11 @@ class Pipeline:
             if msg is None:
                 log.info("status %s for unknown %s message %s", status, channel, platform_id)
                 return
-            order = ["queued", "sending", "sent", "delivered", "read"]
-            old = msg.delivery_status or "queued"
-            if status in order and old in order and order.index(status) < order.index(old):
-                return  # callbacks can arrive out of order; never move backwards
+            if not delivery.advances(msg.delivery_status, status):
+                return  # out of order, repeated or unknown: never backwards, agents warned once
             msg.delivery_status = status
             msg.error_code = error_code
-            if status in ("undelivered", "failed"):
+            if status in delivery.PROBLEMS:
                 conv = await store.get_conversation(session, conversation_id=msg.conversation_id)
                 await self.desk.on_delivery_problem(session, conversation=conv, message=msg)
         self._wake()

@@ -22,37 +22,15 @@ from urllib.parse import parse_qs
 
 from fastapi import Request
 
+from channels.body_limit import Refused, read_capped
+
 MAX_BODY = 256 * 1024  # Slack's largest payloads (a modal submission) are a few tens of kB
 MAX_AGE = 60 * 5
 
 
-class Refused(Exception):
-    """A request we answer with `status` and a short plain-text `detail`."""
-
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-
-
 async def read_body(request: Request, *, limit: int = MAX_BODY) -> bytes:
     """The raw body, refusing (413) before reading past `limit` bytes. Cached on the request for bolt."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise Refused(400, "bad Content-Length")
-        if int(declared) > limit:
-            raise Refused(413, "request body too large")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise Refused(413, "request body too large")
-        chunks.append(chunk)
-    body = b"".join(chunks)
-    request._body = body  # noqa: SLF001 - starlette's cache: bolt's `await request.body()` reads it
-    return body
+    return await read_capped(request, limit=limit)
 
 
 def verify(secret: str, body: bytes, timestamp: str | None, signature: str | None, *,
