@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import aiohttp
@@ -291,6 +292,24 @@ class SmsChannel:
             except _SEND_FAILURES as exc:
                 raise to_send_error(exc, headers) from exc
         return SendResult(platform_id=created.sid, status=message_status(created.status))
+
+    async def find_sent(self, to: str, body: str, *, since: datetime, limit: int = 20) -> list[SendResult]:
+        """Messages Twilio already took for `to` with exactly `body`, created at or after `since` (newest
+        first): what a resend after a crash mid-send looks for first. Raises a `SendError` like `send`
+        when Twilio cannot say (the caller retries later rather than risk sending twice)."""
+        kwargs: dict[str, Any] = {"to": to, "limit": limit, "page_size": limit}
+        if not self.messaging_service_sid:
+            kwargs["from_"] = self.from_number
+        with capture_headers() as headers:
+            try:
+                async with asyncio.timeout(self.send_timeout):
+                    found = await self.client().messages.list_async(**kwargs)
+            except _SEND_FAILURES as exc:
+                raise to_send_error(exc, headers) from exc
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        return [SendResult(platform_id=m.sid, status=message_status(m.status)) for m in found
+                if m.body == body and m.sid and (m.date_created is None or m.date_created >= since)]
 
     async def aclose(self) -> None:
         if self._client is not None:
