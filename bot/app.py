@@ -26,7 +26,7 @@ from bot.desk import Desk, NullDesk
 from bot.engine import Pipeline
 from bot.models import OutboxEntry
 from bot.people_sweep import wire_people
-from bot.settings import Settings
+from bot.settings import Settings, load_settings
 from bot.sms_deliver import SmsDeliverer
 from bot.worker import ChannelDeliverer, Deliverer, Worker
 from channels.base import BadRequest, Channel, ChannelError
@@ -203,7 +203,7 @@ def _wire_slack(parts: Parts, deliverers: dict[str, Deliverer]) -> Desk:
 
 def create_app(settings: Settings | None = None, *, kb: Searcher | None = None, embedder: Any = None) -> FastAPI:
     """Build the ASGI app. Settings are read once here unless given."""
-    settings = settings or Settings()
+    settings = settings or load_settings()
     log_redact.install()  # no token or credential in any log line, uvicorn's access log included
     state: dict[str, Any] = {}
 

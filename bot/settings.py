@@ -6,10 +6,11 @@ Tests build it from a dict: ``Settings(_env_file=None, database_url=...)``.
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"changethis", "changeme", "secret", "xxx"}
@@ -266,6 +267,19 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def load_settings() -> Settings:
+    """`Settings()` from the environment, or exit (status 2) with one clear line per problem instead of
+    a traceback: how `switchboard serve`/`worker` and `uvicorn bot.app:create_app --factory` start."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = [f"  {'.'.join(str(p) for p in e['loc']).upper() or 'settings'}: "
+                    f"{str(e['msg']).removeprefix('Value error, ')}" for e in exc.errors()]
+        sys.stderr.write("Switchboard refuses to start: the configuration is not safe to run.\n"
+                         + "\n".join(problems) + "\n")
+        raise SystemExit(2) from None
 
 
 def markdown_table() -> str:
