@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     )
     suggest_threshold: float = Field(0.2, description="Confidence at or above which a hit is suggested to agents")
     auto_answer: bool = Field(True, description="Let the bot answer customers when confident")
+    kb_max_file_mb: float = Field(
+        10.0, gt=0, description="`kb ingest` refuses (and reports) a source file larger than this, in MB",
+    )
     kb_reload_seconds: float = Field(
         5.0, description="How often each process checks kb_index_versions for a newer index (reload_if_stale)"
     )
