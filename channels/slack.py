@@ -137,7 +137,7 @@ class SlackChannel:
                 body = await guard.read_body(request)
                 guard.verify(secret, body, request.headers.get("x-slack-request-timestamp"),
                              request.headers.get("x-slack-signature"))
-                guard.check_shape(request.url.path, body)
+                guard.check_shape(request.url.path, body, request.headers.get("content-type"))
             except guard.Refused as exc:
                 if exc.status == 401:
                     log.warning("refused a Slack request to %s: %s", request.url.path, exc.detail)

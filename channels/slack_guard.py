@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 import time
+from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import Request
@@ -48,14 +49,20 @@ def verify(secret: str, body: bytes, timestamp: str | None, signature: str | Non
         raise Refused(401, "invalid Slack signature")
 
 
-def check_shape(path: str, body: bytes) -> None:
-    """Raise `Refused(400)` unless a signed body is something bolt can parse without raising."""
+def check_shape(path: str, body: bytes, content_type: str | None = None) -> None:
+    """Raise `Refused(400)` unless a signed body is something bolt can parse without raising. Bolt reads
+    JSON when the Content-Type is exactly application/json or the body starts with ``{``, else a form
+    (and a ``payload`` field in it as JSON): the same decision is checked here, then what each route needs."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise Refused(400, "the body is not UTF-8") from None
-    if path.endswith("/events"):
-        _json_object(text)
+    kind = (content_type or "").split(";")[0]
+    if path.endswith("/events") or kind == "application/json" or text.startswith("{"):
+        event = _json_object(text)
+        if not path.endswith("/events"):
+            raise Refused(400, "this route takes a form (application/x-www-form-urlencoded)")
+        _typed(event, EVENT_SHAPE, "body")
         return
     try:
         form = parse_qs(text, keep_blank_values=True, strict_parsing=bool(text), errors="strict")
@@ -65,16 +72,59 @@ def check_shape(path: str, body: bytes) -> None:
     if path.endswith("/interactivity") or payload is not None:  # bolt parses `payload` on any route
         if not payload or len(payload) != 1:
             raise Refused(400, "interactivity needs one payload field")
-        _json_object(payload[0])
+        _typed(_json_object(payload[0]), PAYLOAD_SHAPE, "payload")
 
 
-def _json_object(text: str) -> None:
+def _json_object(text: str) -> dict[str, Any]:
     try:
         obj = json.loads(text)
     except (ValueError, RecursionError):
         raise Refused(400, "the body is not valid JSON") from None
     if not isinstance(obj, dict):
         raise Refused(400, "the body must be a JSON object")
+    return obj
+
+
+# The fields the listeners read, with their types (absent or null is always fine). A signed request
+# whose fields have other types is a 400 here, never a TypeError in a listener.
+_MESSAGE = {"user": str, "ts": str, "thread_ts": str, "text": str, "bot_id": str, "subtype": str}
+EVENT_SHAPE: dict[str, Any] = {"type": str, "event_id": str, "event": {
+    "type": str, "subtype": str, "channel": str, "user": str, "text": str, "ts": str, "thread_ts": str,
+    "tab": str, "bot_id": str, "files": list, "message": _MESSAGE, "previous_message": _MESSAGE}}
+_INPUTS = ("values", {"value": str})  # view.state.values: {block: {action: {"value": str}}}
+PAYLOAD_SHAPE: dict[str, Any] = {
+    "type": str, "trigger_id": str, "user": {"id": str, "name": str, "username": str},
+    "channel": {"id": str}, "container": {"channel_id": str, "id": str}, "message": {"ts": str, "thread_ts": str},
+    "actions": [{"action_id": str, "value": str, "block_id": str}],
+    "view": {"id": str, "callback_id": str, "private_metadata": str, "state": {"values": _INPUTS}},
+}
+
+
+def _typed(obj: Any, shape: Any, where: str) -> None:
+    """Raise `Refused(400)` naming the first field of `obj` that does not have `shape`'s type."""
+    if obj is None:
+        return
+    if isinstance(shape, type):
+        if not isinstance(obj, shape):
+            raise Refused(400, f"{where} must be a {shape.__name__}")
+    elif isinstance(shape, list):
+        if not isinstance(obj, list):
+            raise Refused(400, f"{where} must be a list")
+        for i, item in enumerate(obj):
+            _typed(item, shape[0], f"{where}[{i}]")
+    elif isinstance(shape, tuple):  # ("values", leaf): a dict of dicts of `leaf`
+        if not isinstance(obj, dict):
+            raise Refused(400, f"{where} must be an object")
+        for block, inputs in obj.items():
+            if not isinstance(inputs, dict):
+                raise Refused(400, f"{where}.{block} must be an object")
+            for action, leaf in inputs.items():
+                _typed(leaf, shape[1], f"{where}.{block}.{action}")
+    else:
+        if not isinstance(obj, dict):
+            raise Refused(400, f"{where} must be an object")
+        for key, inner in shape.items():
+            _typed(obj.get(key), inner, f"{where}.{key}")
 
 
 def parse_id(value: object, *, limit: int = 2**62) -> int | None:
