@@ -572,7 +572,7 @@ class SlackDesk:
             conv = await store.get_conversation(session, conversation_id=conversation_id)
             blocks = [kit.section(f":lock: *Internal note by <@{user.id}>* (not sent to the customer)\n"
                                    f"{kit.quote(text)}")]
-            await self._post(session, conv, f"Internal note: {kit.clip(text, 150)}", blocks)
+            await self._post(session, conv, f"Internal note: {kit.escape(kit.clip(text, 150))}", blocks)
         self._wake()
         return None
 
