@@ -646,6 +646,8 @@ class SlackDesk:
         return ids[0] if len(ids) == 1 else None
 
     async def home(self, *, user: SlackUser) -> dict[str, Any]:
+        if (await self.actor(user)).role == permissions.OUTSIDER:
+            return kit.home_view(user=user.id, mine=[], queue=[])  # the queue is for the desk's people
         async with self.sessionmaker() as session:
             mine = await self._rows(session, (Conversation.state == S.ASSIGNED) & (Conversation.assignee_id == user.id))
             queue = await self._rows(session, Conversation.state.in_((S.WAITING, S.ESCALATED)))

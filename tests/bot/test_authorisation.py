@@ -4,6 +4,7 @@ an ephemeral notice (or the command's reply) says why."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -127,6 +128,11 @@ async def test_configured_agents_only_everyone_else_is_an_outsider(rig_factory: 
         assert "not available to you" in await rig.command(text, user=OUTSIDER)  # even in the agents' channel
     assert await _snapshot(rig, conv_id) == before
     assert (await rig.suggestions(conv_id))[0].feedback is None
+    # An outsider's App Home shows no queue.
+    event = {"type": "app_home_opened", "user": OUTSIDER, "channel": "D0HOME", "tab": "home", "event_ts": "1.1"}
+    assert (await rig.event(event, event_id="EvHomeOut")).status_code == 200
+    [published] = [v for v in rig.fake.views if v["method"] == "views.publish"]
+    assert f"#{conv_id}" not in json.dumps(published["view"])
     # Listed agents may use commands from anywhere.
     assert "#" in await _command(rig, "queue", user=AGENT, channel=OUTSIDE_CHANNEL)
 
