@@ -122,8 +122,14 @@ async def test_configured_agents_only_everyone_else_is_an_outsider(rig_factory: 
                           (kit.A_NOT_HELPFUL, str(suggestion.id))):
         await rig.click(action, value, user=OUTSIDER, conv_id=conv_id)
     await rig.reply("hello from a stranger", conv_id=conv_id, user=OUTSIDER)
+    await rig.click(kit.A_EDIT, str(suggestion.id), user=OUTSIDER, conv_id=conv_id)  # Edit, then Send
+    edit_view = [v for v in rig.fake.views if v["method"] == "views.open"][-1]["view"]
+    await rig.submit(edit_view, "an edited answer from a stranger", user=OUTSIDER)
+    await rig.click(kit.A_NOTE, str(conv_id), user=OUTSIDER, conv_id=conv_id)
+    note_view = [v for v in rig.fake.views if v["method"] == "views.open"][-1]["view"]
+    await rig.submit(note_view, "a stranger's note", user=OUTSIDER)
     notices = rig.ephemerals(OUTSIDER)
-    assert len(notices) == 6 and all("not one of this desk's agents" in n for n in notices), notices
+    assert len(notices) == 8 and all("not one of this desk's agents" in n for n in notices), notices
     for text in ("queue", "stats", f"resolve {conv_id}"):
         assert "not available to you" in await rig.command(text, user=OUTSIDER)  # even in the agents' channel
     assert await _snapshot(rig, conv_id) == before
