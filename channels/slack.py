@@ -36,7 +36,7 @@ from bot.settings import Settings
 from channels import slack_blocks as kit
 from channels import slack_guard as guard
 from channels.slack_api import SlackApi, make_client
-from channels.slack_format import to_plain, user_ids
+from channels.slack_format import storable, to_plain, user_ids
 
 log = logging.getLogger("switchboard.slack")
 
@@ -322,7 +322,7 @@ class SlackChannel:
     @staticmethod
     def _submitted(view: dict[str, Any]) -> str:
         values = ((view.get("state") or {}).get("values") or {}).get(kit.INPUT_BLOCK) or {}
-        return str((values.get(kit.INPUT_ACTION) or {}).get("value") or "").strip()
+        return storable(str((values.get(kit.INPUT_ACTION) or {}).get("value") or "")).strip()
 
     async def _on_edit_submit(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
         text = self._submitted(view)

@@ -68,6 +68,9 @@ def check_shape(path: str, body: bytes, content_type: str | None = None) -> None
         form = parse_qs(text, keep_blank_values=True, strict_parsing=bool(text), errors="strict")
     except (ValueError, UnicodeDecodeError):
         raise Refused(400, "the body is not a form") from None
+    for key in FORM_IDS:
+        if any(not _is_id(v) for v in form.get(key, ())):
+            raise Refused(400, f"{key} must be a Slack id ({MAX_ID} printable ASCII characters at most)")
     payload = form.get("payload")
     if path.endswith("/interactivity") or payload is not None:  # bolt parses `payload` on any route
         if not payload or len(payload) != 1:
@@ -85,26 +88,41 @@ def _json_object(text: str) -> dict[str, Any]:
     return obj
 
 
+class Id(str):
+    """A Slack id or timestamp (U0AB12CD, C0.., 1712345678.000100): `MAX_ID` printable ASCII at most,
+    so it fits every column it is stored in (author ids are 64 characters)."""
+
+
+MAX_ID = 40
+FORM_IDS = ("user_id", "channel_id", "team_id")
+
 # The fields the listeners read, with their types (absent or null is always fine). A signed request
-# whose fields have other types is a 400 here, never a TypeError in a listener.
-_MESSAGE = {"user": str, "ts": str, "thread_ts": str, "text": str, "bot_id": str, "subtype": str}
-EVENT_SHAPE: dict[str, Any] = {"type": str, "event_id": str, "event": {
-    "type": str, "subtype": str, "channel": str, "user": str, "text": str, "ts": str, "thread_ts": str,
+# whose fields have other types is a 400 here, never a TypeError in a listener or a database error.
+_MESSAGE = {"user": Id, "ts": Id, "thread_ts": Id, "text": str, "bot_id": str, "subtype": str}
+EVENT_SHAPE: dict[str, Any] = {"type": str, "event_id": Id, "event": {
+    "type": str, "subtype": str, "channel": Id, "user": Id, "text": str, "ts": Id, "thread_ts": Id,
     "tab": str, "bot_id": str, "files": list, "message": _MESSAGE, "previous_message": _MESSAGE}}
 _INPUTS = ("values", {"value": str})  # view.state.values: {block: {action: {"value": str}}}
 PAYLOAD_SHAPE: dict[str, Any] = {
-    "type": str, "trigger_id": str, "user": {"id": str, "name": str, "username": str},
-    "channel": {"id": str}, "container": {"channel_id": str, "id": str}, "message": {"ts": str, "thread_ts": str},
+    "type": str, "trigger_id": str, "user": {"id": Id, "name": str, "username": str},
+    "channel": {"id": Id}, "container": {"channel_id": Id, "id": Id}, "message": {"ts": Id, "thread_ts": Id},
     "actions": [{"action_id": str, "value": str, "block_id": str}],
-    "view": {"id": str, "callback_id": str, "private_metadata": str, "state": {"values": _INPUTS}},
+    "view": {"id": Id, "callback_id": str, "private_metadata": str, "state": {"values": _INPUTS}},
 }
+
+
+def _is_id(value: str) -> bool:
+    return len(value) <= MAX_ID and value.isascii() and value.isprintable()
 
 
 def _typed(obj: Any, shape: Any, where: str) -> None:
     """Raise `Refused(400)` naming the first field of `obj` that does not have `shape`'s type."""
     if obj is None:
         return
-    if isinstance(shape, type):
+    if shape is Id:
+        if not isinstance(obj, str) or not _is_id(obj):
+            raise Refused(400, f"{where} must be a Slack id ({MAX_ID} printable ASCII characters at most)")
+    elif isinstance(shape, type):
         if not isinstance(obj, shape):
             raise Refused(400, f"{where} must be a {shape.__name__}")
     elif isinstance(shape, list):

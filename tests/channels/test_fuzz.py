@@ -1,10 +1,11 @@
 """A hypothesis fuzz pass over what outsiders and platforms can reach (issue 13): the three Slack routes,
 the two Twilio routes and the web chat WebSocket frames, against the whole app (create_app: real
-pipeline, worker, SQLite) served by uvicorn, with the fake Slack and Twilio on loopback.
+pipeline, worker, database) served by uvicorn, with the fake Slack and Twilio on loopback.
 
 Each input is unsigned, badly signed or correctly signed, with odd bodies, headers and values. Every
 answer is below 500, every socket either answers or closes with a 4xxx/1000-range code (never 1011),
-and nothing is logged at ERROR (an unhandled exception) while it runs. Bounded: a few hundred examples.
+and nothing is logged at ERROR (an unhandled exception) while it runs, on SQLite and PostgreSQL. Bounded:
+140 examples per database (about half a minute each).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -42,7 +44,7 @@ SECRET = "fuzz-signing-secret-123"
 ACCOUNT_SID = "AC" + "7" * 32
 AUTH_TOKEN = "1f2e3d4c5b6a79887766554433221100"
 PUBLIC = "https://support.example.test"
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                           HealthCheck.too_slow])
 
 
@@ -67,11 +69,15 @@ class Live:
             return client.post(self.url + path, content=body, headers=headers)
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    """The whole app on its own event loop in a thread (hypothesis drives it synchronously)."""
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """The whole app on its own event loop in a thread (hypothesis drives it synchronously), on SQLite and
+    on PostgreSQL (which refuses what SQLite stores: NUL, over-long values)."""
     tmp: Path = tmp_path_factory.mktemp("fuzz")
     db_url = f"sqlite+aiosqlite:///{tmp / 'fuzz.db'}"
+    if request.param == "postgres":
+        cluster = request.getfixturevalue("pg_cluster")
+        db_url = cluster.create_database() if cluster is not None else os.environ["TEST_DATABASE_URL"]
     upgrade(db_url)
     ready: dict[str, str] = {}
     started, stop = threading.Event(), threading.Event()
@@ -227,7 +233,7 @@ frames = st.one_of(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                  HealthCheck.too_slow])
 @given(sent=st.lists(frames, min_size=1, max_size=5))
 def test_websocket_frames_get_an_answer_never_a_crash(live: Live, sent: list[str | bytes]) -> None:
