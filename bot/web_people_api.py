@@ -64,6 +64,8 @@ async def _read(request: Request, signer: SessionSigner) -> tuple[dict[str, Any]
         return JSONResponse({"error": "expected a JSON object"}, status_code=400)
     if not isinstance(data, dict):
         return JSONResponse({"error": "expected a JSON object"}, status_code=400)
+    if any(isinstance(v, str) and "\x00" in v for v in data.values()):  # no database stores NUL
+        return JSONResponse({"error": "text may not contain NUL characters"}, status_code=400)
     claims = signer.verify(data.get("token"))
     if claims is None:
         return JSONResponse({"error": "unknown, expired or forged session token"}, status_code=401)
@@ -109,7 +111,8 @@ def web_people_router(settings: Settings, sessionmaker: async_sessionmaker[Async
             return read
         data, sid = read
         message_id, helpful = data.get("message_id"), data.get("helpful")
-        if not isinstance(message_id, int) or isinstance(message_id, bool) or not isinstance(helpful, bool):
+        if (not isinstance(message_id, int) or isinstance(message_id, bool) or not 0 < message_id < 2**31
+                or not isinstance(helpful, bool)):
             return answer(request, {"error": "expected message_id (a number) and helpful (true or false)"}, 400)
         try:
             async with sessionmaker() as session, session.begin():

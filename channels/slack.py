@@ -355,7 +355,7 @@ class SlackChannel:
 
     async def _on_command(self, ack: Any, command: dict[str, Any]) -> None:
         user = SlackUser(str(command.get("user_id")), command.get("user_name"))
-        reply = await self.host.command(user=user, text=str(command.get("text") or ""),
+        reply = await self.host.command(user=user, text=storable(str(command.get("text") or "")),
                                         channel=command.get("channel_id"))
         await ack(text=reply)
 

@@ -145,7 +145,10 @@ def _typed(obj: Any, shape: Any, where: str) -> None:
             _typed(obj.get(key), inner, f"{where}.{key}")
 
 
-def parse_id(value: object, *, limit: int = 2**62) -> int | None:
+MAX_ROW_ID = 2**31 - 1  # ids are INTEGER columns: a larger number is a database error on PostgreSQL
+
+
+def parse_id(value: object, *, limit: int = MAX_ROW_ID) -> int | None:
     """A conversation id from a button value or modal metadata: a plain positive integer, else None."""
     s = str(value if value is not None else "").strip()
     if not s.isascii() or not s.isdigit() or len(s) > 19:

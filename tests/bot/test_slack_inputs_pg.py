@@ -39,3 +39,42 @@ async def test_ids_too_long_for_their_columns_are_a_clear_400(rig_factory: Any, 
     resp = await rig.http.post("/slack/commands", content=body, headers=headers)
     assert resp.status_code == 400 and "user_id" in resp.text
     assert (await rig.conv(conv_id)).assignee_id is None
+
+
+@pytest.mark.postgres
+async def test_huge_ids_and_nul_in_commands_are_answered_not_500(rig_factory: Any, pg_url: str) -> None:  # noqa: F811
+    """Ids are INTEGER columns: 2**40 in a button or a command is 'no such conversation', not a database error."""
+    rig: Rig = await rig_factory(db_url=pg_url)
+    conv_id = await rig.customer("my parcel is late")
+    huge = str(2**40)
+    resp = await rig.click(kit.A_RESOLVE, huge, conv_id=conv_id)
+    assert resp.status_code == 200 and rig.ephemerals("U0AGENT")
+    for text in (f"resolve {huge}", f"release {huge}", f"customer {huge}", f"assign {huge} <@U0AGENT2|bo>",
+                 "customer 1 note a\x00b"):
+        reply = await rig.command(text)
+        assert reply and "error" not in reply.lower(), (text, reply)
+    assert (await rig.conv(conv_id)).state != "resolved"
+
+
+@pytest.mark.postgres
+async def test_widget_routes_refuse_nul_and_huge_ids_on_postgresql(pg_db: Any,
+                                                                   settings_factory: Any) -> None:
+    import json
+
+    import httpx
+    from fastapi import FastAPI
+
+    from bot.web_people_api import web_people_router
+    from channels.webchat_session import SessionSigner
+
+    settings = settings_factory()
+    token = SessionSigner(settings.secret_key).issue()
+    app = FastAPI()
+    app.include_router(web_people_router(settings, pg_db))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+                                 base_url="http://t") as http:
+        for route, body in (("/api/web/contact", {"token": token, "email": "a\u0000@b.co"}),
+                            ("/api/web/contact", {"token": token, "phone": "+1415555\u00000123"}),
+                            ("/api/web/feedback", {"token": token, "message_id": 2**70, "helpful": True})):
+            resp = await http.post(route, content=json.dumps(body), headers={"content-type": "text/plain"})
+            assert resp.status_code == 400, (route, body, resp.text)
