@@ -32,7 +32,7 @@ async def one(n: int, late: float, look_up: bool, folder: Path) -> Any:
         await conn.run_sync(Base.metadata.create_all)
     sm = make_sessionmaker(engine)
     async with running_fake(ACCOUNT_SID, AUTH_TOKEN) as fake:
-        settings = Settings(_env_file=None, environment="test", public_base_url=PUBLIC,  # type: ignore[call-arg]
+        settings = Settings(_env_file=None, environment="test", public_base_url=PUBLIC,
                             twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN,
                             twilio_from_number=OUR_NUMBER, twilio_api_base_url=fake.url, send_timeout=2.0,
                             answer_threshold=0.6, low_confidence_limit=1)

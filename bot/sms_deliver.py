@@ -13,8 +13,8 @@ metadata). Otherwise the entry is sent. docs/security.md gives the measured dupl
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -28,17 +28,25 @@ log = logging.getLogger("switchboard.sms")
 CLOCK_SLACK = timedelta(minutes=2)  # our clock vs Twilio's date_created
 
 
+@runtime_checkable
+class SentLookup(Protocol):
+    """What `channels.sms.SmsChannel.find_sent` offers: messages the platform already took."""
+
+    async def find_sent(self, to: str, body: str, *, since: datetime, limit: int = 20) -> list[SendResult]: ...
+
+
 class SmsDeliverer(ChannelDeliverer):
     def __init__(self, channel: Any, *, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         super().__init__(channel)
+        self.lookup = channel if isinstance(channel, SentLookup) else None
         self.sessionmaker = sessionmaker
         self.found_instead_of_sent = 0  # resends avoided (tests, docs/security.md's measurement)
 
     async def deliver(self, entry: OutboxEntry) -> SendResult:
         p = entry.payload
-        if entry.attempts > 0 and hasattr(self.channel, "find_sent"):
+        if entry.attempts > 0 and self.lookup is not None:
             since = entry.created_at - CLOCK_SLACK
-            for candidate in await self.channel.find_sent(p["to"], p["text"], since=since):
+            for candidate in await self.lookup.find_sent(p["to"], p["text"], since=since):
                 if not await self._taken(candidate.platform_id, entry):
                     self.found_instead_of_sent += 1
                     log.info("outbox %s was already taken by Twilio as %s: not sent again", entry.id,

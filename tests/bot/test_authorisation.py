@@ -25,7 +25,8 @@ OUTSIDER = "U0OUTSIDER"
 
 @pytest.fixture
 async def rig(rig_factory: Any) -> Rig:  # noqa: F811
-    return await rig_factory()
+    made: Rig = await rig_factory()
+    return made
 
 
 async def _snapshot(rig: Rig, conv_id: int) -> tuple[Any, ...]:

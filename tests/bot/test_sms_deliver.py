@@ -112,7 +112,7 @@ async def test_a_worker_killed_mid_send_does_not_send_twice(
     async with db() as s:
         entries = list((await s.execute(select(OutboxEntry))).scalars())
     assert all(e.status == OutboxStatus.DELIVERED for e in entries)
-    assert sorted(e.platform_id for e in entries) == sorted(m["sid"] for m in fake.messages)  # SIDs recorded
+    assert sorted(str(e.platform_id) for e in entries) == sorted(m["sid"] for m in fake.messages)  # SIDs recorded
 
 
 async def test_without_the_look_up_every_crash_is_a_duplicate(

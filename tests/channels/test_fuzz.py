@@ -85,7 +85,7 @@ def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     async def main() -> None:
         async with running(FakeSlack(users={"U0AGENT": "Ann"})) as slack, \
                 running_fake(ACCOUNT_SID, AUTH_TOKEN) as twilio:
-            s = Settings(_env_file=None, environment="test", database_url=db_url,  # type: ignore[call-arg]
+            s = Settings(_env_file=None, environment="test", database_url=db_url,
                          index_dir=tmp / "index", secret_key="fuzz-secret-key-0123456789abcdefghij",
                          public_base_url=PUBLIC, slack_bot_token="xoxb-test-token", slack_signing_secret=SECRET,
                          slack_api_base_url=slack.base_url, slack_agents_channel="C0AGENTS",
