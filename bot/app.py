@@ -26,7 +26,8 @@ from bot.desk import Desk, NullDesk
 from bot.engine import Pipeline
 from bot.models import OutboxEntry
 from bot.people_sweep import wire_people
-from bot.settings import Settings
+from bot.settings import Settings, load_settings
+from bot.sms_deliver import SmsDeliverer
 from bot.worker import ChannelDeliverer, Deliverer, Worker
 from channels.base import BadRequest, Channel, ChannelError
 from handoff.policy import Policy, PolicyConfig
@@ -165,6 +166,8 @@ def build_parts(
     searcher = metrics.InstrumentedSearcher(kb) if kb is not None else None  # ops hook: KB latency/confidence
     pipeline = Pipeline(sessionmaker=sessionmaker, settings=settings, kb=searcher, policy=policy, desk=NullDesk())
     deliverers: dict[str, Deliverer] = {name: ChannelDeliverer(ch) for name, ch in channels.items()}
+    if "sms" in channels:  # looks a message up at Twilio before resending it (bot.sms_deliver)
+        deliverers["sms"] = SmsDeliverer(channels["sms"], sessionmaker=sessionmaker)
 
     async def on_failure(session: AsyncSession, entry: OutboxEntry, exc: Exception) -> None:
         await pipeline.on_delivery_failure(session, entry, exc)
@@ -200,7 +203,7 @@ def _wire_slack(parts: Parts, deliverers: dict[str, Deliverer]) -> Desk:
 
 def create_app(settings: Settings | None = None, *, kb: Searcher | None = None, embedder: Any = None) -> FastAPI:
     """Build the ASGI app. Settings are read once here unless given."""
-    settings = settings or Settings()
+    settings = settings or load_settings()
     log_redact.install()  # no token or credential in any log line, uvicorn's access log included
     state: dict[str, Any] = {}
 

@@ -11,7 +11,7 @@ import typer
 
 from bot.customers_cmd import app as customers_app
 from bot.report_cli import report as report_command
-from bot.settings import Settings
+from bot.settings import Settings, load_settings
 
 app = typer.Typer(help="Switchboard: omnichannel support assistant.", no_args_is_help=True)
 conversations_app = typer.Typer(help="Inspect conversations.", no_args_is_help=True)
@@ -29,7 +29,7 @@ except ImportError:  # pragma: no cover - kb_index is part of the distribution
 
 
 def _settings() -> Settings:
-    return Settings()
+    return load_settings()  # a clear message and exit 2 when the configuration is unsafe
 
 
 def _setup_logging() -> None:

@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot import delivery_status as delivery
 from bot import store, turn_context
 from bot.csat import capture_rating
 from bot.desk import Desk, NullDesk
@@ -29,6 +30,8 @@ from bot.settings import Settings
 from bot.sms_compliance import apply_compliance
 from bot.sms_outbox import enqueue_reply
 from bot.states import check_move
+from handoff import permissions
+from handoff.permissions import Action, Actor
 from handoff.policy import Decision, Policy, Turn
 from kb_index import clarify
 from kb_index.threshold import threshold_in_force
@@ -185,13 +188,11 @@ class Pipeline:
             if msg is None:
                 log.info("status %s for unknown %s message %s", status, channel, platform_id)
                 return
-            order = ["queued", "sending", "sent", "delivered", "read"]
-            old = msg.delivery_status or "queued"
-            if status in order and old in order and order.index(status) < order.index(old):
-                return  # callbacks can arrive out of order; never move backwards
+            if not delivery.advances(msg.delivery_status, status):
+                return  # out of order, repeated or unknown: never backwards, agents warned once
             msg.delivery_status = status
             msg.error_code = error_code
-            if status in ("undelivered", "failed"):
+            if status in delivery.PROBLEMS:
                 conv = await store.get_conversation(session, conversation_id=msg.conversation_id)
                 await self.desk.on_delivery_problem(session, conversation=conv, message=msg)
         self._wake()
@@ -400,8 +401,12 @@ class Pipeline:
         source_id: str | None = None,
         internal: bool = False,
         meta: dict[str, Any] | None = None,
+        actor: Actor | None = None,
     ) -> int | None:
-        """An agent's reply (or internal note). Returns the message id, None for a retry already stored."""
+        """An agent's reply (or internal note). Returns the message id, None for a retry already stored.
+
+        Every desk passes `actor`: `handoff.permissions` decides under the row lock and raises
+        `NotAllowed` (nothing written) when the actor may not; None is the application's own jobs."""
         try:
             async with self.sessionmaker() as session, session.begin():
                 if source_id is not None:
@@ -409,6 +414,7 @@ class Pipeline:
                     if dup is not None:
                         return None
                 conv = await store.get_conversation(session, conversation_id=conversation_id, lock=True)
+                self._authorise(actor, Action.NOTE if internal else Action.REPLY, conv)
                 if internal:
                     note = await store.add_message(
                         session, conversation_id=conv.id, channel=conv.channel, direction="out",
@@ -437,13 +443,20 @@ class Pipeline:
 
     async def assign(
         self, conversation_id: int, *, user_id: str, user_name: str | None = None, role: str = "agent",
-        force: bool = False,
+        force: bool = False, actor: Actor | None = None,
     ) -> AssignResult:
         """Give the conversation to `user_id`. Someone else's (or an escalated) conversation moves only
         to a supervisor, or with `force` (the caller decided it may: a supervisor, or the owner handing
-        over); a forced move is logged with ``"forced": True`` and tells the customer nothing new."""
+        over); a forced move is logged with ``"forced": True`` and tells the customer nothing new.
+        With `actor`, `handoff.permissions` decides (a supervisor taking it: TAKE) and the owner or a
+        supervisor moving it is a forced move; refused raises `NotAllowed` with nothing changed."""
         async with self.sessionmaker() as session, session.begin():
             conv = await store.get_conversation(session, conversation_id=conversation_id, lock=True)
+            if actor is not None:
+                taking = actor.id == user_id and role == "supervisor"
+                self._authorise(actor, Action.TAKE if taking else Action.ASSIGN, conv)
+                owner = conv.state == S.ASSIGNED and conv.assignee_id == actor.id
+                force = force or owner or actor.role in (permissions.SUPERVISOR, permissions.SYSTEM)
             if conv.state == S.ESCALATED and role != "supervisor" and not force:
                 return AssignResult(False, conv.assignee_id, conv.state)
             if (conv.state == S.ASSIGNED and conv.assignee_id and conv.assignee_id != user_id
@@ -482,9 +495,10 @@ class Pipeline:
         await self.desk.on_state_change(session, conversation=conv, old=old, new=S.ASSIGNED, reason=role)
         return True
 
-    async def escalate(self, conversation_id: int, *, decision: Decision) -> bool:
+    async def escalate(self, conversation_id: int, *, decision: Decision, actor: Actor | None = None) -> bool:
         async with self.sessionmaker() as session, session.begin():
             conv = await store.get_conversation(session, conversation_id=conversation_id, lock=True)
+            self._authorise(actor, Action.ESCALATE, conv)
             if conv.state in (S.ESCALATED, S.RESOLVED):
                 return False
             if decision.target != "supervisor":
@@ -493,9 +507,10 @@ class Pipeline:
         self._wake()
         return True
 
-    async def resolve(self, conversation_id: int, *, by: str | None = None) -> bool:
+    async def resolve(self, conversation_id: int, *, by: str | None = None, actor: Actor | None = None) -> bool:
         async with self.sessionmaker() as session, session.begin():
             conv = await store.get_conversation(session, conversation_id=conversation_id, lock=True)
+            self._authorise(actor, Action.RESOLVE, conv)
             if conv.state == S.RESOLVED:
                 return False
             old = conv.state
@@ -506,6 +521,13 @@ class Pipeline:
             await self.desk.on_state_change(session, conversation=conv, old=old, new=S.RESOLVED, reason=by)
         self._wake()
         return True
+
+    @staticmethod
+    def _authorise(actor: Actor | None, action: Action, conv: Conversation) -> None:
+        """The one place every desk's action is checked (under the conversation's row lock)."""
+        if actor is not None:
+            permissions.check(actor, action, state=conv.state, assignee_id=conv.assignee_id,
+                              conversation_id=conv.id)
 
     # ---- background work -------------------------------------------------------------------------
 

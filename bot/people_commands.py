@@ -29,7 +29,7 @@ PEOPLE_HELP = (
     "`name <..>`, `email <..>`, `phone <..>` or `note <..>` to change it\n"
     "\u2022 `report [days]`: volume, automation, response times, FCR, AHT, CSAT, SLA (last 7 days)"
 )
-_ID = re.compile(r"^#?(\d+)$")
+_ID = re.compile(r"^#?(\d{1,9})$")  # ids are INTEGER columns: longer numbers are not ids
 
 
 async def people_command(desk: Any, *, user: Any, text: str) -> str | None:
@@ -51,7 +51,7 @@ async def people_command(desk: Any, *, user: Any, text: str) -> str | None:
             return "Which conversation? Add its number, e.g. `/switchboard release 42`."
         try:
             result = await release(desk.sessionmaker, desk, conversation_id=conv_id, by=user.id,
-                                   is_supervisor=await desk.is_supervisor(user.id))
+                                   actor=await desk.actor(user))
         except LookupError:
             return f"There is no conversation #{conv_id}."
         desk._wake()

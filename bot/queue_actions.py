@@ -2,7 +2,7 @@
 
     await release(sessionmaker, desk, conversation_id=42, by="U123")   # back to waiting, nobody's
 
-Only the owner or a supervisor may release (the caller decides: `allowed`).
+Only the owner or a supervisor may release (`handoff.permissions`, checked under the row lock).
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from bot.desk import Desk
 from bot.messages import utcnow
 from bot.models import ConversationState as S
 from bot.states import check_move
+from handoff import permissions
+from handoff.permissions import Action, Actor
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,13 +27,16 @@ class ReleaseResult:
 
 
 async def release(sessionmaker: async_sessionmaker[AsyncSession], desk: Desk, *, conversation_id: int, by: str,
-                  is_supervisor: bool = False) -> ReleaseResult:
+                  is_supervisor: bool = False, actor: Actor | None = None) -> ReleaseResult:
+    actor = actor or Actor(by, permissions.SUPERVISOR if is_supervisor else permissions.AGENT)
     async with sessionmaker() as session, session.begin():
         conv = await store.get_conversation(session, conversation_id=conversation_id, lock=True)
         if conv.state != S.ASSIGNED:
             return ReleaseResult(False, f"#{conv.id} is {conv.state}, not assigned: nothing to release.")
-        if conv.assignee_id != by and not is_supervisor:
-            return ReleaseResult(False, f"#{conv.id} is with someone else: only they or a supervisor can release it.")
+        verdict = permissions.may(actor, Action.RELEASE, state=conv.state, assignee_id=conv.assignee_id,
+                                  conversation_id=conv.id)
+        if not verdict.allowed:
+            return ReleaseResult(False, f"{verdict.reason} Nothing was changed.")
         previous = conv.assignee_id
         check_move(conv.state, S.WAITING)
         conv.state = S.WAITING

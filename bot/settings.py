@@ -6,10 +6,11 @@ Tests build it from a dict: ``Settings(_env_file=None, database_url=...)``.
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"changethis", "changeme", "secret", "xxx"}
@@ -54,6 +55,9 @@ class Settings(BaseSettings):
     )
     suggest_threshold: float = Field(0.2, description="Confidence at or above which a hit is suggested to agents")
     auto_answer: bool = Field(True, description="Let the bot answer customers when confident")
+    kb_max_file_mb: float = Field(
+        10.0, gt=0, description="`kb ingest` refuses (and reports) a source file larger than this, in MB",
+    )
     kb_reload_seconds: float = Field(
         5.0, description="How often each process checks kb_index_versions for a newer index (reload_if_stale)"
     )
@@ -169,6 +173,10 @@ class Settings(BaseSettings):
     slack_supervisors_channel: str | None = Field(None, description="Channel id for escalations")
     slack_supervisor_ids: str = Field("", description="Comma-separated Slack user ids allowed to Take")
     slack_supervisor_group: str | None = Field(None, description="Slack user group id allowed to Take")
+    slack_agent_ids: str = Field(
+        "", description="Comma-separated Slack user ids who are agents (empty: anyone in the agents' channels); "
+        "others may not act on conversations",
+    )
     slack_routes: str = Field("", description="Routing rules 'sms=C123,tag:vip=C456' (else agents channel)")
     slack_process_before_response: bool = Field(
         True,
@@ -262,6 +270,19 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def load_settings() -> Settings:
+    """`Settings()` from the environment, or exit (status 2) with one clear line per problem instead of
+    a traceback: how `switchboard serve`/`worker` and `uvicorn bot.app:create_app --factory` start."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = [f"  {'.'.join(str(p) for p in e['loc']).upper() or 'settings'}: "
+                    f"{str(e['msg']).removeprefix('Value error, ')}" for e in exc.errors()]
+        sys.stderr.write("Switchboard refuses to start: the configuration is not safe to run.\n"
+                         + "\n".join(problems) + "\n")
+        raise SystemExit(2) from None
 
 
 def markdown_table() -> str:

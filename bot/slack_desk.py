@@ -43,6 +43,8 @@ from channels import slack_blocks as kit
 from channels.base import SendError
 from channels.slack import Draft, Notice, SlackUser
 from channels.slack_commands import HELP, parse_command
+from handoff import permissions
+from handoff.permissions import Action, Actor, NotAllowed
 from handoff.queue import priority_rank_sql
 from kb_index.types import Hit, Searcher
 
@@ -110,6 +112,9 @@ class SlackDesk:
         self._wake = wake or (lambda: None)
         self.routes = parse_routes(settings.slack_routes)
         self.supervisor_ids = {u.strip() for u in settings.slack_supervisor_ids.split(",") if u.strip()}
+        self.agent_ids = frozenset(u.strip() for u in settings.slack_agent_ids.split(",") if u.strip())
+        self.desk_channels = frozenset(c for c in (settings.slack_agents_channel, settings.slack_supervisors_channel,
+                                                   *(ch for _, ch in self.routes)) if c)
         self._group: tuple[float, set[str]] = (0.0, set())
 
     def attach(self, pipeline: Pipeline, *, wake: Callable[[], None] | None = None, api: Any = None) -> None:
@@ -332,29 +337,39 @@ class SlackDesk:
                 log.warning("usergroups.users.list %s failed: %s", group, exc)
         return user_id in members
 
+    async def actor(self, user: SlackUser) -> Actor:
+        """The Slack user as `handoff.permissions` sees them (supervisor, agent or outsider)."""
+        supervisors = {user.id} if await self.is_supervisor(user.id) else set()
+        role = permissions.role_of(user.id, supervisors=supervisors, agents=self.agent_ids)
+        return Actor(user.id, role, user.name)
+
     def _pipe(self) -> Pipeline:
         if self.pipeline is None:
             raise RuntimeError("SlackDesk.attach(pipeline) was not called")
         return self.pipeline
 
     async def _claim(self, conversation_id: int, user: SlackUser) -> tuple[str | None, Notice]:
-        """(role, None) when `user` may answer the customer now (assigning them if nobody owns it)."""
-        supervisor = await self.is_supervisor(user.id)
+        """(role, None) when `user` may answer the customer now (assigning them if nobody owns it).
+        The rule is `handoff.permissions`; the pipeline checks it again under the row lock."""
+        actor = await self.actor(user)
+        supervisor = actor.role == permissions.SUPERVISOR
         role = "supervisor" if supervisor else "agent"
         async with self.sessionmaker() as session:
             conv = await session.get(Conversation, conversation_id)
         if conv is None:
             return None, "That conversation no longer exists."
-        if conv.state == S.ESCALATED and not supervisor:
-            return None, ("This conversation is escalated: a supervisor must take it. "
-                          "Your message was NOT sent to the customer.")
+        verdict = permissions.may(actor, Action.REPLY, state=conv.state, assignee_id=conv.assignee_id,
+                                  conversation_id=conv.id)
+        if not verdict.allowed:
+            return None, f"{verdict.reason} Your message was NOT sent to the customer."
         if conv.state == S.ASSIGNED and conv.assignee_id not in (None, user.id):
-            if supervisor:
-                return role, None  # a supervisor may step in without taking it over
-            return None, (f"<@{conv.assignee_id}> owns conversation #{conv.id}; your message was NOT sent. "
-                          f"They can hand it over with `/switchboard assign {conv.id} @you`.")
+            return role, None  # a supervisor may step in without taking it over
         if conv.state != S.ASSIGNED or conv.assignee_id != user.id:
-            result = await self._pipe().assign(conversation_id, user_id=user.id, user_name=user.name, role=role)
+            try:
+                result = await self._pipe().assign(conversation_id, user_id=user.id, user_name=user.name,
+                                                   role=role, actor=actor)
+            except NotAllowed as exc:
+                return None, f"{exc.reason} Your message was NOT sent to the customer."
             if result.assignee_id != user.id:
                 return None, f"<@{result.assignee_id}> took it first; your message was NOT sent."
         return role, None
@@ -367,8 +382,12 @@ class SlackDesk:
         role, refusal = await self._claim(conversation_id, user)
         if role is None:
             return None, refusal
-        mid = await self._pipe().agent_reply(conversation_id, text=text, author_id=user.id,
-                                             author_name=user.name, role=role, source_id=source_id, meta=meta)
+        try:
+            mid = await self._pipe().agent_reply(conversation_id, text=text, author_id=user.id,
+                                                 author_name=user.name, role=role, source_id=source_id, meta=meta,
+                                                 actor=await self.actor(user))
+        except NotAllowed as exc:
+            return None, f"{exc.reason} Your message was NOT sent to the customer."
         return mid, None
 
     async def _conversation_for_thread(self, channel: str, thread_ts: str) -> int | None:
@@ -492,6 +511,9 @@ class SlackDesk:
         if found is None:
             return "That suggestion is no longer available."
         row, question = found
+        verdict = permissions.may(await self.actor(user), Action.FEEDBACK, state="", assignee_id=None)
+        if not verdict.allowed:
+            return f"{verdict.reason} Nothing was changed."
         async with self.sessionmaker() as session, session.begin():
             fresh = await session.get(SlackSuggestion, row.id)
             assert fresh is not None
@@ -507,42 +529,61 @@ class SlackDesk:
         if self.policy is None:
             return "Escalation is not configured."
         decision = self.policy.agent_escalation(by=user.name or user.id, reason=reason)
-        if not await self._pipe().escalate(conversation_id, decision=decision):
-            return "Already escalated or resolved."
+        try:
+            if not await self._pipe().escalate(conversation_id, decision=decision, actor=await self.actor(user)):
+                return "Already escalated or resolved."
+        except NotAllowed as exc:
+            return f"{exc.reason} Nothing was changed."
         return None
 
     async def resolve(self, *, conversation_id: int, user: SlackUser) -> Notice:
-        if not await self._pipe().resolve(conversation_id, by=user.id):
-            return "Already resolved."
+        try:
+            if not await self._pipe().resolve(conversation_id, by=user.id, actor=await self.actor(user)):
+                return "Already resolved."
+        except NotAllowed as exc:
+            return f"{exc.reason} Nothing was changed."
         return None
 
     async def take(self, *, conversation_id: int, user: SlackUser) -> Notice:
-        if not await self.is_supervisor(user.id):
-            return "Only supervisors can take escalations. Nothing was assigned."
-        result = await self._pipe().assign(conversation_id, user_id=user.id, user_name=user.name,
-                                           role="supervisor")
+        actor = await self.actor(user)
+        if actor.role != permissions.SUPERVISOR:
+            return f"{permissions.may(actor, Action.TAKE, state='', assignee_id=None).reason} Nothing was assigned."
+        try:
+            result = await self._pipe().assign(conversation_id, user_id=user.id, user_name=user.name,
+                                               role="supervisor", actor=actor)
+        except NotAllowed as exc:
+            return f"{exc.reason} Nothing was changed."
         if result.assignee_id != user.id:
             return f"Already taken by <@{result.assignee_id}>."
         return None if result.assigned else "You already have it."
 
     async def note(self, *, conversation_id: int, text: str, user: SlackUser, view_id: str) -> Notice:
-        supervisor = await self.is_supervisor(user.id)
-        mid = await self._pipe().agent_reply(conversation_id, text=text, author_id=user.id, author_name=user.name,
-                                             role="supervisor" if supervisor else "agent", internal=True,
-                                             source_id=f"slack:view:{view_id}", meta={"via": "slack_note"})
+        actor = await self.actor(user)
+        try:
+            mid = await self._pipe().agent_reply(
+                conversation_id, text=text, author_id=user.id, author_name=user.name, internal=True,
+                role="supervisor" if actor.role == permissions.SUPERVISOR else "agent", actor=actor,
+                source_id=f"slack:view:{view_id}", meta={"via": "slack_note"})
+        except NotAllowed as exc:
+            return f"{exc.reason} Nothing was changed."
         if mid is None:
             return None
         async with self.sessionmaker() as session, session.begin():
             conv = await store.get_conversation(session, conversation_id=conversation_id)
             blocks = [kit.section(f":lock: *Internal note by <@{user.id}>* (not sent to the customer)\n"
                                    f"{kit.quote(text)}")]
-            await self._post(session, conv, f"Internal note: {kit.clip(text, 150)}", blocks)
+            await self._post(session, conv, f"Internal note: {kit.escape(kit.clip(text, 150))}", blocks)
         self._wake()
         return None
 
     # ---- AgentHost: slash command and App Home ---------------------------------------------------------
 
     async def command(self, *, user: SlackUser, text: str, channel: str | None) -> str:
+        actor = await self.actor(user)
+        gate = permissions.may_command(user_id=user.id, channel_id=channel, role=actor.role,
+                                       desk_channels=self.desk_channels, agents=self.agent_ids)
+        if not gate.allowed:
+            return gate.reason or "Not allowed."
         if (reply := await people_command(self, user=user, text=text)) is not None:
             return reply  # available / away / release / customer (bot.people_commands)
         cmd = parse_command(text)
@@ -582,12 +623,15 @@ class SlackDesk:
         assert cmd.target_user is not None
         target = SlackUser(cmd.target_user)
         role = "supervisor" if await self.is_supervisor(target.id) else "agent"
-        # Who may move a conversation someone else holds: a supervisor, or its owner handing it over.
+        # Who may move a conversation someone else holds: a supervisor, or its owner handing it over
+        # (handoff.permissions, checked by the pipeline under the row lock).
         async with self.sessionmaker() as session:
             before = await session.get(Conversation, conv_id)
         owner = before.assignee_id if before is not None and before.state == S.ASSIGNED else None
-        force = await self.is_supervisor(user.id) or (owner is not None and owner == user.id)
-        result = await self._pipe().assign(conv_id, user_id=target.id, role=role, force=force)
+        try:
+            result = await self._pipe().assign(conv_id, user_id=target.id, role=role, actor=actor)
+        except NotAllowed as exc:
+            return f"{exc.reason} Nothing was changed."
         if result.assignee_id != target.id:
             return (f"#{conv_id} is with <@{result.assignee_id}> ({result.state}): only a supervisor or "
                     f"<@{result.assignee_id}> can move it now.")
@@ -602,6 +646,8 @@ class SlackDesk:
         return ids[0] if len(ids) == 1 else None
 
     async def home(self, *, user: SlackUser) -> dict[str, Any]:
+        if (await self.actor(user)).role == permissions.OUTSIDER:
+            return kit.home_view(user=user.id, mine=[], queue=[])  # the queue is for the desk's people
         async with self.sessionmaker() as session:
             mine = await self._rows(session, (Conversation.state == S.ASSIGNED) & (Conversation.assignee_id == user.id))
             queue = await self._rows(session, Conversation.state.in_((S.WAITING, S.ESCALATED)))

@@ -29,6 +29,7 @@ from bot.contact_link import link_contact
 from bot.customers_admin import CustomerError
 from bot.messages import Address
 from bot.settings import Settings
+from channels.body_limit import Refused, read_capped
 from channels.webchat_session import SessionSigner
 
 MAX_BODY = 4096
@@ -52,15 +53,19 @@ def _cors(origins: set[str], request: Request) -> dict[str, str] | None:
 async def _read(request: Request, signer: SessionSigner) -> tuple[dict[str, Any], str] | JSONResponse:
     """The JSON body and the session id, or the error response. The widget posts JSON as
     text/plain (a simple cross-origin request: no preflight)."""
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        return JSONResponse({"error": "request too large"}, status_code=413)
+    try:  # refused before reading past MAX_BODY, whatever Content-Length says
+        body = await read_capped(request, limit=MAX_BODY)
+    except Refused as exc:
+        return JSONResponse({"error": "request too large" if exc.status == 413 else exc.detail},
+                            status_code=exc.status)
     try:
         data: Any = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: deeply nested brackets
         return JSONResponse({"error": "expected a JSON object"}, status_code=400)
     if not isinstance(data, dict):
         return JSONResponse({"error": "expected a JSON object"}, status_code=400)
+    if any(isinstance(v, str) and "\x00" in v for v in data.values()):  # no database stores NUL
+        return JSONResponse({"error": "text may not contain NUL characters"}, status_code=400)
     claims = signer.verify(data.get("token"))
     if claims is None:
         return JSONResponse({"error": "unknown, expired or forged session token"}, status_code=401)
@@ -106,7 +111,8 @@ def web_people_router(settings: Settings, sessionmaker: async_sessionmaker[Async
             return read
         data, sid = read
         message_id, helpful = data.get("message_id"), data.get("helpful")
-        if not isinstance(message_id, int) or isinstance(message_id, bool) or not isinstance(helpful, bool):
+        if (not isinstance(message_id, int) or isinstance(message_id, bool) or not 0 < message_id < 2**31
+                or not isinstance(helpful, bool)):
             return answer(request, {"error": "expected message_id (a number) and helpful (true or false)"}, 400)
         try:
             async with sessionmaker() as session, session.begin():

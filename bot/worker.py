@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, case, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
@@ -153,7 +153,11 @@ class Worker:
         stmt = (
             update(OutboxEntry)
             .where(OutboxEntry.id.in_(candidates.scalar_subquery()))
-            .values(status=OutboxStatus.SENDING, lease_until=lease, claimed_by=self.worker_id)
+            # An entry whose lease ran out was being sent by a worker that died: that counts as an
+            # attempt, so deliverers know to look the message up at the platform before resending.
+            .values(status=OutboxStatus.SENDING, lease_until=lease, claimed_by=self.worker_id,
+                    attempts=case((OutboxEntry.status == OutboxStatus.SENDING, OutboxEntry.attempts + 1),
+                                  else_=OutboxEntry.attempts))
             .returning(OutboxEntry)
             .execution_options(synchronize_session=False)
         )

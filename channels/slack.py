@@ -36,7 +36,7 @@ from bot.settings import Settings
 from channels import slack_blocks as kit
 from channels import slack_guard as guard
 from channels.slack_api import SlackApi, make_client
-from channels.slack_format import to_plain, user_ids
+from channels.slack_format import storable, to_plain, user_ids
 
 log = logging.getLogger("switchboard.slack")
 
@@ -137,7 +137,7 @@ class SlackChannel:
                 body = await guard.read_body(request)
                 guard.verify(secret, body, request.headers.get("x-slack-request-timestamp"),
                              request.headers.get("x-slack-signature"))
-                guard.check_shape(request.url.path, body)
+                guard.check_shape(request.url.path, body, request.headers.get("content-type"))
             except guard.Refused as exc:
                 if exc.status == 401:
                     log.warning("refused a Slack request to %s: %s", request.url.path, exc.detail)
@@ -322,7 +322,7 @@ class SlackChannel:
     @staticmethod
     def _submitted(view: dict[str, Any]) -> str:
         values = ((view.get("state") or {}).get("values") or {}).get(kit.INPUT_BLOCK) or {}
-        return str((values.get(kit.INPUT_ACTION) or {}).get("value") or "").strip()
+        return storable(str((values.get(kit.INPUT_ACTION) or {}).get("value") or "")).strip()
 
     async def _on_edit_submit(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
         text = self._submitted(view)
@@ -355,7 +355,7 @@ class SlackChannel:
 
     async def _on_command(self, ack: Any, command: dict[str, Any]) -> None:
         user = SlackUser(str(command.get("user_id")), command.get("user_name"))
-        reply = await self.host.command(user=user, text=str(command.get("text") or ""),
+        reply = await self.host.command(user=user, text=storable(str(command.get("text") or "")),
                                         channel=command.get("channel_id"))
         await ack(text=reply)
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 VERBS = ("kb", "queue", "stats", "resolve", "assign", "help")
 MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
-CONV_ID = re.compile(r"^#?(\d+)$")
+CONV_ID = re.compile(r"^#?(\d{1,9})$")  # ids are INTEGER columns: longer numbers are not ids
 
 HELP = (
     "*/switchboard* commands:\n"

@@ -8,7 +8,7 @@ percent-encoded and the label escaped; anything else (``javascript:``, ``data:``
 In (an agent's thread reply, on its way to a customer): `to_plain` decodes Slack's wire format:
 ``&lt; &gt; &amp;`` to characters, ``<@U1>`` to ``@Name``, ``<#C1|general>`` to ``#general``,
 ``<!here>`` to ``@here``, ``<https://x|click>`` to ``https://x`` (the URL, never a label that could
-disguise it), ``<mailto:a@b|a@b>`` to ``a@b``.
+disguise it), ``<mailto:a@b|a@b>`` to ``a@b``. NUL characters are dropped (no database can store them; `storable`).
 """
 
 from __future__ import annotations
@@ -77,5 +77,10 @@ def to_plain(text: str, names: Mapping[str, str | None] | None = None) -> str:
             return target  # a link: its URL, never the label
         return label
 
-    decoded = _TOKEN.sub(token, text)
+    decoded = _TOKEN.sub(token, storable(text))
     return decoded.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def storable(text: str) -> str:
+    """`text` without NUL characters, which PostgreSQL refuses in text and jsonb (a signed payload may hold them)."""
+    return text.replace("\x00", "")

@@ -2,13 +2,16 @@
 
 Routes (mounted by `SmsChannel.router(host)`):
 
-- ``POST /twilio/sms``: an inbound SMS/MMS. The X-Twilio-Signature is checked against the
-  public URL rebuilt from `public_base_url` (so it works behind a TLS-terminating proxy) and
-  every posted parameter; a bad signature is a 403 and nothing is stored. The message is
-  stored through `host.receive` (idempotent on MessageSid: Twilio's retries are one message)
-  before we answer with empty TwiML; the bot's replies go out later through the outbox.
-- ``POST /twilio/status``: a delivery status callback, signed the same way; stored through
-  `host.delivery_status`; answered 204.
+- ``POST /twilio/sms``: an inbound SMS/MMS. Without an X-Twilio-Signature header: 403, nothing
+  read; a body over `sms_params.MAX_BODY`: 413, read no further. The signature is checked against
+  the public URL rebuilt from `public_base_url` (so it works behind a TLS-terminating proxy) and
+  every posted parameter; a bad one is a 403 and nothing is stored. A foreign AccountSid is a 403,
+  a missing field a 400 (`sms_params.require`); values no column can take are made storable and
+  flagged (`sms_params.clean`: NUL removed, over-long ids cut with a hash, the original kept in
+  ``meta["sms"]["raw"]``). The message is stored through `host.receive` (idempotent on MessageSid:
+  Twilio's retries are one message) before we answer with empty TwiML; replies go through the outbox.
+- ``POST /twilio/status``: a delivery status callback, checked the same way; stored through
+  `host.delivery_status` (which never moves a status backwards); answered 204.
 
 Compliance keywords (STOP, START, HELP and their synonyms) are recognised here and passed on
 as ``meta["compliance"]``; `bot.sms_compliance` acts on them. Long replies are sent as one
@@ -24,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import aiohttp
@@ -34,7 +38,9 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from bot.messages import Address, Attachment, InboundMessage, OutboundMessage, SendResult
+from channels import sms_params
 from channels.base import ChannelHost, PermanentSendError
+from channels.body_limit import Refused, read_capped
 from channels.sms_client import RoutedTwilioHttpClient, capture_headers, message_status, to_send_error
 from channels.sms_segments import TWILIO_MAX_SEGMENTS, plan_parts
 
@@ -76,11 +82,14 @@ def to_e164(number: str, default_region: str = "US") -> str:
 
 
 def to_inbound(params: Mapping[str, str], *, default_region: str = "US") -> InboundMessage:
-    """Translate Twilio's inbound webhook parameters into an `InboundMessage`."""
+    """Translate Twilio's inbound webhook parameters into an `InboundMessage` (values made storable
+    by `sms_params.clean`; what it changed is in ``meta["sms"]["normalised"]`` and ``["raw"]``)."""
+    cleaned = sms_params.clean(params)
+    params = cleaned.params
     sid = params.get("MessageSid") or params.get("SmsMessageSid") or params.get("SmsSid")
-    sender = params.get("From")
-    if not sid or not sender:
-        raise ValueError("MessageSid and From are required")
+    sender = (params.get("From") or "").strip()
+    if not sid or not sid.strip() or not sender:
+        raise ValueError("MessageSid and From are required (and not blank)")
     text = params.get("Body", "")
     try:
         num_media = int(params.get("NumMedia") or 0)
@@ -106,11 +115,14 @@ def to_inbound(params: Mapping[str, str], *, default_region: str = "US") -> Inbo
             if params.get(k)
         }
     }
+    if cleaned.notes:
+        meta["sms"].update(normalised=list(cleaned.notes), raw=cleaned.raw)
+        log.warning("inbound SMS %s stored with changes: %s", sid, "; ".join(cleaned.notes))
     keyword = compliance_keyword(text)
     if keyword:
         meta["compliance"] = keyword
     return InboundMessage(
-        sender=Address("sms", to_e164(sender, default_region)),
+        sender=Address("sms", sms_params.shorten(to_e164(sender, default_region))),
         platform_id=sid,
         text=text,
         attachments=attachments,
@@ -178,10 +190,15 @@ class SmsChannel:
         return self.public_base_url + path + (f"?{query}" if query else "")
 
     async def verified_params(self, request: Request) -> dict[str, str] | None:
-        """The posted parameters if Twilio signed the request (checked against all of them), else None."""
+        """The posted parameters if Twilio signed the request (checked against all of them), else None.
+        Raises `Refused(413)` for a body over `sms_params.MAX_BODY` before reading (or parsing) it."""
         signature = request.headers.get("X-Twilio-Signature")
         if not signature:
             return None
+        await read_capped(request, limit=sms_params.MAX_BODY)
+        if request.headers.get("content-type", "").split(";")[0].strip().lower() != (
+                "application/x-www-form-urlencoded"):
+            return None  # Twilio posts url-encoded fields only
         form = await request.form()
         if any(not isinstance(v, str) for _, v in form.multi_items()):
             return None  # Twilio posts url-encoded fields only
@@ -189,17 +206,26 @@ class SmsChannel:
             return None
         return {k: str(v) for k, v in form.items()}
 
+    async def checked(self, request: Request, required: tuple[str, ...]) -> dict[str, str]:
+        """The signed parameters of a webhook for our account with every `required` field, else raises
+        `Refused`/`sms_params.Rejected` (403 unsigned or forged, 413 too large, 403 foreign, 400 missing)."""
+        params = await self.verified_params(request)
+        if params is None:
+            log.warning("rejected an unsigned or forged Twilio webhook from %s", request.client)
+            raise Refused(403, "invalid signature")
+        sms_params.require(params, required, account_sid=self.account_sid)
+        return params
+
     def router(self, host: ChannelHost) -> APIRouter:
         router = APIRouter()
 
         @router.post(INBOUND_PATH, include_in_schema=False)
         async def inbound(request: Request) -> Response:
-            params = await self.verified_params(request)
-            if params is None:
-                log.warning("rejected an unsigned or forged Twilio webhook from %s", request.client)
-                return Response("invalid signature", status_code=403)
             try:
+                params = await self.checked(request, sms_params.INBOUND_REQUIRED)
                 message = to_inbound(params, default_region=self.default_region)
+            except (Refused, sms_params.Rejected) as exc:
+                return Response(exc.detail, status_code=exc.status)
             except ValueError as exc:
                 return Response(str(exc), status_code=400)
             await host.receive(message)  # stored (or recognised as a retry) before we acknowledge
@@ -207,14 +233,16 @@ class SmsChannel:
 
         @router.post(STATUS_PATH, include_in_schema=False)
         async def status(request: Request) -> Response:
-            params = await self.verified_params(request)
-            if params is None:
-                return Response("invalid signature", status_code=403)
-            sid = params.get("MessageSid") or params.get("SmsSid")
-            state = params.get("MessageStatus") or params.get("SmsStatus")
-            if not sid or not state:
-                return Response("MessageSid and MessageStatus are required", status_code=400)
-            await host.delivery_status(self.name, sid, state, error_code=params.get("ErrorCode") or None)
+            try:
+                params = sms_params.clean(await self.checked(request, sms_params.STATUS_REQUIRED)).params
+            except (Refused, sms_params.Rejected) as exc:
+                return Response(exc.detail, status_code=exc.status)
+            state = sms_params.status_of(params)
+            if state is None:
+                log.warning("ignored a status callback with an unknown status for %s", params["MessageSid"][:64])
+                return Response(status_code=204)
+            await host.delivery_status(self.name, params["MessageSid"], state,
+                                       error_code=sms_params.error_code_of(params))
             return Response(status_code=204)
 
         return router
@@ -264,6 +292,24 @@ class SmsChannel:
             except _SEND_FAILURES as exc:
                 raise to_send_error(exc, headers) from exc
         return SendResult(platform_id=created.sid, status=message_status(created.status))
+
+    async def find_sent(self, to: str, body: str, *, since: datetime, limit: int = 20) -> list[SendResult]:
+        """Messages Twilio already took for `to` with exactly `body`, created at or after `since` (newest
+        first): what a resend after a crash mid-send looks for first. Raises a `SendError` like `send`
+        when Twilio cannot say (the caller retries later rather than risk sending twice)."""
+        kwargs: dict[str, Any] = {"to": to, "limit": limit, "page_size": limit}
+        if not self.messaging_service_sid:
+            kwargs["from_"] = self.from_number
+        with capture_headers() as headers:
+            try:
+                async with asyncio.timeout(self.send_timeout):
+                    found = await self.client().messages.list_async(**kwargs)
+            except _SEND_FAILURES as exc:
+                raise to_send_error(exc, headers) from exc
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        return [SendResult(platform_id=m.sid, status=message_status(m.status)) for m in found
+                if m.body == body and m.sid and (m.date_created is None or m.date_created >= since)]
 
     async def aclose(self) -> None:
         if self._client is not None:

@@ -20,7 +20,7 @@ from kb_index.chunk import chunk
 from kb_index.embed import Embedder
 from kb_index.errors import IngestError
 from kb_index.heads import fit_head, wants_heads
-from kb_index.ingest import Article, read_sources
+from kb_index.ingest import MAX_FILE_BYTES, Article, read_sources
 from kb_index.lexhead import LexHead
 from kb_index.lexical import Lexical
 from kb_index.scoring import Calibrator, Weights
@@ -133,6 +133,7 @@ def build_index(
     calibrate: bool = True,
     seed: int = 0,
     publish: bool = True,
+    max_file_bytes: int = MAX_FILE_BYTES,
 ) -> BuildReport:
     """Build a new index version from ``sources`` into ``index_dir`` and publish it atomically.
 
@@ -149,7 +150,7 @@ def build_index(
     """
     t0 = time.perf_counter()
     if articles is None:
-        arts, errors = read_sources(sources)
+        arts, errors = read_sources(sources, max_bytes=max_file_bytes, progress=progress)
     else:
         arts, errors = list(articles), []
     version, path = storage.new_version_dir(index_dir)

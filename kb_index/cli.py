@@ -67,7 +67,8 @@ def ingest(
     index_dir = index_dir or s.index_dir
     emb = _embedder(model_path or s.model_path, index_dir)
     extra = [] if no_db else (asyncio.run(_with_db(lambda ss: store.list_phrasings(session=ss))) or [])
-    report = build_index(path, index_dir, embedder=emb, extra_phrasings=extra, progress=sys.stderr.isatty())
+    report = build_index(path, index_dir, embedder=emb, extra_phrasings=extra, progress=sys.stderr.isatty(),
+                         max_file_bytes=int(s.kb_max_file_mb * 1024 * 1024))
     if not no_db:
         asyncio.run(
             _with_db(

@@ -1,6 +1,8 @@
 """Reading sources into articles: Markdown (+ YAML front matter), HTML, CSV/JSONL FAQs and the
 evaluation JSONL format. A malformed file yields an ``IngestError`` (file, line, message) and the
-rest of the folder is still read."""
+rest of the folder is still read. A file over ``max_bytes`` (default `MAX_FILE_BYTES`; the CLI passes
+KB_MAX_FILE_MB) is refused before it is read, with its size; ``progress`` shows a bar of files and
+megabytes read."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from tqdm import tqdm
 
 from kb_index.errors import IngestError
 
@@ -22,6 +25,7 @@ MARKDOWN = {".md", ".markdown"}
 HTML = {".html", ".htm"}
 SUFFIXES = MARKDOWN | HTML | {".csv", ".jsonl"}
 SKIP_NAMES = {"readme.md", "license.md", "changelog.md"}  # a folder's own notes, not articles
+MAX_FILE_BYTES = 10 * 1024 * 1024  # an HTML page of 50 MB took 0.9 GB of memory to parse and was killed
 
 
 @dataclass(slots=True)
@@ -49,11 +53,13 @@ def slugify(text: str, *, max_len: int = 80) -> str:
     return s[:max_len].strip("-") or "article"
 
 
-def read_sources(sources: Path | Sequence[Path]) -> tuple[list[Article], list[IngestError]]:
+def read_sources(sources: Path | Sequence[Path], *, max_bytes: int = MAX_FILE_BYTES,
+                 progress: bool = False) -> tuple[list[Article], list[IngestError]]:
     """Read every supported file under ``sources`` (files or folders), sorted, ids made unique."""
     roots = [sources] if isinstance(sources, Path | str) else list(sources)
     articles: list[Article] = []
     errors: list[IngestError] = []
+    found: list[tuple[Path, Path]] = []
     for root in roots:
         root = Path(root)
         if root.is_file():
@@ -70,12 +76,22 @@ def read_sources(sources: Path | Sequence[Path]) -> tuple[list[Article], list[In
         else:
             errors.append(IngestError(str(root), None, "no such file or folder"))
             continue
-        for path, base in files:
+        found.extend(files)
+    sizes = [_size(p) for p, _ in found]
+    with tqdm(total=sum(sizes), desc="reading", unit="B", unit_scale=True, disable=not progress,
+              leave=False) as bar:
+        for (path, base), size in zip(found, sizes, strict=True):
+            bar.set_postfix_str(path.name[-40:])
             try:
+                if size > max_bytes:
+                    raise IngestError(str(path), None, f"{size / 2**20:.1f} MB is over the {max_bytes / 2**20:.1f} MB "
+                                                       "limit (KB_MAX_FILE_MB): split it into articles, or raise it")
                 got, errs = read_file(path, base=base)
             except IngestError as exc:
                 errors.append(exc)
                 continue
+            finally:
+                bar.update(size)
             articles.extend(got)
             errors.extend(errs)
     seen: dict[str, str] = {}
@@ -89,6 +105,13 @@ def read_sources(sources: Path | Sequence[Path]) -> tuple[list[Article], list[In
         seen[a.id] = a.source
         unique.append(a)
     return unique, errors
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def read_file(path: Path, *, base: Path) -> tuple[list[Article], list[IngestError]]:

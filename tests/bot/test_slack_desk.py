@@ -603,7 +603,7 @@ async def test_slash_command_and_app_home(rig: Rig) -> None:
     assert reply == f"#{conv_id} is now assigned to <@{AGENT2}>."
     conv = await rig.conv(conv_id)
     assert (conv.state, conv.assignee_id) == (S.ASSIGNED, AGENT2)
-    assert "only a supervisor" in await rig.command(f"assign {conv_id} <@{AGENT}>")
+    assert "only they or a supervisor" in await rig.command(f"assign {conv_id} <@{AGENT}>")
 
     event = {"type": "app_home_opened", "user": AGENT2, "channel": "D0HOME", "tab": "home",
              "event_ts": "1800.1"}
@@ -701,7 +701,7 @@ async def test_supervisor_or_owner_can_reassign_an_owned_conversation_agents_can
     assert (await rig.conv(conv_id)).assignee_id == AGENT
     # Another agent cannot move it (not even to themselves).
     refused = await rig.command(f"assign {conv_id} <@{AGENT2}|bo>", user=AGENT2)
-    assert "only a supervisor" in refused and f"<@{AGENT}>" in refused
+    assert "only they or a supervisor" in refused and f"<@{AGENT}>" in refused
     assert (await rig.conv(conv_id)).assignee_id == AGENT
     # A supervisor can: forced, logged, and the customer is not told a second time.
     moved = await rig.command(f"assign {conv_id} <@{AGENT2}|bo>", user=SUPER)

@@ -1,7 +1,7 @@
 """Test support for the SMS channel: the whole app around it, on loopback.
 
 `SmsRig` runs the real pieces: a Pipeline on a SQLite file, a Worker delivering through
-`ChannelDeliverer(SmsChannel)`, the channel's router on a FastAPI app served by uvicorn on
+`bot.sms_deliver.SmsDeliverer(SmsChannel)`, the channel's router on a FastAPI app served by uvicorn on
 127.0.0.1:0, and the real `twilio` async client pointed at `tests.fakes.twilio.FakeTwilio`.
 The app's public base URL is ``https://support.example.test`` (as behind a TLS proxy): webhooks
 are signed for that URL and posted to the local one. `StubKB` is a deterministic test double of
@@ -27,7 +27,8 @@ from bot.engine import Pipeline
 from bot.models import ChannelIdentity, Conversation, Message, OutboxEntry, OutboxStatus
 from bot.settings import Settings
 from bot.sms_compliance import apply_compliance
-from bot.worker import ChannelDeliverer, Worker
+from bot.sms_deliver import SmsDeliverer
+from bot.worker import Worker
 from channels.sms import INBOUND_PATH, SmsChannel
 from handoff.policy import Policy
 from kb_index.types import Hit, Searcher
@@ -257,7 +258,7 @@ async def sms_rig(
         worker = Worker(
             sessionmaker=sm,
             settings=settings,
-            deliverers={"sms": ChannelDeliverer(channel)},
+            deliverers={"sms": SmsDeliverer(channel, sessionmaker=sm)},
             on_failure=on_failure,
         )
         pipeline.set_wake(worker.wake)

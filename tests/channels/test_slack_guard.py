@@ -118,3 +118,27 @@ async def test_signed_odd_modal_metadata_gets_a_notice(slack: Any, fake: FakeSla
     await channel.drain()
     assert host.calls == []
     assert [e["text"] for e in fake.ephemerals] == [STALE_BUTTON, STALE_BUTTON]
+
+
+async def test_signed_forms_sent_as_json_and_fields_of_the_wrong_type_are_400(slack: Any) -> None:
+    """Found by the fuzz pass (tests/channels/test_fuzz.py): bolt parses JSON whenever the Content-Type says
+    so or the body starts with '{', and listeners read fields by type; both were 500s."""
+    _, host, http = slack
+    form = urlencode({"command": "/switchboard", "text": "queue", "user_id": "U0AGENT"}).encode()
+    resp = await http.post("/slack/commands", content=form,
+                           headers={"Content-Type": "application/json", **sign(SECRET, form)})
+    assert resp.status_code == 400
+    for event in ({"type": "message", "channel": "C1", "user": "U0AGENT", "text": "hi", "ts": "2.0",
+                   "thread_ts": "1.0", "files": True},
+                  {"type": "message", "subtype": "message_changed", "channel": "C1", "message": "not an object"},
+                  {"type": "message", "channel": "C1", "user": {"id": "U1"}, "ts": "2.0", "thread_ts": "1.0"}):
+        body = json.dumps({"type": "event_callback", "event_id": "Ev1", "event": event}).encode()
+        resp = await http.post("/slack/events", content=body,
+                               headers={"Content-Type": "application/json", **sign(SECRET, body)})
+        assert resp.status_code == 400, (event, resp.text)
+    payload = block_action(user="U0AGENT", action_id=kit.A_RESOLVE, value="1", channel="C1", message_ts="1.0")
+    for odd in ({"user": "U0AGENT"}, {"actions": {"value": "1"}}, {"channel": "C1"}, {"view": {"state": []}}):
+        body, headers = interactive_request(SECRET, {**payload, **odd})
+        resp = await http.post("/slack/interactivity", content=body, headers=headers)
+        assert resp.status_code == 400, (odd, resp.text)
+    assert host.calls == []

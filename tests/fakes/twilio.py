@@ -8,6 +8,9 @@ The real `twilio` client reaches it through `channels.sms_client.RoutedTwilioHtt
     fake.fail_next(429, retry_after=1)        # 429 + Retry-After: 1 (code 20429)
     fake.stall_next(2.0)                      # hold the request 2 s; a client that gave up is not served
     fake.opted_out.add("+15551230000")        # 400, code 21610, until removed
+    fake.answer_late(0.8)                     # take the message at once, answer 0.8 s later (at-least-once)
+
+The list endpoint (``GET .../Messages.json?To=&From=&PageSize=``) answers newest first, as Twilio does.
 
 Status callbacks are sent to the message's StatusCallback, signed with the auth token:
 ``await fake.fire_status(sid, "delivered")``.
@@ -48,7 +51,7 @@ class Recorded:
 
 @dataclass
 class _Plan:
-    kind: str = "error"  # "error" | "stall" | "accept"
+    kind: str = "error"  # "error" | "stall" | "accept" | "late"
     status: int = 500
     code: int | None = None
     retry_after: float | None = None
@@ -63,6 +66,7 @@ class FakeTwilio:
     messages: list[dict[str, Any]] = field(default_factory=list)
     opted_out: set[str] = field(default_factory=set)
     status_posts: list[tuple[str, int]] = field(default_factory=list)  # (status, HTTP answer)
+    list_calls: int = 0
     url: str = ""
     # (public base URL, local base URL): callbacks are signed for the public URL and posted to the
     # local one, as a TLS-terminating proxy in front of the app would forward them.
@@ -81,6 +85,12 @@ class FakeTwilio:
     def stall_next(self, seconds: float, *, times: int = 1) -> None:
         for _ in range(times):
             self._plans.append(_Plan(kind="stall", stall=seconds))
+
+    def answer_late(self, seconds: float, *, times: int = 1) -> None:
+        """Accept the next messages at once but answer `seconds` later (a client may give up first:
+        the message is sent anyway, as a platform that was slow to answer would)."""
+        for _ in range(times):
+            self._plans.append(_Plan(kind="late", stall=seconds))
 
     def accept_next(self, times: int = 1) -> None:
         """Let the next requests through before the failures planned after them."""
@@ -124,7 +134,23 @@ class FakeTwilio:
                 return _error(400, *problem)
             message = self._accept(account, form)
             record.outcome, record.sid = "accepted", message["sid"]
+            if plan is not None and plan.kind == "late":
+                await asyncio.sleep(plan.stall)
             return JSONResponse(message, status_code=201)
+
+        @app.get(API + ".json")
+        async def list_messages(account: str, request: Request) -> Response:
+            if not self._authorised(request, account):
+                return _error(401, 20003, "Authenticate")
+            self.list_calls += 1
+            q = request.query_params
+            size = min(int(q.get("PageSize") or 50), 1000)
+            found = [m for m in reversed(self.messages)
+                     if (not q.get("To") or m["to"] == q["To"]) and (not q.get("From") or m["from"] == q["From"])]
+            uri = API.format(account=account) + ".json"
+            return JSONResponse({"messages": found[:size], "page": 0, "page_size": size, "start": 0,
+                                 "end": max(0, min(size, len(found)) - 1), "uri": uri, "first_page_uri": uri,
+                                 "next_page_uri": None, "previous_page_uri": None})
 
         @app.get(API + "/{sid}.json")
         async def fetch(account: str, sid: str, request: Request) -> Response:
