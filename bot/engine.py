@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import store, turn_context
+from bot.audit import Note
 from bot.csat import capture_rating
 from bot.desk import Desk, NullDesk
 from bot.messages import Address, InboundMessage, Receipt, TranscriptItem, utcnow
@@ -400,8 +401,10 @@ class Pipeline:
         source_id: str | None = None,
         internal: bool = False,
         meta: dict[str, Any] | None = None,
+        audit: Note | None = None,
     ) -> int | None:
-        """An agent's reply (or internal note). Returns the message id, None for a retry already stored."""
+        """An agent's reply (or internal note). Returns the message id, None for a retry already stored.
+        `audit` is written in the same transaction (the console's actions)."""
         try:
             async with self.sessionmaker() as session, session.begin():
                 if source_id is not None:
@@ -415,6 +418,8 @@ class Pipeline:
                         author_kind=role, author_id=author_id, author_name=author_name, text=text,
                         internal=True, source_id=source_id, meta=meta or {},
                     )
+                    if audit is not None:
+                        await audit.write(session)
                     return note.id
                 if conv.state in (S.BOT, S.WAITING, S.RESOLVED):
                     if conv.state == S.RESOLVED:
@@ -429,6 +434,8 @@ class Pipeline:
                     await store.log_event(session, kind="first_human_response", conversation_id=conv.id,
                                           data={"by": author_id})
                 await store.log_event(session, kind="agent_replied", conversation_id=conv.id, data={"by": author_id})
+                if audit is not None:
+                    await audit.write(session)
                 result = msg.id
         except IntegrityError:
             return None  # the same source message raced in twice
@@ -437,7 +444,7 @@ class Pipeline:
 
     async def assign(
         self, conversation_id: int, *, user_id: str, user_name: str | None = None, role: str = "agent",
-        force: bool = False,
+        force: bool = False, audit: Note | None = None,
     ) -> AssignResult:
         """Give the conversation to `user_id`. Someone else's (or an escalated) conversation moves only
         to a supervisor, or with `force` (the caller decided it may: a supervisor, or the owner handing
@@ -453,6 +460,8 @@ class Pipeline:
                 await self._move(session, conv, S.BOT, reason="assigned after resolve")
             changed = await self._assign(session, conv, user_id=user_id, user_name=user_name, role=role,
                                          forced=force)
+            if changed and audit is not None:
+                await audit.write(session)
             result = AssignResult(changed, conv.assignee_id, conv.state)
         self._wake()
         return result
@@ -482,7 +491,7 @@ class Pipeline:
         await self.desk.on_state_change(session, conversation=conv, old=old, new=S.ASSIGNED, reason=role)
         return True
 
-    async def escalate(self, conversation_id: int, *, decision: Decision) -> bool:
+    async def escalate(self, conversation_id: int, *, decision: Decision, audit: Note | None = None) -> bool:
         async with self.sessionmaker() as session, session.begin():
             conv = await store.get_conversation(session, conversation_id=conversation_id, lock=True)
             if conv.state in (S.ESCALATED, S.RESOLVED):
@@ -490,10 +499,12 @@ class Pipeline:
             if decision.target != "supervisor":
                 decision = Decision(decision.trigger, decision.evidence, "supervisor", decision.priority)
             await self._hand_off(session, conv, decision)
+            if audit is not None:
+                await audit.write(session)
         self._wake()
         return True
 
-    async def resolve(self, conversation_id: int, *, by: str | None = None) -> bool:
+    async def resolve(self, conversation_id: int, *, by: str | None = None, audit: Note | None = None) -> bool:
         async with self.sessionmaker() as session, session.begin():
             conv = await store.get_conversation(session, conversation_id=conversation_id, lock=True)
             if conv.state == S.RESOLVED:
@@ -504,6 +515,8 @@ class Pipeline:
             conv.low_confidence_streak = 0
             await store.log_event(session, kind="resolved", conversation_id=conv.id, data={"by": by})
             await self.desk.on_state_change(session, conversation=conv, old=old, new=S.RESOLVED, reason=by)
+            if audit is not None:
+                await audit.write(session)
         self._wake()
         return True
 

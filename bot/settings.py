@@ -193,6 +193,14 @@ class Settings(BaseSettings):
         description="Send a reply as one concatenated SMS up to this many segments; split longer ones",
     )
 
+    # --- web console (/console; on once a user exists: `switchboard users add`) -------------------
+    console_login_attempts: int = Field(5, description="Console: failed logins in a row before an account locks")
+    console_lockout_minutes: float = Field(15.0, description="Console: how long a locked account stays locked")
+    console_logins_per_minute: int = Field(
+        20, description="Console: login attempts per minute from one address (all accounts together)"
+    )
+    console_session_hours: float = Field(12.0, description="Console: a session cookie's lifetime")
+
     @field_validator("database_url")
     @classmethod
     def _normalise_db_url(cls, v: str) -> str:

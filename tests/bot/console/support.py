@@ -1,0 +1,60 @@
+"""A console app on a migrated SQLite file (no model: a table searcher), and a signed-in client."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from bot.app import create_app
+from bot.console.users import add_user
+from bot.migrate import upgrade
+from bot.settings import Settings
+from tests.bot.helpers import TableSearcher
+
+PASSWORD = "correct horse battery"
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def make_app(settings: Settings) -> Any:
+    upgrade(settings.database_url)
+    return create_app(settings, kb=TableSearcher({"refund": ("refunds", 0.9)}))
+
+
+async def add(app: Any, username: str, role: str = "agent", password: str = PASSWORD) -> None:
+    async with app.state.parts.sessionmaker() as session, session.begin():
+        await add_user(session, username=username, password=password, role=role)
+
+
+def client(app: Any, base: str = "http://127.0.0.1:8000") -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base, follow_redirects=False)
+
+
+def csrf_of(html: str) -> str:
+    m = CSRF.search(html)
+    assert m, "no CSRF field on the page"
+    return m.group(1)
+
+
+async def login(c: httpx.AsyncClient, username: str, password: str = PASSWORD) -> httpx.Response:
+    page = await c.get("/console/login")
+    return await c.post("/console/login", data={"username": username, "password": password,
+                                                "csrf": csrf_of(page.text), "next": "/console"})
+
+
+@dataclass
+class SignedIn:
+    client: httpx.AsyncClient
+    csrf: str
+
+
+async def signed_in(app: Any, username: str) -> AsyncIterator[SignedIn]:
+    async with client(app) as c:
+        r = await login(c, username)
+        assert r.status_code == 303, r.text
+        page = await c.get("/console")
+        assert page.status_code == 200
+        yield SignedIn(c, csrf_of(page.text))
