@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -19,8 +20,8 @@ PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
-def make_app(settings: Settings) -> Any:
-    upgrade(settings.database_url)
+async def make_app(settings: Settings) -> Any:
+    await asyncio.to_thread(upgrade, settings.database_url)
     return create_app(settings, kb=TableSearcher({"refund": ("refunds", 0.9)}))
 
 
