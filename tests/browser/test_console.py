@@ -1,0 +1,155 @@
+"""The console in real Chromium against the full app (sample KB, real model, worker running, Slack
+pointed at the fake): sign in; a web chat customer's question that the bot hands off appears in the
+open queue page without a reload; take it, reply, the widget in a second page receives the reply and
+the Slack thread shows it; resolve. Every page passes axe-core (no serious or critical violation).
+Screenshots go to test-results/console/ (artifacts, not committed)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from playwright.async_api import Page, expect
+from sqlalchemy import select
+
+from bot.audit import AuditEntry
+from bot.console.users import add_user
+from bot.models import Conversation
+from tests.browser.axe import serious_violations
+from tests.browser.conftest import ROOT, LiveApp
+from tests.browser.test_widget import MSG, ask, open_page, pick_questions
+from tests.fakes.slack import FakeSlack, running
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+SHOTS = ROOT / "test-results" / "console"
+PASSWORD = "correct horse battery"
+AGENTS = "C0AGENTS"
+
+
+@pytest.fixture(scope="module")
+async def slack_fake() -> AsyncIterator[FakeSlack]:
+    async with running(FakeSlack(users={})) as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+async def console_app(tmp_path_factory: pytest.TempPathFactory, browser_embedder: Any,
+                      slack_fake: FakeSlack) -> AsyncIterator[LiveApp]:
+    from bot.app import create_app
+    from bot.migrate import upgrade
+    from bot.settings import Settings
+    from tests.channels.webchat_support import serve
+
+    tmp = tmp_path_factory.mktemp("console")
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, environment="test", database_url=f"sqlite+aiosqlite:///{tmp / 'app.db'}",
+        kb_path=ROOT / "kb" / "sample", index_dir=tmp / "index", outbox_poll_seconds=0.05,
+        secret_key="browser-test-secret-key", web_sessions_per_minute=10_000,
+        slack_bot_token="xoxb-test-token", slack_signing_secret="s" * 32, slack_app_token=None,
+        slack_api_base_url=slack_fake.base_url, slack_agents_channel=AGENTS, slack_supervisors_channel=AGENTS,
+        twilio_account_sid=None, twilio_auth_token=None, redis_url=None,
+    )
+    await asyncio.to_thread(upgrade, settings.database_url)
+    app = await asyncio.to_thread(create_app, settings, embedder=browser_embedder)
+    async with app.state.parts.sessionmaker() as s, s.begin():
+        await add_user(s, username="ann", password=PASSWORD, role="supervisor", display_name="Ann")
+    async with serve(app, lifespan="on") as url:
+        yield LiveApp(url, app)
+
+
+async def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+async def accessible(page: Page) -> None:
+    assert await serious_violations(page) == [], page.url
+
+
+async def test_a_handed_off_question_reaches_the_open_queue_and_a_console_reply_reaches_the_widget(
+        browser: Any, console_app: LiveApp, slack_fake: FakeSlack) -> None:
+    live = console_app
+    question, _, unknown = await pick_questions(live)
+    desk = await browser.new_context(viewport={"width": 1280, "height": 900})
+    console = await desk.new_page()
+    errors: list[str] = []
+    console.on("pageerror", lambda e: errors.append(str(e)))
+    widget_ctx, widget = await open_page(browser, live)
+    try:
+        # sign in (the login page is checked too)
+        await console.goto(live.url + "/console")
+        await expect(console.get_by_role("heading", name="Sign in")).to_be_visible()
+        await accessible(console)
+        await shot(console, "login")
+        await console.get_by_label("Username").fill("ann")
+        await console.get_by_label("Password").fill(PASSWORD)
+        await console.get_by_role("button", name="Sign in").click()
+        await expect(console.get_by_role("heading", name="Queue")).to_be_visible()
+        await expect(console.locator("tr[data-conversation]")).to_have_count(0)
+        await accessible(console)
+
+        # the customer asks; the bot answers the first and hands off the second: the open queue shows it
+        await ask(widget, question)
+        await expect(widget.locator(f"{MSG}.sb-bot")).to_have_count(1, timeout=20_000)
+        await ask(widget, unknown)
+        row = console.locator("tr[data-conversation]")
+        await expect(row).to_have_count(1, timeout=20_000)  # no reload: the event stream brought it
+        await expect(row).to_contain_text("waiting")
+        await expect(row).to_contain_text("web")
+        await accessible(console)
+        await shot(console, "queue")
+        cid = int(await row.get_attribute("data-conversation") or 0)
+
+        # open it: transcript, context, suggestions; take it and reply
+        await row.get_by_role("link").click()
+        await expect(console.get_by_role("heading", name=f"Conversation #{cid}")).to_be_visible()
+        await expect(console.locator(".transcript")).to_contain_text(unknown)
+        await accessible(console)
+        await console.get_by_role("button", name="Take", exact=True).click()
+        await expect(console.locator(".flash")).to_have_text("You have it.")
+        await expect(console.locator("[data-testid=state]")).to_have_text("assigned")
+        reply = "Hi, this is Ann from support. Let me check that for you."
+        await console.get_by_label("Reply to the customer").fill(reply)
+        await console.get_by_role("button", name="Send reply").click()
+        await expect(console.locator(".flash")).to_have_text("Sent.")
+        await expect(widget.locator(f"{MSG}.sb-agent").filter(has_text=reply)).to_have_count(1, timeout=15_000)
+        await console.get_by_label("Internal note").fill("Checked the account: nothing unusual.")
+        await console.get_by_role("button", name="Add note").click()
+        await expect(console.locator(".msg.internal")).to_contain_text("nothing unusual")
+        await expect(widget.locator(MSG).filter(has_text="nothing unusual")).to_have_count(0)
+        await shot(console, "conversation")
+
+        # the customer writes again: the open conversation page shows it without a reload
+        await ask(widget, "Thanks, I will wait.")
+        await expect(console.locator(".transcript")).to_contain_text("Thanks, I will wait.", timeout=15_000)
+
+        # the Slack desk's thread shows the console's reply (one code path for both desks)
+        for _ in range(100):
+            if any(reply in (m.get("text") or "") for m in slack_fake.posts(AGENTS)):
+                break
+            await asyncio.sleep(0.1)
+        assert any(reply in (m.get("text") or "") for m in slack_fake.posts(AGENTS))
+
+        await console.get_by_role("button", name="Resolve").click()
+        await expect(console.locator(".flash")).to_have_text("Resolved.")
+        await expect(console.locator("[data-testid=state]")).to_have_text("resolved")
+
+        # the queue empties live, and the supervisor's audit log holds every action
+        await console.goto(live.url + "/console")
+        await expect(console.locator("tr[data-conversation]")).to_have_count(0)
+        await console.get_by_role("link", name="Audit log").click()
+        await accessible(console)
+        await shot(console, "audit")
+        async with live.parts.sessionmaker() as s:
+            conv = await s.get(Conversation, cid)
+            assert conv is not None and conv.state == "resolved" and conv.assignee_id == "console:ann"
+            actions = list((await s.scalars(select(AuditEntry.action).where(
+                AuditEntry.target_kind == "conversation", AuditEntry.target_id == str(cid)).order_by(AuditEntry.id))).all())
+        assert actions == ["take", "reply", "note", "resolve"]
+        assert errors == [] and widget.errors == []  # type: ignore[attr-defined]
+    finally:
+        await desk.close()
+        await widget_ctx.close()
