@@ -54,7 +54,7 @@ def router(console: Console) -> APIRouter:
             hits = await console.kb.search(last.text)
         except Exception:  # the page works without suggestions
             return []
-        return list(hits[:3])
+        return [h for h in hits[:3] if h.confidence >= console.settings.suggest_threshold]
 
     async def load(conversation_id: int) -> Conversation | None:
         async with console.sessionmaker() as session:
