@@ -15,8 +15,10 @@ from playwright.async_api import Page, expect
 from sqlalchemy import select
 
 from bot.audit import AuditEntry
+from bot.console.report_view import default_range
 from bot.console.users import add_user
 from bot.models import Conversation
+from tests.bot.console.support import cli_report_json
 from tests.browser.axe import serious_violations
 from tests.browser.conftest import ROOT, LiveApp
 from tests.browser.test_widget import MSG, ask, open_page, pick_questions
@@ -70,7 +72,7 @@ async def accessible(page: Page) -> None:
 
 
 async def test_a_handed_off_question_reaches_the_open_queue_and_a_console_reply_reaches_the_widget(
-        browser: Any, console_app: LiveApp, slack_fake: FakeSlack) -> None:
+        browser: Any, console_app: LiveApp, slack_fake: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> None:
     live = console_app
     question, _, unknown = await pick_questions(live)
     desk = await browser.new_context(viewport={"width": 1280, "height": 900})
@@ -149,6 +151,25 @@ async def test_a_handed_off_question_reaches_the_open_queue_and_a_console_reply_
             actions = list((await s.scalars(select(AuditEntry.action).where(
                 AuditEntry.target_kind == "conversation", AuditEntry.target_id == str(cid)).order_by(AuditEntry.id))).all())
         assert actions == ["take", "reply", "note", "resolve"]
+
+        # the reports page counts this conversation; its tables hold what `report --json` prints
+        await console.get_by_role("link", name="Reports").click()
+        await expect(console.get_by_role("heading", name="Reports", exact=True)).to_be_visible()
+        await accessible(console)
+        await shot(console, "reports")
+        _, today = default_range(live.settings)
+        expected = await asyncio.to_thread(cli_report_json, live.settings, today, monkeypatch)
+        assert expected["conversations"] >= 1 and expected["resolved"] >= 1
+        shown = await console.locator("#totals td[data-key]").evaluate_all(
+            "els => Object.fromEntries(els.map(e => [e.dataset.key, e.textContent]))")
+        for key in ("conversations", "handed_off", "resolved", "by_channel.web"):
+            node: Any = expected
+            for part in key.split("."):
+                node = node[part]
+            assert shown[key] == str(node), key
+        await console.locator("#chart-volume summary").click()
+        row = await console.locator("table[data-chart=volume] tbody tr").last.locator("td").all_inner_texts()
+        assert row[0] == today and int(row[-1]) == expected["conversations"]
         assert errors == [] and widget.errors == []  # type: ignore[attr-defined]
     finally:
         await desk.close()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import pytest
+from typer.testing import CliRunner
 
 from bot.app import create_app
 from bot.console.users import add_user
@@ -59,3 +62,14 @@ async def signed_in(app: Any, username: str) -> AsyncIterator[SignedIn]:
         page = await c.get("/console")
         assert page.status_code == 200
         yield SignedIn(c, csrf_of(page.text))
+
+
+def cli_report_json(settings: Settings, day: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """What `switchboard report --from DAY --to DAY --json` prints for this database."""
+    from bot.cli import app
+
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    r = CliRunner().invoke(app, ["report", "--from", day, "--to", day, "--json"])
+    assert r.exit_code == 0, r.output
+    result: dict[str, Any] = json.loads(r.output)
+    return result
