@@ -20,24 +20,32 @@ def _num(v: float) -> str:
     return f"{v:.0f}" if float(v).is_integer() else f"{v:.1f}"
 
 
+def _short(label: str) -> str:
+    """A date's month-day; anything else cut to fit under its bar."""
+    if len(label) == 10 and label[4] == "-" and label[7] == "-":
+        return label[5:]
+    return label if len(label) <= 18 else label[:17] + "\u2026"
+
+
 def _frame(title: str, body: list[str], legend: Sequence[str]) -> Markup:
-    keys = "".join(
-        f'<rect x="{LEFT + i * 120}" y="{H + 8}" width="10" height="10" fill="{PALETTE[i % len(PALETTE)]}"/>'
-        f'<text x="{LEFT + i * 120 + 14}" y="{H + 17}" font-size="11" fill="#1b1f24">{escape(name)}</text>'
-        for i, name in enumerate(legend))
+    keys, x = [], LEFT
+    for i, name in enumerate(legend):
+        keys.append(f'<rect x="{x}" y="{H + 8}" width="10" height="10" fill="{PALETTE[i % len(PALETTE)]}"/>'
+                    f'<text x="{x + 14}" y="{H + 17}" font-size="11" fill="#1b1f24">{escape(name)}</text>')
+        x += 14 + 7 * len(name) + 18
     return Markup(
         f'<svg viewBox="0 0 {W} {H + 24}" width="100%" role="img" aria-label="{escape(title)}" '
-        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>{"".join(body)}{keys}</svg>')
+        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>{"".join(body)}{"".join(keys)}</svg>')
 
 
 def bars(labels: Sequence[str], series: dict[str, Sequence[float | None]], *, title: str,
-         stacked: bool = True, unit: str = "") -> Markup:
+         stacked: bool = True, unit: str = "", top: float | None = None) -> Markup:
     """Vertical bars per label; several series stacked (counts) or side by side (rates)."""
     names = list(series)
     n = max(len(labels), 1)
     totals = [sum((series[s][i] or 0) for s in names) if stacked else max(
         [(series[s][i] or 0) for s in names] or [0]) for i in range(len(labels))]
-    top = max(totals + [1.0])
+    top = top or max(totals + [1.0])
     plot_h, plot_w = H - BOTTOM - TOP, W - LEFT - 8
     slot = plot_w / n
     body = [f'<line x1="{LEFT}" y1="{H - BOTTOM}" x2="{W - 8}" y2="{H - BOTTOM}" stroke="#6b7682"/>',
@@ -64,7 +72,7 @@ def bars(labels: Sequence[str], series: dict[str, Sequence[float | None]], *, ti
                         f'{_num(v)}{escape(unit)}</title></rect>')
         if n <= 16 or i % max(1, n // 12) == 0:
             body.append(f'<text x="{x0 + width / 2:.1f}" y="{H - BOTTOM + 14}" font-size="10" text-anchor="middle" '
-                        f'fill="#1b1f24">{escape(label[-5:])}</text>')
+                        f'fill="#1b1f24">{escape(_short(label))}</text>')
     return _frame(title, body, names if len(names) > 1 else [])
 
 

@@ -114,7 +114,7 @@ def charts(total: Report, days: list[tuple[str, Report]]) -> list[Chart]:
                     _pct(r.csat.get("csat")), r.csat.get("responses", 0)] for d, r in days])
     rates.svg = bars(labels, {"automated resolution": [_pct(r.automated_resolution_rate) for _, r in days],
                               "CSAT": [_pct(r.csat.get("csat")) for _, r in days]},
-                     title=rates.title, stacked=False, unit="%")
+                     title=rates.title, stacked=False, unit="%", top=100)
     out.append(rates)
 
     times = Chart("times", "First response and resolution time per day (minutes, p50 and p90)",
