@@ -11,7 +11,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
-from bot.console import pages_audit, pages_auth, pages_conversation, pages_queue, pages_reports
+from bot.console import (
+    pages_audit,
+    pages_auth,
+    pages_conversation,
+    pages_customers,
+    pages_queue,
+    pages_reports,
+)
 from bot.console.actions import Actions
 from bot.console.auth import Forbidden, LoginRequired, Sessions
 from bot.console.context import HERE, Console, make_templates
@@ -40,7 +47,7 @@ def mount(app: FastAPI, parts: Any, broadcaster: Broadcaster) -> Console:
     console = build_console(parts, broadcaster)
     app.state.console = console
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
-    for module in (pages_auth, pages_queue, pages_conversation, pages_audit, pages_reports):
+    for module in (pages_auth, pages_queue, pages_conversation, pages_customers, pages_audit, pages_reports):
         app.include_router(module.router(console))
 
     @app.exception_handler(LoginRequired)
