@@ -16,6 +16,7 @@ from bot.console import (
     pages_auth,
     pages_conversation,
     pages_customers,
+    pages_kb,
     pages_queue,
     pages_reports,
 )
@@ -47,7 +48,8 @@ def mount(app: FastAPI, parts: Any, broadcaster: Broadcaster) -> Console:
     console = build_console(parts, broadcaster)
     app.state.console = console
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
-    for module in (pages_auth, pages_queue, pages_conversation, pages_customers, pages_audit, pages_reports):
+    for module in (pages_auth, pages_queue, pages_conversation, pages_customers, pages_kb, pages_audit,
+                   pages_reports):
         app.include_router(module.router(console))
 
     @app.exception_handler(LoginRequired)
