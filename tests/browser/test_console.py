@@ -18,6 +18,7 @@ from bot.audit import AuditEntry
 from bot.console.report_view import default_range
 from bot.console.users import add_user
 from bot.models import Conversation
+from kb_index.store import list_phrasings
 from tests.bot.console.support import cli_report_json
 from tests.browser.axe import serious_violations
 from tests.browser.conftest import ROOT, LiveApp
@@ -170,6 +171,29 @@ async def test_a_handed_off_question_reaches_the_open_queue_and_a_console_reply_
         await console.locator("#chart-volume summary").click()
         row = await console.locator("table[data-chart=volume] tbody tr").last.locator("td").all_inner_texts()
         assert row[0] == today and int(row[-1]) == expected["conversations"]
+
+        # customers: search, then the profile with its identities and this conversation
+        await console.get_by_role("link", name="Customers").click()
+        await expect(console.get_by_role("heading", name="Customers", exact=True)).to_be_visible()
+        await accessible(console)
+        await console.locator("tr[data-customer] a").first.click()
+        await expect(console.get_by_role("link", name=f"#{cid}", exact=True)).to_be_visible()
+        await accessible(console)
+        await shot(console, "customer")
+
+        # the knowledge base: the handed-off question is a gap; teach it to an article
+        await console.get_by_role("link", name="Knowledge base").click()
+        gap = console.locator("[data-gap]").filter(has_text=unknown).first
+        await expect(gap).to_be_visible()
+        await accessible(console)
+        await shot(console, "kb")
+        question_taught = (await gap.get_by_label("Question").locator("option").first.inner_text()).strip()
+        assert unknown in question_taught  # read with the turn before it, as the bot searched it
+        article = await gap.get_by_label("answered by article").locator("option").first.inner_text()
+        await gap.get_by_role("button", name="Add as a phrasing").click()
+        await expect(console.locator(".flash")).to_contain_text(f"is now a phrasing of {article}")
+        async with live.parts.sessionmaker() as s:
+            assert (article, question_taught) in [(p.article_id, p.question) for p in await list_phrasings(session=s)]
         assert errors == [] and widget.errors == []  # type: ignore[attr-defined]
     finally:
         await desk.close()
