@@ -7,73 +7,27 @@ Screenshots go to test-results/console/ (artifacts, not committed)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import expect
 from sqlalchemy import select
 
 from bot.audit import AuditEntry
 from bot.console.report_view import default_range
-from bot.console.users import add_user
 from bot.models import Conversation
 from kb_index.store import list_phrasings
 from tests.bot.console.support import cli_report_json
-from tests.browser.axe import serious_violations
-from tests.browser.conftest import ROOT, LiveApp
+from tests.browser.conftest import LiveApp
+from tests.browser.console_support import AGENTS, PASSWORD, accessible, console_app, shot, slack_fake  # noqa: F401
 from tests.browser.test_widget import MSG, ask, open_page, pick_questions
-from tests.fakes.slack import FakeSlack, running
+from tests.fakes.slack import FakeSlack
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-SHOTS = ROOT / "test-results" / "console"
-PASSWORD = "correct horse battery"
-AGENTS = "C0AGENTS"
-
-
-@pytest.fixture(scope="module")
-async def slack_fake() -> AsyncIterator[FakeSlack]:
-    async with running(FakeSlack(users={})) as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-async def console_app(tmp_path_factory: pytest.TempPathFactory, browser_embedder: Any,
-                      slack_fake: FakeSlack) -> AsyncIterator[LiveApp]:
-    from bot.app import create_app
-    from bot.migrate import upgrade
-    from bot.settings import Settings
-    from tests.channels.webchat_support import serve
-
-    tmp = tmp_path_factory.mktemp("console")
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None, environment="test", database_url=f"sqlite+aiosqlite:///{tmp / 'app.db'}",
-        kb_path=ROOT / "kb" / "sample", index_dir=tmp / "index", outbox_poll_seconds=0.05,
-        secret_key="browser-test-secret-key", web_sessions_per_minute=10_000,
-        slack_bot_token="xoxb-test-token", slack_signing_secret="s" * 32, slack_app_token=None,
-        slack_api_base_url=slack_fake.base_url, slack_agents_channel=AGENTS, slack_supervisors_channel=AGENTS,
-        twilio_account_sid=None, twilio_auth_token=None, redis_url=None,
-    )
-    await asyncio.to_thread(upgrade, settings.database_url)
-    app = await asyncio.to_thread(create_app, settings, embedder=browser_embedder)
-    async with app.state.parts.sessionmaker() as s, s.begin():
-        await add_user(s, username="ann", password=PASSWORD, role="supervisor", display_name="Ann")
-    async with serve(app, lifespan="on") as url:
-        yield LiveApp(url, app)
-
-
-async def shot(page: Page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-async def accessible(page: Page) -> None:
-    assert await serious_violations(page) == [], page.url
-
-
 async def test_a_handed_off_question_reaches_the_open_queue_and_a_console_reply_reaches_the_widget(
-        browser: Any, console_app: LiveApp, slack_fake: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> None:
+        browser: Any, console_app: LiveApp, slack_fake: FakeSlack,  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch) -> None:
     live = console_app
     question, _, unknown = await pick_questions(live)
     desk = await browser.new_context(viewport={"width": 1280, "height": 900})
