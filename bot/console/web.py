@@ -19,6 +19,7 @@ from bot.console import (
     pages_kb,
     pages_queue,
     pages_reports,
+    pages_settings,
 )
 from bot.console.actions import Actions
 from bot.console.auth import Forbidden, LoginRequired, Sessions
@@ -49,7 +50,7 @@ def mount(app: FastAPI, parts: Any, broadcaster: Broadcaster) -> Console:
     app.state.console = console
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
     for module in (pages_auth, pages_queue, pages_conversation, pages_customers, pages_kb, pages_audit,
-                   pages_reports):
+                   pages_reports, pages_settings):
         app.include_router(module.router(console))
 
     @app.exception_handler(LoginRequired)

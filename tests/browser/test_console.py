@@ -146,6 +146,9 @@ async def test_a_handed_off_question_reaches_the_open_queue_and_a_console_reply_
         article = await gap.get_by_label("answered by article").locator("option").first.inner_text()
         await gap.get_by_role("button", name="Add as a phrasing").click()
         await expect(console.locator(".flash")).to_contain_text(f"is now a phrasing of {article}")
+        await console.get_by_role("link", name="Settings").click()
+        await expect(console.locator("tr[data-setting=CONSOLE_LOGIN_ATTEMPTS]")).to_be_visible()
+        await accessible(console)
         async with live.parts.sessionmaker() as s:
             assert (article, question_taught) in [(p.article_id, p.question) for p in await list_phrasings(session=s)]
         assert errors == [] and widget.errors == []  # type: ignore[attr-defined]
