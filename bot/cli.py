@@ -81,6 +81,7 @@ def serve(
     uvicorn.run(
         create_app(settings), host=host or settings.host, port=port or settings.port,
         proxy_headers=True, log_level="info", log_config=None,
+        timeout_graceful_shutdown=10,  # then open streams (console pages) are cut; browsers reconnect
     )
 
 

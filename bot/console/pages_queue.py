@@ -11,8 +11,11 @@ from fastapi.responses import Response, StreamingResponse
 from bot.console.context import Console
 from bot.console.queue import STATES, QueueFilters, filter_choices, queue_rows
 
-HEARTBEAT_SECONDS = 15.0
-STREAM_SECONDS = 300.0  # the browser reconnects by itself; a stream never outlives a deploy for long
+HEARTBEAT_SECONDS = 10.0
+# A stream ends after this long and the browser reconnects by itself (EventSource): an open console
+# tab never holds a server's shutdown for long. Every (re)connect starts with "refresh" events, so an
+# announcement made while a page was reconnecting is not missed.
+STREAM_SECONDS = 30.0
 
 
 def router(console: Console) -> APIRouter:
@@ -41,17 +44,17 @@ def router(console: Console) -> APIRouter:
         return console.page(request, "_queue_table.html", viewer, rows=found)
 
     @r.get("/console/events", include_in_schema=False)
-    async def events(request: Request) -> Response:
+    async def events(request: Request, c: int | None = None) -> Response:
         await console.sessions.require(request)
 
         async def stream() -> AsyncIterator[str]:
             loop = asyncio.get_running_loop()
             ends = loop.time() + STREAM_SECONDS
             async with console.broadcaster.subscribe() as inbox:
-                yield "retry: 2000\n\n"
-                while loop.time() < ends:
+                yield "retry: 1000\n\nevent: queue\ndata: 0\n\n" + (f"event: c{c}\ndata: {c}\n\n" if c else "")
+                while (left := ends - loop.time()) > 0:
                     try:
-                        cid = await asyncio.wait_for(inbox.get(), HEARTBEAT_SECONDS)
+                        cid = await asyncio.wait_for(inbox.get(), min(HEARTBEAT_SECONDS, left))
                     except TimeoutError:
                         if await request.is_disconnected():
                             return
