@@ -107,8 +107,14 @@ class Actions:
             internal=True, source_id=f"console:{nonce}", meta={"via": "console_note"},
             audit=_note(user, "note", conversation_id, chars=len(text)),
         )
-        if mid is not None:  # a note changes no state, so no desk hook announces it
-            self.broadcaster.announce([conversation_id])
+        if mid is None:
+            return Outcome(True, "Already added.")
+        post_note = getattr(self.pipeline.desk, "post_note", None)  # the Slack desk shows notes in its thread
+        if post_note is not None:
+            async with self.sessionmaker() as session, session.begin():
+                conv = await session.get(Conversation, conversation_id)
+                await post_note(session, conv, text=text, name=f"{user.name} (console)")
+        self.broadcaster.announce([conversation_id])  # a note changes no state: no desk hook announced it
         return Outcome(True, "Note added (not sent to the customer).")
 
     async def assign(self, conversation_id: int, user: ConsoleUser, to_username: str) -> Outcome:

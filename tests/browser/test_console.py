@@ -89,6 +89,7 @@ async def test_a_handed_off_question_reaches_the_open_queue_and_a_console_reply_
                 break
             await asyncio.sleep(0.1)
         assert any(reply in (m.get("text") or "") for m in slack_fake.posts(AGENTS))
+        assert any("nothing unusual" in (m.get("text") or "") for m in slack_fake.posts(AGENTS))  # the note
 
         await console.get_by_role("button", name="Resolve").click()
         await expect(console.locator(".flash")).to_have_text("Resolved.")
