@@ -59,3 +59,18 @@ async def test_redis_carries_an_announcement_to_another_process(redis_server_url
     finally:
         await web1.aclose()
         await web2.aclose()
+
+
+async def test_a_change_in_one_process_reaches_the_pages_of_another_through_redis(
+        settings_factory: Callable[..., Settings], db: Any, redis_server_url: str) -> None:  # noqa: F811
+    settings = settings_factory(redis_url=redis_server_url)
+    worker = build_parts(settings, kb=TableSearcher({}), load_knowledge_base=False, web=False)
+    web = build_parts(settings, kb=TableSearcher({}), load_knowledge_base=False)
+    worker.pipeline.sessionmaker = db
+    try:
+        async with web.broadcaster.subscribe() as inbox:
+            await worker.pipeline.request_human(Address("web", "s9"))  # done by the other process
+            assert await asyncio.wait_for(inbox.get(), 5) >= 1
+    finally:
+        await worker.aclose()
+        await web.aclose()
