@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
 from bot.console.context import Console
-from bot.console.queue import STATES, QueueFilters, filter_choices, queue_rows
+from bot.console.queue import STATES, QueueFilters, QueueRow, filter_choices, queue_rows
 
 HEARTBEAT_SECONDS = 10.0
 # A stream ends after this long and the browser reconnects by itself (EventSource): an open console
@@ -21,7 +21,7 @@ STREAM_SECONDS = 30.0
 def router(console: Console) -> APIRouter:
     r = APIRouter()
 
-    async def rows(request: Request) -> tuple[QueueFilters, list]:  # type: ignore[type-arg]
+    async def rows(request: Request) -> tuple[QueueFilters, list[QueueRow]]:
         filters = QueueFilters.parse(dict(request.query_params))
         async with console.sessionmaker() as session:
             found = await queue_rows(session, policy=console.sla_policy,

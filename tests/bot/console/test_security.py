@@ -166,3 +166,15 @@ async def test_a_tampered_cookie_is_not_a_session(settings_factory: Callable[...
         me.client.cookies.set("sb_console", value[:-2] + ("A" if value[-1] != "A" else "B") + value[-1],
                               path="/console")
         assert (await me.client.get("/console")).status_code == 303
+
+
+async def test_login_only_returns_to_a_console_page(settings_factory: Callable[..., Settings]) -> None:
+    app = await make_app(settings_factory())
+    await add(app, "ann", "supervisor")
+    for target, expected in (("/console/c/1", "/console/c/1"), ("//evil.example/console", "/console"),
+                             ("https://evil.example/", "/console"), ("/console\\@evil", "/console")):
+        async with client(app) as c:
+            page = await c.get("/console/login", params={"next": target})
+            r = await c.post("/console/login", data={"username": "ann", "password": PASSWORD,
+                                                     "csrf": csrf_of(page.text), "next": target})
+            assert r.status_code == 303 and r.headers["location"] == expected, target
