@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.console.charts import bars, heatmap
 from bot.messages import utcnow
 from bot.report_cli import window
-from bot.report_metrics import Report
+from bot.report_metrics import BUCKETS, Report
 from bot.reports import build_report
 from bot.settings import Settings
 from handoff.sla import SLAPolicy
@@ -128,6 +128,15 @@ def charts(total: Report, days: list[tuple[str, Report]]) -> list[Chart]:
                               "resolution p50": [_minutes(r.resolution.get("p50_s")) for _, r in days]},
                      title=times.title, stacked=False, unit=" min")
     out.append(times)
+
+    dist = Chart("distribution", "First response and resolution time distribution (the whole window)",
+                 ["bucket", "first responses", "resolutions"],
+                 [[label, total.first_response.get("buckets", {}).get(label, 0),
+                   total.resolution.get("buckets", {}).get(label, 0)] for label, _ in BUCKETS])
+    dist.svg = bars([row[0] for row in dist.rows], {"first responses": [row[1] for row in dist.rows],
+                                                    "resolutions": [row[2] for row in dist.rows]},
+                    title=dist.title, stacked=False)
+    out.append(dist)
 
     sla = Chart("sla", "SLA adherence per clock (the whole window)",
                 ["clock", "adherence %", "met", "breached", "running"],

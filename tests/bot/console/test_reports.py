@@ -48,9 +48,15 @@ async def test_the_page_shows_the_same_figures_as_report_json(settings_factory: 
             assert str(node) == value, key
         assert {"conversations", "by_channel.web", "by_channel.sms", "handed_off", "escalated",
                 "resolved"} <= set(shown)
-        for key in ("volume", "automation", "times", "sla", "reasons", "hours"):
+        for key in ("volume", "automation", "times", "distribution", "sla", "reasons", "hours"):
             assert f'data-chart="{key}"' in page.text and f"/console/reports/{key}.csv" in page.text
-        assert page.text.count("<svg") == 6
+        assert page.text.count("<svg") == 7
+        dist = await me.client.get("/console/reports/distribution.csv", params={"from": today, "to": today})
+        got_dist = {r["bucket"]: (int(r["first responses"]), int(r["resolutions"]))
+                    for r in csv.DictReader(io.StringIO(dist.text))}
+        assert got_dist == {k: (expected["first_response"]["buckets"][k], expected["resolution"]["buckets"][k])
+                            for k in expected["first_response"]["buckets"]}
+        assert sum(v[0] for v in got_dist.values()) == expected["first_response"]["count"] == 1
 
         volume = await me.client.get("/console/reports/volume.csv", params={"from": today, "to": today})
         assert volume.status_code == 200 and volume.headers["content-type"].startswith("text/csv")
