@@ -21,6 +21,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import log_redact, metrics
+from bot.console.live import Broadcaster, LiveDesk, make_broadcaster
+from bot.console.web import mount as mount_console
 from bot.db import make_engine, make_sessionmaker, with_session
 from bot.desk import Desk, NullDesk
 from bot.engine import Pipeline
@@ -50,6 +52,7 @@ class Parts:
     extra_routers: list[Any] = field(default_factory=list)
     slack: Any = None
     closers: list[Any] = field(default_factory=list)
+    broadcaster: Broadcaster | None = None  # live console updates (bot.console.live)
 
     async def aclose(self) -> None:
         for ch in self.channels.values():
@@ -180,6 +183,10 @@ def build_parts(
     if settings.slack_enabled:
         desk: Desk = _wire_slack(parts, deliverers)
         pipeline.desk = desk
+    # Every desk hook also announces its conversation to open console pages, after the commit.
+    parts.broadcaster = make_broadcaster(settings.redis_url)
+    parts.closers.append(parts.broadcaster.aclose)
+    pipeline.desk = LiveDesk(pipeline.desk, parts.broadcaster)
     wire_people(parts, deliverers)  # bot.people_sweep: low-CSAT notices
     return parts
 
@@ -249,6 +256,8 @@ def create_app(settings: Settings | None = None, *, kb: Searcher | None = None, 
     from bot.ops_routes import ops_router  # ops hook: /metrics and /readyz
 
     app.include_router(ops_router(parts))
+    assert parts.broadcaster is not None
+    mount_console(app, parts, parts.broadcaster)  # /console: off until `switchboard users add`
     app.add_middleware(metrics.SocketCounter)  # ops hook: open web chat sockets gauge
 
     from kb_index.threshold import kb_status

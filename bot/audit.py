@@ -4,6 +4,7 @@ so an action that rolls back leaves no entry and an entry never lacks its action
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -48,6 +49,22 @@ async def record(
     session.add(entry)
     await session.flush()
     return entry
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """An entry to write inside somebody else's transaction (a pipeline action run for the console):
+    ``await pipeline.resolve(7, by="console:ann", audit=Note("console:ann", "resolve", "conversation", 7))``."""
+
+    actor: str
+    action: str
+    target_kind: str | None = None
+    target_id: str | int | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    async def write(self, session: AsyncSession) -> AuditEntry:
+        return await record(session, actor=self.actor, action=self.action, target_kind=self.target_kind,
+                            target_id=self.target_id, detail=self.detail)
 
 
 async def recent(

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from bot.console.users_cli import app as users_app
 from bot.customers_cmd import app as customers_app
 from bot.report_cli import report as report_command
 from bot.settings import Settings, load_settings
@@ -19,6 +20,7 @@ outbox_app = typer.Typer(help="Inspect and retry deliveries.", no_args_is_help=T
 app.add_typer(conversations_app, name="conversations")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(customers_app, name="customers")
+app.add_typer(users_app, name="users")
 
 try:  # the KB engine's commands: ingest, search, eval, gaps, tune
     from kb_index.cli import app as kb_app
@@ -73,9 +75,13 @@ def serve(
     settings = _settings()
     if not no_migrate:
         migrate()
+    from bot.console.users_cli import console_status
+
+    typer.echo(console_status(settings))
     uvicorn.run(
         create_app(settings), host=host or settings.host, port=port or settings.port,
         proxy_headers=True, log_level="info", log_config=None,
+        timeout_graceful_shutdown=10,  # then open streams (console pages) are cut; browsers reconnect
     )
 
 

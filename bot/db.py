@@ -109,7 +109,7 @@ def import_all_models() -> None:
     import bot.models  # noqa: F401
 
     for name in ("handoff.models", "kb_index.models", "bot.slack_models", "bot.csat_models", "bot.presence_models",
-                 "bot.audit"):
+                 "bot.audit", "bot.console.users"):
         try:
             importlib.import_module(name)
         except ModuleNotFoundError as exc:

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import delivery_status as delivery
 from bot import store, turn_context
+from bot.audit import Note
 from bot.csat import capture_rating
 from bot.desk import Desk, NullDesk
 from bot.messages import Address, InboundMessage, Receipt, TranscriptItem, utcnow
@@ -402,11 +403,13 @@ class Pipeline:
         internal: bool = False,
         meta: dict[str, Any] | None = None,
         actor: Actor | None = None,
+        audit: Note | None = None,
     ) -> int | None:
         """An agent's reply (or internal note). Returns the message id, None for a retry already stored.
 
         Every desk passes `actor`: `handoff.permissions` decides under the row lock and raises
-        `NotAllowed` (nothing written) when the actor may not; None is the application's own jobs."""
+        `NotAllowed` (nothing written) when the actor may not; None is the application's own jobs.
+        `audit` is written in the same transaction (the console's actions)."""
         try:
             async with self.sessionmaker() as session, session.begin():
                 if source_id is not None:
@@ -421,6 +424,8 @@ class Pipeline:
                         author_kind=role, author_id=author_id, author_name=author_name, text=text,
                         internal=True, source_id=source_id, meta=meta or {},
                     )
+                    if audit is not None:
+                        await audit.write(session)
                     return note.id
                 if conv.state in (S.BOT, S.WAITING, S.RESOLVED):
                     if conv.state == S.RESOLVED:
@@ -435,6 +440,8 @@ class Pipeline:
                     await store.log_event(session, kind="first_human_response", conversation_id=conv.id,
                                           data={"by": author_id})
                 await store.log_event(session, kind="agent_replied", conversation_id=conv.id, data={"by": author_id})
+                if audit is not None:
+                    await audit.write(session)
                 result = msg.id
         except IntegrityError:
             return None  # the same source message raced in twice
@@ -443,7 +450,7 @@ class Pipeline:
 
     async def assign(
         self, conversation_id: int, *, user_id: str, user_name: str | None = None, role: str = "agent",
-        force: bool = False, actor: Actor | None = None,
+        force: bool = False, actor: Actor | None = None, audit: Note | None = None,
     ) -> AssignResult:
         """Give the conversation to `user_id`. Someone else's (or an escalated) conversation moves only
         to a supervisor, or with `force` (the caller decided it may: a supervisor, or the owner handing
@@ -466,6 +473,8 @@ class Pipeline:
                 await self._move(session, conv, S.BOT, reason="assigned after resolve")
             changed = await self._assign(session, conv, user_id=user_id, user_name=user_name, role=role,
                                          forced=force)
+            if changed and audit is not None:
+                await audit.write(session)
             result = AssignResult(changed, conv.assignee_id, conv.state)
         self._wake()
         return result
@@ -495,7 +504,9 @@ class Pipeline:
         await self.desk.on_state_change(session, conversation=conv, old=old, new=S.ASSIGNED, reason=role)
         return True
 
-    async def escalate(self, conversation_id: int, *, decision: Decision, actor: Actor | None = None) -> bool:
+    async def escalate(
+        self, conversation_id: int, *, decision: Decision, actor: Actor | None = None, audit: Note | None = None
+    ) -> bool:
         async with self.sessionmaker() as session, session.begin():
             conv = await store.get_conversation(session, conversation_id=conversation_id, lock=True)
             self._authorise(actor, Action.ESCALATE, conv)
@@ -504,10 +515,14 @@ class Pipeline:
             if decision.target != "supervisor":
                 decision = Decision(decision.trigger, decision.evidence, "supervisor", decision.priority)
             await self._hand_off(session, conv, decision)
+            if audit is not None:
+                await audit.write(session)
         self._wake()
         return True
 
-    async def resolve(self, conversation_id: int, *, by: str | None = None, actor: Actor | None = None) -> bool:
+    async def resolve(
+        self, conversation_id: int, *, by: str | None = None, actor: Actor | None = None, audit: Note | None = None
+    ) -> bool:
         async with self.sessionmaker() as session, session.begin():
             conv = await store.get_conversation(session, conversation_id=conversation_id, lock=True)
             self._authorise(actor, Action.RESOLVE, conv)
@@ -519,6 +534,8 @@ class Pipeline:
             conv.low_confidence_streak = 0
             await store.log_event(session, kind="resolved", conversation_id=conv.id, data={"by": by})
             await self.desk.on_state_change(session, conversation=conv, old=old, new=S.RESOLVED, reason=by)
+            if audit is not None:
+                await audit.write(session)
         self._wake()
         return True
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import store
+from bot.audit import Note
 from bot.desk import Desk
 from bot.messages import utcnow
 from bot.models import ConversationState as S
@@ -27,7 +28,8 @@ class ReleaseResult:
 
 
 async def release(sessionmaker: async_sessionmaker[AsyncSession], desk: Desk, *, conversation_id: int, by: str,
-                  is_supervisor: bool = False, actor: Actor | None = None) -> ReleaseResult:
+                  is_supervisor: bool = False, actor: Actor | None = None,
+                  audit: Note | None = None) -> ReleaseResult:
     actor = actor or Actor(by, permissions.SUPERVISOR if is_supervisor else permissions.AGENT)
     async with sessionmaker() as session, session.begin():
         conv = await store.get_conversation(session, conversation_id=conversation_id, lock=True)
@@ -45,4 +47,6 @@ async def release(sessionmaker: async_sessionmaker[AsyncSession], desk: Desk, *,
         await store.log_event(session, kind="released", conversation_id=conv.id, data={"by": by, "from": previous})
         await desk.on_state_change(session, conversation=conv, old=S.ASSIGNED, new=S.WAITING,
                                    reason=f"released by {by}")
+        if audit is not None:
+            await audit.write(session)
     return ReleaseResult(True, f"#{conversation_id} is back in the queue.")

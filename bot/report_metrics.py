@@ -47,9 +47,22 @@ def rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
+# The distribution's buckets: (label, upper bound in seconds, exclusive); the last is open-ended.
+BUCKETS = (("<5m", 300.0), ("5-15m", 900.0), ("15-60m", 3600.0), ("1-4h", 14400.0), ("4-24h", 86400.0),
+           (">24h", math.inf))
+
+
+def buckets(values: Sequence[float]) -> dict[str, int]:
+    """How many values fall in each of BUCKETS (the console's distribution charts)."""
+    out = {label: 0 for label, _ in BUCKETS}
+    for v in values:
+        out[next(label for label, upper in BUCKETS if v < upper)] += 1
+    return out
+
+
 def durations(values: Sequence[float]) -> dict[str, Any]:
     return {"count": len(values), "p50_s": p50(values), "p90_s": p90(values),
-            "mean_s": round(mean(values), 1) if values else None}
+            "mean_s": round(mean(values), 1) if values else None, "buckets": buckets(values)}
 
 
 @dataclass

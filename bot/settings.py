@@ -34,12 +34,12 @@ class Settings(BaseSettings):
         "sqlite+aiosqlite:///./switchboard.db",
         description="SQLAlchemy async URL: sqlite+aiosqlite:///path or postgresql+asyncpg://user:pw@host/db",
     )
-    secret_key: str = Field(DEV_SECRET_KEY, description="Signs web chat session tokens (32+ characters in production)")
+    secret_key: str = Field(DEV_SECRET_KEY, description="Signs web chat session tokens and console cookies (32+ characters in production)")
     host: str = "127.0.0.1"
     port: int = 8000
     public_base_url: str = Field("http://127.0.0.1:8000", description="The URL platforms use to reach us")
     run_worker_in_web: bool = Field(True, description="Run the delivery worker inside the web process")
-    redis_url: str | None = Field(None, description="Optional: web chat fan-out across several web processes")
+    redis_url: str | None = Field(None, description="Optional: web chat and console fan-out across several web processes")
 
     # --- knowledge base -----------------------------------------------------------------------
     kb_path: Path = Field(Path("kb/sample"), description="Folder of articles loaded by `make run`")
@@ -200,6 +200,14 @@ class Settings(BaseSettings):
         10,
         description="Send a reply as one concatenated SMS up to this many segments; split longer ones",
     )
+
+    # --- web console (/console; on once a user exists: `switchboard users add`) -------------------
+    console_login_attempts: int = Field(5, description="Console: failed logins in a row before an account locks")
+    console_lockout_minutes: float = Field(15.0, description="Console: how long a locked account stays locked")
+    console_logins_per_minute: int = Field(
+        20, description="Console: login attempts per minute from one address (all accounts together)"
+    )
+    console_session_hours: float = Field(12.0, description="Console: a session cookie's lifetime")
 
     @field_validator("database_url")
     @classmethod

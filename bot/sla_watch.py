@@ -100,6 +100,11 @@ def _due(conv: Conversation, policy: SLAPolicy, now: datetime, warn_at: float) -
             yield WARNING, clock
 
 
+def clock_alerts(conv: Conversation, policy: SLAPolicy, now: datetime, warn_at: float) -> dict[str, str]:
+    """{clock name: BREACHED | WARNING} for the running clocks that need attention now (the console)."""
+    return {clock.name: kind for kind, clock in _due(conv, policy, now, warn_at)}
+
+
 async def check_sla(
     *,
     sessionmaker: async_sessionmaker[AsyncSession],
@@ -187,4 +192,4 @@ def describe_clock(clock: SLAClock) -> str:
     return f"due in {human_duration(clock.remaining_seconds)}"
 
 
-__all__ = ["Breach", "check_sla", "human_duration", "describe_clock", "BREACHED", "WARNING"]
+__all__ = ["Breach", "check_sla", "clock_alerts", "human_duration", "describe_clock", "BREACHED", "WARNING"]

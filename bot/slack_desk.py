@@ -570,11 +570,17 @@ class SlackDesk:
             return None
         async with self.sessionmaker() as session, session.begin():
             conv = await store.get_conversation(session, conversation_id=conversation_id)
-            blocks = [kit.section(f":lock: *Internal note by <@{user.id}>* (not sent to the customer)\n"
-                                   f"{kit.quote(text)}")]
-            await self._post(session, conv, f"Internal note: {kit.escape(kit.clip(text, 150))}", blocks)
+            await self.post_note(session, conv, text=text, user_id=user.id)
         self._wake()
         return None
+
+    async def post_note(self, session: AsyncSession, conv: Conversation, *, text: str, user_id: str | None = None,
+                        name: str | None = None) -> None:
+        """Show an internal note in the conversation's thread (a Slack user by mention, else by name:
+        the web console's notes)."""
+        who = f"<@{user_id}>" if user_id else kit.escape(name or "someone")
+        blocks = [kit.section(f":lock: *Internal note by {who}* (not sent to the customer)\n{kit.quote(text)}")]
+        await self._post(session, conv, f"Internal note: {kit.escape(kit.clip(text, 150))}", blocks)
 
     # ---- AgentHost: slash command and App Home ---------------------------------------------------------
 

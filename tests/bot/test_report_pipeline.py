@@ -43,3 +43,11 @@ async def test_bot_only_conversation_is_automated(rig: Rig) -> None:
         r = await build_report(s)
     assert (r.automated_resolutions, r.automated_pending, r.automated_resolution_rate) == (1, 1, 1.0)
     assert r.top_articles == [{"article_id": "refunds", "answers": 1}]
+
+
+def test_duration_buckets_split_at_their_bounds() -> None:
+    from bot.report_metrics import buckets, durations
+
+    assert buckets([0, 299.9, 300, 899, 900, 3600, 14400, 86399, 86400, 10**7]) == {
+        "<5m": 2, "5-15m": 2, "15-60m": 1, "1-4h": 1, "4-24h": 2, ">24h": 2}
+    assert durations([])["buckets"] == dict.fromkeys(("<5m", "5-15m", "15-60m", "1-4h", "4-24h", ">24h"), 0)
