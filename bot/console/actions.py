@@ -24,7 +24,7 @@ from bot.engine import Pipeline
 from bot.models import Conversation
 from bot.models import ConversationState as S
 from bot.queue_actions import release
-from handoff.permissions import Actor, NotAllowed
+from handoff.permissions import Actor
 
 MAX_TEXT = 4000
 
