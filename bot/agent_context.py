@@ -24,6 +24,7 @@ from bot.messages import utcnow
 from bot.models import ChannelIdentity, Conversation, Customer
 from bot.models import ConversationState as S
 from channels import slack_blocks as kit
+from channels.slack_customer import customer_actions
 from handoff.context import build_context
 from handoff.sla import SLAPolicy, sla_for_conversation
 
@@ -99,4 +100,5 @@ async def render_agent_context(session: AsyncSession, *, conversation_id: int,
     sla = sla_lines(conv, policy)
     if sla:
         blocks.append(kit.context_block("SLA \u00b7 " + " \u00b7 ".join(sla)))
+    blocks.append(customer_actions(conversation_id))  # VIP, tags, contact details, notes (bot.customer_card)
     return text, head + blocks

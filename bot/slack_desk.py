@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import store
 from bot.agent_context import owe_agent_context
+from bot.customer_card import customer_form, save_customer_form
 from bot.messages import utcnow
 from bot.models import ChannelIdentity, Conversation, Customer, Message, OutboxEntry
 from bot.models import ConversationState as S
@@ -43,6 +44,7 @@ from channels import slack_blocks as kit
 from channels.base import SendError
 from channels.slack import Draft, Notice, SlackUser
 from channels.slack_commands import HELP, parse_command
+from channels.slack_customer import CustomerForm
 from handoff.queue import priority_rank_sql
 from kb_index.types import Hit, Searcher
 
@@ -539,6 +541,24 @@ class SlackDesk:
             await self._post(session, conv, f"Internal note: {kit.clip(text, 150)}", blocks)
         self._wake()
         return None
+
+    async def open_customer(self, *, conversation_id: int, user: SlackUser) -> CustomerForm | None:
+        async with self.sessionmaker() as session:
+            return await customer_form(session, conversation_id=conversation_id)
+
+    async def save_customer(self, *, conversation_id: int, values: dict[str, Any],
+                            user: SlackUser) -> tuple[Notice, dict[str, str]]:
+        """The context card's profile modal (`bot.customer_card`); the thread is told what changed."""
+        async with self.sessionmaker() as session, session.begin():
+            saved = await save_customer_form(session, conversation_id=conversation_id, values=values,
+                                             actor=user.id, region=self.settings.sms_default_region)
+            if saved.errors or not saved.changed:
+                return saved.errors.get("conversation") or (None if saved.errors else "Nothing changed."), saved.errors
+            conv = await store.get_conversation(session, conversation_id=conversation_id)
+            line = f"Customer profile updated by <@{user.id}>: {kit.escape(saved.summary)}."
+            await self._post(session, conv, line, [kit.section(f":bust_in_silhouette: {line}")])
+        self._wake()
+        return None, {}
 
     # ---- AgentHost: slash command and App Home ---------------------------------------------------------
 
