@@ -172,6 +172,13 @@ class SlackDesk:
         book["deferred"] = []
         return thread
 
+    async def _refresh_card(self, session: AsyncSession, conv: Conversation) -> None:
+        """Re-render the thread's root card (state, owner, clocks) once per transaction, after commit."""
+        book = self._txn(session, conv.id)
+        if not book.get("card_now") and not book.get("card_update"):
+            book["card_update"] = True
+            await self._enqueue(session, conv, "slack.update", {"conversation_id": conv.id})
+
     async def _post(self, session: AsyncSession, conv: Conversation, text: str, blocks: list[dict[str, Any]],
                     *, target: str = "conv") -> None:
         payload = {"text": text, "blocks": blocks, "target": target}
@@ -223,6 +230,9 @@ class SlackDesk:
 
     async def on_outbound(self, session: AsyncSession, *, conversation: Conversation, message: Message) -> None:
         meta = message.meta or {}
+        if (message.author_kind in ("agent", "supervisor") and conversation.first_human_response_at is None
+                and await self._thread(session, conversation.id) is not None):
+            await self._refresh_card(session, conversation)  # the first-response clock stops with this reply
         if meta.get("via") != "slack_thread":  # a thread reply is already in the thread
             who = {"bot": "Bot", "system": "Told the customer"}.get(message.author_kind)
             if who is None:
@@ -244,9 +254,7 @@ class SlackDesk:
             return
         await owe_agent_context(session, conversation=conv, old=old, new=new)  # bot.agent_context
         book = self._txn(session, conv.id)
-        if not book.get("card_now") and not book.get("card_update"):
-            book["card_update"] = True
-            await self._enqueue(session, conv, "slack.update", {"conversation_id": conv.id})
+        await self._refresh_card(session, conv)
         assignee = f"<@{conv.assignee_id}>" if conv.assignee_id else "nobody"
         by = f"<@{reason}>" if reason and re.fullmatch(r"[UW][A-Z0-9]{2,}", reason) else (reason or "someone")
         line = STATE_NOTICES.get(new, "{new}").format(reason=reason or "-", assignee=assignee, by=by, new=new)
@@ -297,10 +305,7 @@ class SlackDesk:
         })
         if thread is None:
             return
-        book = self._txn(session, conv.id)
-        if not book.get("card_now") and not book.get("card_update"):
-            book["card_update"] = True  # the card shows the breach
-            await self._enqueue(session, conv, "slack.update", {"conversation_id": conv.id})
+        await self._refresh_card(session, conv)  # the card shows the breach
         if channel:
             label = kit.CLOCK_LABELS.get(clock_name, clock_name)
             line = f"SLA breached: {label} is {human_duration(overdue_seconds)} overdue. Supervisors were paged."

@@ -47,3 +47,33 @@ async def test_handoff_posts_the_context_package_in_the_agents_thread(rig_factor
     texts_in_order = [p.get("text") or "" for p in rig.fake.thread(AGENTS, (await rig.thread(second)).thread_ts or "")]
     handed = next(i for i, t in enumerate(texts_in_order) if t.startswith("Handed to agents"))
     assert 0 < order.index(ctx["ts"]) < handed
+
+
+async def test_the_thread_header_follows_state_owner_and_clocks(rig_factory: Any) -> None:  # noqa: F811
+    """The root card is re-rendered (chat.update) when the state, the owner or a clock changes:
+    handed off (first response and resolution due), assigned (owner), first reply (the first-response
+    clock stops), resolved (no clocks, no buttons)."""
+    from tests.bot.test_slack_desk import AGENT
+
+    rig: Rig = await rig_factory(reopen_window_hours=0, csat_enabled=False)
+    conv_id = await rig.customer("my parcel is late", who="hdr")
+    thread = await rig.thread(conv_id)
+
+    def header() -> str:
+        updates = [u for u in rig.fake.called("chat.update") if u["ts"] == thread.card_ts]
+        root = next(p for p in rig.fake.posts(AGENTS) if p["ts"] == thread.card_ts)
+        return str((updates[-1] if updates else root)["blocks"])
+
+    first = header()
+    assert "waiting" in first and "nobody yet" in first
+    assert "First response due" in first and "Resolution due" in first
+    await rig.pipeline.assign(conv_id, user_id=AGENT, user_name="Ann")  # as auto-assignment does
+    await rig.settle()
+    taken = header()
+    assert f"<@{AGENT}>" in taken and "assigned" in taken and "First response due" in taken
+    await rig.reply("It is on its way.", conv_id=conv_id)
+    replied = header()
+    assert "First response due" not in replied and "Resolution due" in replied
+    await rig.click(kit.A_RESOLVE, str(conv_id), conv_id=conv_id)
+    done = header()
+    assert "resolved" in done and "due" not in done and kit.A_RESOLVE not in done
