@@ -77,3 +77,24 @@ async def test_the_thread_header_follows_state_owner_and_clocks(rig_factory: Any
     await rig.click(kit.A_RESOLVE, str(conv_id), conv_id=conv_id)
     done = header()
     assert "resolved" in done and "due" not in done and kit.A_RESOLVE not in done
+
+
+async def test_a_reopened_handed_off_conversation_brings_the_context_again(rig_factory: Any) -> None:  # noqa: F811
+    """Resolved by a person, the customer writes again inside REOPEN_WINDOW_HOURS: the same thread gets
+    a fresh context package when the conversation goes back to people (the earlier turns included)."""
+    from tests.bot.test_slack_desk import AGENT
+
+    rig: Rig = await rig_factory(reopen_window_hours=24, csat_enabled=False)
+    conv_id = await rig.customer("my parcel is late", who="again")
+    await rig.reply("It is on its way.", conv_id=conv_id, user=AGENT)
+    await rig.click(kit.A_RESOLVE, str(conv_id), conv_id=conv_id)
+    thread = await rig.thread(conv_id)
+    assert len(context_posts(rig, thread.thread_ts or "")) == 1
+    assert await rig.customer("my parcel is still late, where is it?", who="again") == conv_id  # reopened
+    conv = await rig.conv(conv_id)
+    assert conv.state == "waiting"
+    posts = context_posts(rig, thread.thread_ts or "")
+    assert len(posts) == 2
+    body = str(posts[-1]["blocks"])
+    assert "still late" in body and "It is on its way." in body  # the new turn and the earlier reply
+    assert "first response: due in" in body  # the clocks of the new handoff
