@@ -7,9 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from bot import customers_admin as admin
+from bot.agent_context import agent_context
 from bot.csat_models import CsatSurvey
 from bot.models import Conversation
 from channels import slack_blocks as kit
+from handoff.sla import SLAPolicy
 from tests.bot.test_slack_desk import AGENTS, Rig, rig_factory  # noqa: F401  (the fixture)
 
 
@@ -42,6 +44,13 @@ async def test_handoff_posts_the_context_package_in_the_agents_thread(rig_factor
     assert f"#{first} web" in body and "resolved by a person (low_confidence)" in body and "CSAT 4/5" in body
     assert "first response: due in" in body and "resolution: due in" in body
     assert "Earlier conversations" not in str(ctx_first["blocks"])  # the first time, there were none
+    # The same package as data, for the web console: one builder, one shape.
+    async with rig.sm() as s:
+        package = await agent_context(s, conversation_id=second, policy=SLAPolicy.from_settings(rig.settings))
+    assert package["trigger"] == "low_confidence" and package["summary"] and package["bot_attempts"]
+    assert package["profile"]["tags"] == ["enterprise"] and package["profile"]["channels"] == ["web", "sms"]
+    assert [(e["id"], e["csat"]) for e in package["profile"]["earlier"]] == [(first, 4)]
+    assert [line.split(":")[0] for line in package["sla"]] == ["first response", "resolution"]
     # In the thread's order: the customer's message first, then the context, then "Handed to agents".
     order = [p["ts"] for p in rig.fake.thread(AGENTS, (await rig.thread(second)).thread_ts or "")]
     texts_in_order = [p.get("text") or "" for p in rig.fake.thread(AGENTS, (await rig.thread(second)).thread_ts or "")]
