@@ -60,11 +60,15 @@ def _check(values: dict[str, Any], region: str) -> tuple[dict[str, Any], dict[st
     """Normalised values and the per-field errors."""
     clean: dict[str, Any] = {"vip": bool(values.get("vip"))}
     errors: dict[str, str] = {}
-    checks = {"email": admin.normalise_email, "phone": lambda v: admin.normalise_phone(v, region=region)}
     for name in ("display_name", "email", "phone", "notes"):
         raw = str(values.get(name) or "").strip()
         try:
-            clean[name] = checks[name](raw) if raw and name in checks else (raw or None)
+            if raw and name == "email":
+                clean[name] = admin.normalise_email(raw)
+            elif raw and name == "phone":
+                clean[name] = admin.normalise_phone(raw, region=region)
+            else:
+                clean[name] = raw or None
         except admin.InvalidProfileValue as exc:
             errors[name] = str(exc)
     tags: list[str] = []
@@ -91,17 +95,23 @@ async def save_customer_form(session: AsyncSession, *, conversation_id: int, val
     if errors:
         return Saved(errors=errors)
     customer = await admin.get_customer(session, customer_id=conv.customer_id)
-    before = {"vip": bool(customer.vip), "tags": list(customer.tags or []), "display_name": customer.display_name,
+    old_tags = list(customer.tags or [])
+    before = {"vip": bool(customer.vip), "tags": old_tags, "display_name": customer.display_name,
               "email": customer.email, "phone": customer.phone, "notes": customer.notes}
     changed = {k: v for k, v in clean.items() if before[k] != v}
     if not changed:
         return Saved(customer_id=customer.id)
-    text = {k: (v or "") for k, v in changed.items() if k in ("display_name", "email", "phone", "notes")}
-    await admin.set_profile(session, customer_id=customer.id, region=region,
-                            vip=changed.get("vip"), **text)
+
+    def text(name: str) -> str | None:  # '' clears a field that was emptied; None leaves it alone
+        return (changed[name] or "") if name in changed else None
+
+    await admin.set_profile(session, customer_id=customer.id, region=region, vip=changed.get("vip"),
+                            display_name=text("display_name"), email=text("email"), phone=text("phone"),
+                            notes=text("notes"))
     if "tags" in changed:
-        await admin.tag(session, customer_id=customer.id, add=clean["tags"],
-                        remove=[t for t in before["tags"] if t not in clean["tags"]])
+        new_tags: list[str] = clean["tags"]
+        await admin.tag(session, customer_id=customer.id, add=new_tags,
+                        remove=[t for t in old_tags if t not in new_tags])
     await audit.record(session, actor=actor, action=AUDIT_ACTION, target_kind="customer", target_id=customer.id,
                        detail={"conversation_id": conv.id, "fields": sorted(changed),
                                "vip": clean["vip"], "tags": clean["tags"]})

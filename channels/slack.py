@@ -100,14 +100,11 @@ class AgentHost(Protocol):
 
     async def home(self, *, user: SlackUser) -> dict[str, Any]: ...
 
-    async def open_customer(self, *, conversation_id: int, user: SlackUser) -> customer_kit.CustomerForm | None:
-        """The profile the "Customer profile" modal opens with; None: no such conversation."""
-        ...
+    # The "Customer profile" modal: its form (None: no such conversation); save -> (notice, field errors)
+    async def open_customer(self, *, conversation_id: int, user: SlackUser) -> customer_kit.CustomerForm | None: ...
 
     async def save_customer(self, *, conversation_id: int, values: dict[str, Any],
-                            user: SlackUser) -> tuple[Notice, dict[str, str]]:
-        """Save the modal (`customer_kit.read_customer_form`); returns (notice, errors per field)."""
-        ...
+                            user: SlackUser) -> tuple[Notice, dict[str, str]]: ...
 
 
 class SlackChannel:
@@ -381,11 +378,7 @@ class SlackChannel:
         meta = kit.parse_metadata(view.get("private_metadata"))
         user = await self._actor(body)
         cid = guard.parse_id(meta.get("c"))
-        if cid is None:
-            await ack()
-            self._notify(STALE_BUTTON, channel=meta.get("ch"), user=user.id, thread_ts=meta.get("th"))
-            return
-        notice, errors = await self.host.save_customer(
+        notice, errors = (STALE_BUTTON, {}) if cid is None else await self.host.save_customer(
             conversation_id=cid, values=customer_kit.read_customer_form(view), user=user)
         fields = {customer_kit.block_id(k): v for k, v in errors.items() if k in customer_kit.FIELDS}
         if fields:  # shown under each field; the modal stays open and nothing was saved
