@@ -562,6 +562,8 @@ class SlackDesk:
             conv = await store.get_conversation(session, conversation_id=conversation_id)
             line = f"Customer profile updated by <@{user.id}>: {kit.escape(saved.summary)}."
             await self._post(session, conv, line, [kit.section(f":bust_in_silhouette: {line}")])
+            if await self._thread(session, conv.id) is not None:
+                await self._refresh_card(session, conv)  # the header shows VIP and the tags
         self._wake()
         return None, {}
 

@@ -76,6 +76,8 @@ async def test_the_context_card_button_sets_vip_and_tags_and_vip_then_routes(rig
     assert entry.detail["fields"] == ["email", "tags", "vip"] and "dana@" not in str(entry.detail)  # no PII
     told = [p["text"] for p in rig.fake.thread(AGENTS, thread.thread_ts or "")]
     assert f"Customer profile updated by <@{AGENT}>: VIP on, email set, tags: gold, enterprise." in told
+    header = [u for u in rig.fake.called("chat.update") if u["ts"] == thread.card_ts][-1]
+    assert "enterprise, gold, vip" in str(header["blocks"])  # the thread's header shows them at once
 
     # Opening it again shows what was saved; the same values again change nothing (no second audit entry).
     await rig.click(ck.A_CUSTOMER, str(first), conv_id=first)
