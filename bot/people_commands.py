@@ -124,9 +124,12 @@ async def _customer(desk: Any, user: Any, rest: list[str]) -> str:
             if action != "show":
                 await audit.record(session, actor=user.id, action="customer.update", target_kind="customer",
                                    target_id=cid, detail={"conversation_id": conv_id, "fields": [action]})
+                if await desk._thread(session, conv.id) is not None:
+                    await desk._refresh_card(session, conv)  # the thread's header shows VIP and tags
             summary = await admin.show_customer(session, customer_id=cid, limit=5)
         except admin.CustomerError as exc:
             return f"Not changed: {exc}."
+    desk._wake()
     c = summary.customer
     flags = " \u00b7 ".join(x for x in ("VIP" if c.vip else "", "flagged" if c.flagged else "") if x)
     lines = [f"*{c.display_name or 'Customer'}* (customer {c.id})" + (f" \u00b7 {flags}" if flags else ""),
