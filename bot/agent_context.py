@@ -30,6 +30,7 @@ from handoff.context import build_context
 from handoff.sla import SLAPolicy, sla_for_conversation
 
 KIND = "slack.context"
+UNVERIFIED = " (linked on the customer's word, unverified)"  # bot.contact_link
 HISTORY = 5
 
 
@@ -44,7 +45,8 @@ async def owe_agent_context(session: AsyncSession, *, conversation: Conversation
 async def customer_history(session: AsyncSession, *, conversation: Conversation) -> dict[str, Any]:
     """Profile extras and earlier conversations (any linked identity) with outcome and CSAT."""
     customer = await session.get(Customer, conversation.customer_id)
-    identities = list((await session.execute(select(ChannelIdentity.channel, ChannelIdentity.opted_out).where(
+    identities = list((await session.execute(select(
+        ChannelIdentity.channel, ChannelIdentity.opted_out, ChannelIdentity.meta).where(
         ChannelIdentity.customer_id == conversation.customer_id).order_by(ChannelIdentity.id))).all())
     earlier = list((await session.execute(select(Conversation).where(
         Conversation.customer_id == conversation.customer_id, Conversation.id != conversation.id)
@@ -54,7 +56,8 @@ async def customer_history(session: AsyncSession, *, conversation: Conversation)
     return {
         "tags": list(customer.tags or []) if customer else [],
         "notes": customer.notes if customer else None,
-        "channels": [f"{ch}{' (opted out)' if out else ''}" for ch, out in identities],
+        "channels": [f"{ch}{' (opted out)' if out else ''}{UNVERIFIED if (meta or {}).get('claimed') else ''}"
+                     for ch, out, meta in identities],
         "earlier": [{"id": c.id, "channel": c.channel, "state": c.state, "created_at": c.created_at.isoformat(),
                      "outcome": _outcome(c), "csat": scores.get(c.id)} for c in earlier],
     }

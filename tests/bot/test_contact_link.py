@@ -63,6 +63,13 @@ async def test_phone_from_web_chat_links_the_sms_history(db: async_sessionmaker[
         pkg = await build_context(s, conversation_id=web_conv.id)
     assert pkg.customer.customer_id == sms_customer
     assert [(p.id, p.channel) for p in pkg.customer.previous] == [(sms_conv, "sms")]
+    # The agents' context shows the SMS history, and that the web chat joined it on the customer's word.
+    from bot.agent_context import customer_history
+
+    async with db() as s:
+        history = await customer_history(s, conversation=await s.get(Conversation, web_conv.id))  # type: ignore[arg-type]
+    assert history["channels"] == ["sms", "web (linked on the customer's word, unverified)"]
+    assert [(e["id"], e["outcome"]) for e in history["earlier"]] == [(sms_conv, "resolved by a person (low_confidence)")]
 
 
 async def test_phone_first_then_a_text_from_it_joins_the_profile(
