@@ -228,7 +228,7 @@
     return box;
   }
 
-  function ratingButtons() {
+  function ratingButtons(messageId) {
     // a satisfaction survey: a click sends the number as the customer's reply (typing it works too),
     // then an optional comment box appears under it (skippable)
     var wrap = document.createElement("div");
@@ -239,6 +239,7 @@
         offerButton(box, String(score), "Rate " + score + " of 5", function (b) {
           b.setAttribute("aria-pressed", "true");
           box.querySelectorAll("button").forEach(function (x) { x.disabled = true; });
+          save("rated:" + messageId, true);  // a reload does not offer it again (a second number would reopen)
           input.value = String(score);
           submit();
           wrap.appendChild(commentForm());
@@ -299,7 +300,7 @@
       el.appendChild(t);
       if (m.options && m.options.length) el.appendChild(optionButtons(m.options));
       if (m.actions === "feedback" && m.id) el.appendChild(feedbackButtons(m.id));
-      if (m.actions === "rating") el.appendChild(ratingButtons());
+      if (m.actions === "rating" && m.id && !load("rated:" + m.id, false)) el.appendChild(ratingButtons(m.id));
       if (m.actions === "contact" && !load("contact", false)) el.appendChild(contactForm());
       if (m.created_at) el.title = new Date(m.created_at).toLocaleString();
       if (m.client_id) { el.setAttribute("data-client-id", m.client_id); byClient[m.client_id] = el; }

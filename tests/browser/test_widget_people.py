@@ -69,6 +69,11 @@ async def test_thumbs_down_and_a_survey_rating_from_the_widget(browser: Any, liv
         async with live_app.parts.sessionmaker() as s:
             survey = (await s.execute(select(CsatSurvey).where(CsatSurvey.conversation_id == conv.id))).scalar_one()
             assert (survey.score, survey.comment) == (4, "quick and kind")
+        # A reload does not offer the rating again (a second number would be an ordinary message).
+        await page.reload()
+        await expect(page.locator("#sb-status")).to_have_attribute("data-state", "open", timeout=15_000)
+        await expect(survey_msg).to_have_count(1, timeout=15_000)
+        await expect(survey_msg.get_by_role("button", name="Rate 4 of 5")).to_have_count(0)
         assert page.errors == []  # type: ignore[attr-defined]
     finally:
         await context.close()
