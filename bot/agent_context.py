@@ -4,6 +4,7 @@ every linked identity (outcome and CSAT of earlier conversations) and the SLA cl
 
     await owe_agent_context(session, conversation=conv, old=old, new=new)   # the desk's state hook
     text, blocks = await render_agent_context(session, conversation_id=conv.id, policy=sla_policy)
+    package = await agent_context(session, conversation_id=conv.id, policy=sla_policy)  # the web console's
 
 Owed (an outbox entry, kind ``slack.context`` on the ``slack_notice`` deliverer) when a
 conversation reaches people from the bot: a handoff, an escalation, a person taking a bot
@@ -24,10 +25,12 @@ from bot.messages import utcnow
 from bot.models import ChannelIdentity, Conversation, Customer
 from bot.models import ConversationState as S
 from channels import slack_blocks as kit
+from channels.slack_customer import customer_actions
 from handoff.context import build_context
 from handoff.sla import SLAPolicy, sla_for_conversation
 
 KIND = "slack.context"
+UNVERIFIED = " (linked on the customer's word, unverified)"  # bot.contact_link
 HISTORY = 5
 
 
@@ -42,7 +45,8 @@ async def owe_agent_context(session: AsyncSession, *, conversation: Conversation
 async def customer_history(session: AsyncSession, *, conversation: Conversation) -> dict[str, Any]:
     """Profile extras and earlier conversations (any linked identity) with outcome and CSAT."""
     customer = await session.get(Customer, conversation.customer_id)
-    identities = list((await session.execute(select(ChannelIdentity.channel, ChannelIdentity.opted_out).where(
+    identities = list((await session.execute(select(
+        ChannelIdentity.channel, ChannelIdentity.opted_out, ChannelIdentity.meta).where(
         ChannelIdentity.customer_id == conversation.customer_id).order_by(ChannelIdentity.id))).all())
     earlier = list((await session.execute(select(Conversation).where(
         Conversation.customer_id == conversation.customer_id, Conversation.id != conversation.id)
@@ -52,7 +56,8 @@ async def customer_history(session: AsyncSession, *, conversation: Conversation)
     return {
         "tags": list(customer.tags or []) if customer else [],
         "notes": customer.notes if customer else None,
-        "channels": [f"{ch}{' (opted out)' if out else ''}" for ch, out in identities],
+        "channels": [f"{ch}{' (opted out)' if out else ''}{UNVERIFIED if (meta or {}).get('claimed') else ''}"
+                     for ch, out, meta in identities],
         "earlier": [{"id": c.id, "channel": c.channel, "state": c.state, "created_at": c.created_at.isoformat(),
                      "outcome": _outcome(c), "csat": scores.get(c.id)} for c in earlier],
     }
@@ -76,11 +81,21 @@ def sla_lines(conv: Conversation, policy: SLAPolicy) -> list[str]:
             for c in (status.first_response, status.resolution)]
 
 
-async def render_agent_context(session: AsyncSession, *, conversation_id: int,
-                               policy: SLAPolicy) -> tuple[str, list[dict[str, Any]]]:
+async def agent_context(session: AsyncSession, *, conversation_id: int, policy: SLAPolicy) -> dict[str, Any]:
+    """The one package every desk renders (Slack here, the web console there): the supervisors'
+    package (`handoff.context.build_context(...).to_dict()`) plus ``profile`` (channels, tags, notes,
+    earlier conversations with outcome and CSAT) and ``sla`` (one line per clock)."""
     package = (await build_context(session, conversation_id=conversation_id)).to_dict()
     conv = await store.get_conversation(session, conversation_id=conversation_id)
-    history = await customer_history(session, conversation=conv)
+    package["profile"] = await customer_history(session, conversation=conv)
+    package["sla"] = sla_lines(conv, policy)
+    return package
+
+
+async def render_agent_context(session: AsyncSession, *, conversation_id: int,
+                               policy: SLAPolicy) -> tuple[str, list[dict[str, Any]]]:
+    package = await agent_context(session, conversation_id=conversation_id, policy=policy)
+    history = package["profile"]
     _, blocks = kit.escalation_card(package, taken_by="-")
     blocks = [b for b in blocks if b.get("type") not in ("header", "actions", "context")]
     cust = package.get("customer") or {}
@@ -96,7 +111,8 @@ async def render_agent_context(session: AsyncSession, *, conversation_id: int,
         lines = [f"\u2022 #{e['id']} {e['channel']} {e['created_at'][:10]}: {e['outcome']}"
                  + (f" \u00b7 CSAT {e['csat']}/5" if e["csat"] is not None else "") for e in history["earlier"]]
         blocks.append(kit.section("*Earlier conversations*\n" + "\n".join(lines)))
-    sla = sla_lines(conv, policy)
+    sla = package["sla"]
     if sla:
         blocks.append(kit.context_block("SLA \u00b7 " + " \u00b7 ".join(sla)))
+    blocks.append(customer_actions(conversation_id))  # VIP, tags, contact details, notes (bot.customer_card)
     return text, head + blocks

@@ -4,6 +4,12 @@ A 👎 marks the question that answer replied to as missed (``meta["kb"]["answer
 ``"downvoted": True``), so `switchboard kb gaps` and the report's "top unanswered" count it like a
 question the bot could not answer; a ``bot_answer_rated`` event records every vote (the latest
 vote on an answer counts).
+
+A 👎 is a learning signal too: the question is stored as a negative phrasing of the answer's
+article (``kb_phrasings``, ``agent_id="customer"``), which every process picks up on its reload
+tick (`bot.learn_sync`) and every rebuild applies. A later 👍 removes that customer negative (an
+agent's own choices are never touched; a process that learned it keeps it until the next reload of
+the index).
 """
 
 from __future__ import annotations
@@ -13,6 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import store
 from bot.models import ChannelIdentity, Conversation, Message
+from kb_index.models import KBPhrasing
+
+CUSTOMER = "customer"  # kb_phrasings.agent_id of a customer's 👎
 
 
 class NoSuchAnswer(LookupError):
@@ -38,5 +47,20 @@ async def rate_answer(session: AsyncSession, *, identity: ChannelIdentity, messa
         elif not helpful:
             kb["answered"], kb["downvoted"] = False, True
         question.meta = {**meta, "kb": kb}
+        await _learn(session, article_id=str(msg.meta["kb_article"]), question=str(kb.get("query") or question.text),
+                     negative=not helpful)
     await store.log_event(session, kind="bot_answer_rated", conversation_id=conv.id, data={
         "message_id": msg.id, "article_id": msg.meta.get("kb_article"), "helpful": helpful})
+
+
+async def _learn(session: AsyncSession, *, article_id: str, question: str, negative: bool) -> None:
+    """A 👎 adds the customer's negative phrasing (once); a 👍 takes it back."""
+    text = question.strip()[:2000]
+    if not text:
+        return
+    row = (await session.execute(select(KBPhrasing).where(
+        KBPhrasing.article_id == article_id, KBPhrasing.question == text, KBPhrasing.negative.is_(True)))).scalar_one_or_none()
+    if negative and row is None:
+        session.add(KBPhrasing(article_id=article_id, question=text, negative=True, agent_id=CUSTOMER))
+    elif not negative and row is not None and row.agent_id == CUSTOMER:
+        await session.delete(row)

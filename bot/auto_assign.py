@@ -3,6 +3,11 @@ available agents (`bot.presence`), priority first, never past an agent's cap (`h
 
 Escalated conversations are left to supervisors. Each assignment goes through the pipeline's own
 `assign` (which refuses a conversation someone took meanwhile), and is logged as ``auto_assigned``.
+
+One round at a time across processes: on PostgreSQL a round holds a transaction-level advisory
+lock (`ROUND_LOCK`) while it reads the loads and assigns, so two workers never plan from the same
+loads and push an agent past their cap; a worker that finds the lock taken skips its round (the
+other one is doing it). SQLite runs one worker, in process.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import store
@@ -23,6 +28,7 @@ from handoff.assign import AgentLoad, Strategy, plan_assignments
 from handoff.queue import QueueItem, priority_rank_sql
 
 log = logging.getLogger("switchboard.assign")
+ROUND_LOCK = 0x5357_4153_5349_474E & 0x7FFF_FFFF_FFFF_FFFF  # "SWASSIGN": pg_try_advisory_xact_lock's key
 
 
 class Assigner(Protocol):
@@ -43,7 +49,19 @@ async def waiting_queue(session: AsyncSession, *, limit: int = 200) -> list[Queu
 
 async def auto_assign(*, sessionmaker: async_sessionmaker[AsyncSession], pipeline: Assigner, strategy: Strategy,
                       default_cap: int) -> list[tuple[int, str]]:
-    """One round; returns the (conversation, agent) pairs assigned."""
+    """One round; returns the (conversation, agent) pairs assigned ([] if another worker's round is on)."""
+    bind = sessionmaker.kw.get("bind")
+    if bind is None or bind.dialect.name != "postgresql":
+        return await _round(sessionmaker, pipeline, strategy, default_cap)
+    async with sessionmaker() as lock, lock.begin():
+        got = (await lock.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": ROUND_LOCK})).scalar_one()
+        if not got:
+            return []
+        return await _round(sessionmaker, pipeline, strategy, default_cap)
+
+
+async def _round(sessionmaker: async_sessionmaker[AsyncSession], pipeline: Assigner, strategy: Strategy,
+                 default_cap: int) -> list[tuple[int, str]]:
     async with sessionmaker() as session:
         presence = [p for p in await list_presence(session) if p.status == AVAILABLE]
         if not presence:
@@ -55,6 +73,8 @@ async def auto_assign(*, sessionmaker: async_sessionmaker[AsyncSession], pipelin
     names = {p.agent_id: p.name for p in presence}
     done: list[tuple[int, str]] = []
     for conv_id, agent_id in plan_assignments(queue, agents, strategy=strategy, default_cap=default_cap):
+        if not await _has_room(sessionmaker, agent_id, default_cap):
+            continue  # they took one themselves, or went away, since the plan was made
         result = await pipeline.assign(conv_id, user_id=agent_id, user_name=names.get(agent_id), role="agent")
         if not getattr(result, "assigned", False):
             continue  # someone took it first
@@ -68,3 +88,13 @@ async def auto_assign(*, sessionmaker: async_sessionmaker[AsyncSession], pipelin
     if done:
         log.info("auto-assigned %d conversation(s)", len(done))
     return done
+
+
+async def _has_room(sessionmaker: async_sessionmaker[AsyncSession], agent_id: str, default_cap: int) -> bool:
+    """Still available and under their cap right now (the plan was made from loads read earlier)."""
+    async with sessionmaker() as session:
+        row = await session.get(AgentPresence, agent_id)
+        if row is None or row.status != AVAILABLE:
+            return False
+        cap = default_cap if row.cap is None else row.cap
+        return (await open_loads(session, agent_id=agent_id)).get(agent_id, 0) < cap

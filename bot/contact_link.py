@@ -40,6 +40,8 @@ async def link_contact(session: AsyncSession, *, identity: ChannelIdentity, emai
     if other is not None and other.id != mine.id:
         await admin.merge_customers(session, source_id=mine.id, target_id=other.id)
         merged_from, mine = mine.id, other
+        # The agents' context marks this identity: it joined that profile on the customer's word alone.
+        identity.meta = {**(identity.meta or {}), "claimed": "phone" if phone else "email"}
     await admin.set_profile(session, customer_id=mine.id, email=email if email and not mine.email else None,
                             phone=phone if phone and not mine.phone else None, region=region)
     if phone:

@@ -7,8 +7,11 @@ answered by a reply the pipeline recognises as a rating (docs/customers.md#csat)
 
 One survey per conversation (a unique row, whatever happens next). Never to an opted-out address
 (the survey is marked ``suppressed``), never inside quiet hours in the customer's time zone (it
-waits), never after the conversation came back. A reply that is not a rating, or comes after the
-window, goes on as an ordinary message (and reopens the conversation as usual).
+waits), never after the conversation came back. A reply that is not a rating goes on as an
+ordinary message (and reopens the conversation as usual), and so does anything once the customer
+has started a newer conversation (a "2" there answers that one). After the window no reply is a
+rating: a bare "5" to the survey, still its conversation's last word, is kept there and answered
+with `CSAT_CLOSED_MESSAGE` (the conversation stays resolved); anything more is an ordinary message.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ class CsatConfig:
     default_timezone: str = "UTC"
     question: str = "How did we do? Reply with a number from 1 (poor) to 5 (great)."
     thanks: str = "Thank you for your feedback!"
+    closed: str = "Thanks! That survey has closed, so we didn't record it as a rating."
     alert_at_or_below: int = 2
     supervisors_channel: str | None = None
 
@@ -61,7 +65,8 @@ class CsatConfig:
                    delay=timedelta(minutes=settings.csat_delay_minutes),
                    window=timedelta(hours=settings.csat_window_hours), quiet=quiet,
                    default_timezone=settings.csat_default_timezone, question=settings.csat_question,
-                   thanks=settings.csat_thanks, alert_at_or_below=settings.csat_alert_at_or_below,
+                   thanks=settings.csat_thanks, closed=settings.csat_closed_message,
+                   alert_at_or_below=settings.csat_alert_at_or_below,
                    supervisors_channel=settings.slack_supervisors_channel if settings.slack_enabled else None)
 
     def allowed_at(self, moment: datetime, timezone: str | None) -> datetime:
@@ -169,26 +174,24 @@ async def capture_rating(pipeline: Any, session: AsyncSession, *, identity: Chan
     now = now or utcnow()
     config = config or CsatConfig.from_settings(pipeline.settings)
     survey = (await session.execute(select(CsatSurvey).where(
-        CsatSurvey.identity_id == identity.id, CsatSurvey.status == SurveyStatus.SENT)
+        CsatSurvey.identity_id == identity.id, CsatSurvey.status.in_((SurveyStatus.SENT, SurveyStatus.EXPIRED)))
         .order_by(CsatSurvey.sent_at.desc()).limit(1).with_for_update())).scalar_one_or_none()
     if survey is None:
         return None
     rating = parse_rating(message.text)
     if rating is None:
         return None
+    newer = (await session.execute(select(Conversation.id).where(
+        Conversation.identity_id == identity.id, Conversation.id > survey.conversation_id).limit(1))).first()
+    if newer is not None:
+        return None  # they have moved on to a new conversation: "2" answers that one (a numbered choice...)
     conv = await store.get_conversation(session, conversation_id=survey.conversation_id, lock=True)
-    if survey.expires_at is not None and aware(survey.expires_at) < now:
-        survey.status = SurveyStatus.EXPIRED
-        await store.log_event(session, kind=LATE, conversation_id=conv.id,
-                              data={"survey_id": survey.id, "text": message.text[:200]})
-        return None
+    expires = aware(survey.expires_at) if survey.expires_at is not None else None
+    if survey.status == SurveyStatus.EXPIRED or (expires is not None and expires < now):
+        return await _late(pipeline, session, survey, conv, message, rating.comment, config, now)
     if conv.state != S.RESOLVED:
         return None  # the conversation came back since: this is part of it
-    row = await store.add_message(
-        session, conversation_id=conv.id, channel=message.channel, direction="in", author_kind="customer",
-        author_name=message.display_name, text=message.text, platform_id=message.platform_id,
-        meta={**dict(message.meta), "csat": {"survey_id": survey.id, "score": rating.score}},
-        created_at=message.received_at, processed_at=now)
+    row = await _store_reply(session, conv, message, {"survey_id": survey.id, "score": rating.score}, now)
     survey.status, survey.score, survey.comment = SurveyStatus.ANSWERED, rating.score, rating.comment
     survey.answered_at, survey.reply_message_id = now, row.id
     await store.log_event(session, kind=ANSWERED, conversation_id=conv.id,
@@ -197,6 +200,38 @@ async def capture_rating(pipeline: Any, session: AsyncSession, *, identity: Chan
         await pipeline.say(session, conv, config.thanks, author_kind="system", meta={"csat": {"thanks": True}})
     if rating.score <= config.alert_at_or_below:
         await _alert(session, conv, survey, config)
+    return Receipt(message_id=row.id, conversation_id=conv.id, duplicate=False)
+
+
+async def _store_reply(session: AsyncSession, conv: Conversation, message: InboundMessage,
+                       csat: dict[str, Any], now: datetime) -> Any:
+    """The customer's answer, kept on the surveyed conversation (which stays resolved)."""
+    return await store.add_message(
+        session, conversation_id=conv.id, channel=message.channel, direction="in", author_kind="customer",
+        author_name=message.display_name, text=message.text, platform_id=message.platform_id,
+        meta={**dict(message.meta), "csat": csat}, created_at=message.received_at, processed_at=now)
+
+
+async def _late(pipeline: Any, session: AsyncSession, survey: CsatSurvey, conv: Conversation,
+                message: InboundMessage, comment: str | None, config: CsatConfig, now: datetime) -> Receipt | None:
+    """A rating after the survey's window: never a score. A bare rating to the survey that is still
+    the last word (the conversation resolved, not reopened since, within one more window) is kept on
+    that conversation and answered with `CsatConfig.closed`; anything more goes on as an ordinary
+    message (None). A ``csat_late_reply`` event records both."""
+    if survey.status == SurveyStatus.SENT:
+        survey.status = SurveyStatus.EXPIRED
+    expires = aware(survey.expires_at) if survey.expires_at is not None else now
+    if now > expires + config.window:
+        return None  # long after: nothing to do with the survey
+    await store.log_event(session, kind=LATE, conversation_id=conv.id,
+                          data={"survey_id": survey.id, "text": message.text[:200]})
+    last_word = (conv.state == S.RESOLVED and conv.resolved_at is not None and survey.sent_at is not None
+                 and aware(conv.resolved_at) <= aware(survey.sent_at))
+    if comment is not None or not last_word:
+        return None
+    row = await _store_reply(session, conv, message, {"survey_id": survey.id, "late": True}, now)
+    if config.closed:
+        await pipeline.say(session, conv, config.closed, author_kind="system", meta={"csat": {"closed": True}})
     return Receipt(message_id=row.id, conversation_id=conv.id, duplicate=False)
 
 

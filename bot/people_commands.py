@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from bot import audit
 from bot import customers_admin as admin
 from bot.models import Conversation
 from bot.presence import AVAILABLE, AWAY, set_presence
@@ -56,7 +57,7 @@ async def people_command(desk: Any, *, user: Any, text: str) -> str | None:
             return f"There is no conversation #{conv_id}."
         desk._wake()
         return result.message
-    return await _customer(desk, words[1:])
+    return await _customer(desk, user, words[1:])
 
 
 async def _report(desk: Any, rest: list[str]) -> str:
@@ -96,7 +97,7 @@ async def _presence(desk: Any, user: Any, verb: str, rest: list[str]) -> str:
     return f"You are available: auto-assignment may give you conversations ({limit})."
 
 
-async def _customer(desk: Any, rest: list[str]) -> str:
+async def _customer(desk: Any, user: Any, rest: list[str]) -> str:
     conv_id = _conv_id(rest)
     if conv_id is None:
         return "Usage: `/switchboard customer <conversation id> [vip|notvip|tag <t>|untag <t>|name|email|phone|note ...]`"
@@ -120,9 +121,15 @@ async def _customer(desk: Any, rest: list[str]) -> str:
                     notes=value if action == "note" else None)
             elif action != "show":
                 return f"I did not understand `{action}`.\n{PEOPLE_HELP}"
+            if action != "show":
+                await audit.record(session, actor=user.id, action="customer.update", target_kind="customer",
+                                   target_id=cid, detail={"conversation_id": conv_id, "fields": [action]})
+                if await desk._thread(session, conv.id) is not None:
+                    await desk._refresh_card(session, conv)  # the thread's header shows VIP and tags
             summary = await admin.show_customer(session, customer_id=cid, limit=5)
         except admin.CustomerError as exc:
             return f"Not changed: {exc}."
+    desk._wake()
     c = summary.customer
     flags = " \u00b7 ".join(x for x in ("VIP" if c.vip else "", "flagged" if c.flagged else "") if x)
     lines = [f"*{c.display_name or 'Customer'}* (customer {c.id})" + (f" \u00b7 {flags}" if flags else ""),

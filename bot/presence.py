@@ -37,8 +37,9 @@ async def list_presence(session: AsyncSession) -> list[AgentPresence]:
     return list((await session.execute(select(AgentPresence).order_by(AgentPresence.agent_id))).scalars())
 
 
-async def open_loads(session: AsyncSession) -> dict[str, int]:
-    """agent id -> conversations assigned to them now."""
+async def open_loads(session: AsyncSession, *, agent_id: str | None = None) -> dict[str, int]:
+    """agent id -> conversations assigned to them now (only `agent_id`'s when given)."""
+    who = Conversation.assignee_id.is_not(None) if agent_id is None else Conversation.assignee_id == agent_id
     rows = await session.execute(select(Conversation.assignee_id, func.count(Conversation.id)).where(
-        Conversation.state == S.ASSIGNED, Conversation.assignee_id.is_not(None)).group_by(Conversation.assignee_id))
+        Conversation.state == S.ASSIGNED, who).group_by(Conversation.assignee_id))
     return {str(a): int(n) for a, n in rows.all()}

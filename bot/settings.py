@@ -162,6 +162,10 @@ class Settings(BaseSettings):
         description="The survey text",
     )
     csat_thanks: str = Field("Thank you for your feedback!", description="Sent after a rating")
+    csat_closed_message: str = Field(
+        "Thanks! That survey has closed, so we didn't record it as a rating. If you still need help, just tell us.",
+        description="Sent when a bare rating arrives after CSAT_WINDOW_HOURS (the conversation stays resolved)",
+    )
     csat_alert_at_or_below: int = Field(2, description="Ratings at or below this post to the supervisors' channel")
 
     # --- slack (on when the token and secret are set) -----------------------------------------

@@ -14,6 +14,7 @@ from bot import store
 from bot.messages import utcnow
 from bot.models import ChannelIdentity, Conversation, Customer, Event, OutboxEntry
 from bot.models import ConversationState as S
+from bot.routing_tags import route_tags
 from bot.settings import Settings
 from bot.slack_models import SlackThread
 from channels import slack_blocks as kit
@@ -192,7 +193,7 @@ class SlackDeliverer:
         return kit.card(kit.CardInfo(
             conversation_id=conv.id, customer=(customer.display_name if customer else None) or _masked(identity),
             channel=conv.channel, state=conv.state, priority=conv.priority, assignee=conv.assignee_id,
-            tags=[str(t) for t in conv.tags or []], opted_out=bool(identity and identity.opted_out),
+            tags=sorted(route_tags(conv, customer)), opted_out=bool(identity and identity.opted_out),
             reason=conv.handoff_reason, sla=self._sla_line(conv),
         ))
 

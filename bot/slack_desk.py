@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import store
 from bot.agent_context import owe_agent_context
+from bot.customer_card import customer_form, save_customer_form
 from bot.messages import utcnow
 from bot.models import ChannelIdentity, Conversation, Customer, Message, OutboxEntry
 from bot.models import ConversationState as S
@@ -43,6 +44,7 @@ from channels import slack_blocks as kit
 from channels.base import SendError
 from channels.slack import Draft, Notice, SlackUser
 from channels.slack_commands import HELP, parse_command
+from channels.slack_customer import CustomerForm
 from handoff import permissions
 from handoff.permissions import Action, Actor, NotAllowed
 from handoff.queue import priority_rank_sql
@@ -175,6 +177,13 @@ class SlackDesk:
         book["deferred"] = []
         return thread
 
+    async def _refresh_card(self, session: AsyncSession, conv: Conversation) -> None:
+        """Re-render the thread's root card (state, owner, clocks) once per transaction, after commit."""
+        book = self._txn(session, conv.id)
+        if not book.get("card_now") and not book.get("card_update"):
+            book["card_update"] = True
+            await self._enqueue(session, conv, "slack.update", {"conversation_id": conv.id})
+
     async def _post(self, session: AsyncSession, conv: Conversation, text: str, blocks: list[dict[str, Any]],
                     *, target: str = "conv") -> None:
         payload = {"text": text, "blocks": blocks, "target": target}
@@ -226,6 +235,9 @@ class SlackDesk:
 
     async def on_outbound(self, session: AsyncSession, *, conversation: Conversation, message: Message) -> None:
         meta = message.meta or {}
+        if (message.author_kind in ("agent", "supervisor") and conversation.first_human_response_at is None
+                and await self._thread(session, conversation.id) is not None):
+            await self._refresh_card(session, conversation)  # the first-response clock stops with this reply
         if meta.get("via") != "slack_thread":  # a thread reply is already in the thread
             who = {"bot": "Bot", "system": "Told the customer"}.get(message.author_kind)
             if who is None:
@@ -247,9 +259,7 @@ class SlackDesk:
             return
         await owe_agent_context(session, conversation=conv, old=old, new=new)  # bot.agent_context
         book = self._txn(session, conv.id)
-        if not book.get("card_now") and not book.get("card_update"):
-            book["card_update"] = True
-            await self._enqueue(session, conv, "slack.update", {"conversation_id": conv.id})
+        await self._refresh_card(session, conv)
         assignee = f"<@{conv.assignee_id}>" if conv.assignee_id else "nobody"
         by = f"<@{reason}>" if reason and re.fullmatch(r"[UW][A-Z0-9]{2,}", reason) else (reason or "someone")
         line = STATE_NOTICES.get(new, "{new}").format(reason=reason or "-", assignee=assignee, by=by, new=new)
@@ -300,10 +310,7 @@ class SlackDesk:
         })
         if thread is None:
             return
-        book = self._txn(session, conv.id)
-        if not book.get("card_now") and not book.get("card_update"):
-            book["card_update"] = True  # the card shows the breach
-            await self._enqueue(session, conv, "slack.update", {"conversation_id": conv.id})
+        await self._refresh_card(session, conv)  # the card shows the breach
         if channel:
             label = kit.CLOCK_LABELS.get(clock_name, clock_name)
             line = f"SLA breached: {label} is {human_duration(overdue_seconds)} overdue. Supervisors were paged."
@@ -581,6 +588,26 @@ class SlackDesk:
         who = f"<@{user_id}>" if user_id else kit.escape(name or "someone")
         blocks = [kit.section(f":lock: *Internal note by {who}* (not sent to the customer)\n{kit.quote(text)}")]
         await self._post(session, conv, f"Internal note: {kit.escape(kit.clip(text, 150))}", blocks)
+
+    async def open_customer(self, *, conversation_id: int, user: SlackUser) -> CustomerForm | None:
+        async with self.sessionmaker() as session:
+            return await customer_form(session, conversation_id=conversation_id)
+
+    async def save_customer(self, *, conversation_id: int, values: dict[str, Any],
+                            user: SlackUser) -> tuple[Notice, dict[str, str]]:
+        """The context card's profile modal (`bot.customer_card`); the thread is told what changed."""
+        async with self.sessionmaker() as session, session.begin():
+            saved = await save_customer_form(session, conversation_id=conversation_id, values=values,
+                                             actor=user.id, region=self.settings.sms_default_region)
+            if saved.errors or not saved.changed:
+                return saved.errors.get("conversation") or (None if saved.errors else "Nothing changed."), saved.errors
+            conv = await store.get_conversation(session, conversation_id=conversation_id)
+            line = f"Customer profile updated by <@{user.id}>: {kit.escape(saved.summary)}."
+            await self._post(session, conv, line, [kit.section(f":bust_in_silhouette: {line}")])
+            if await self._thread(session, conv.id) is not None:
+                await self._refresh_card(session, conv)  # the header shows VIP and the tags
+        self._wake()
+        return None, {}
 
     # ---- AgentHost: slash command and App Home ---------------------------------------------------------
 

@@ -22,6 +22,7 @@ from bot.messages import SendResult
 from bot.models import OutboxEntry
 from bot.slack_models import SlackThread
 from channels.base import PermanentSendError, TransientSendError
+from channels.slack_format import escape
 from handoff.sla import SLAPolicy
 
 
@@ -48,7 +49,7 @@ class SlackNoticeDeliverer:
             found = await self.api.find_marked(channel=channel, thread_ts=None, marker=marker)
             if found:
                 return SendResult(platform_id=str(found))
-        text = str(p.get("text") or "")
+        text = escape(str(p.get("text") or ""))  # it quotes the customer's comment
         link = None
         if entry.conversation_id is not None:
             async with self.sessionmaker() as session:

@@ -11,6 +11,11 @@
 
     {"token": "...", "message_id": 42, "helpful": false}  -> 200 {"ok": true}
     -> 404 {"error": "message 42 is not one of the bot's answers in this chat"}
+
+``POST /api/web/csat-comment``: the optional comment under a survey's 1-5 buttons (`bot.csat_comment`).
+
+    {"token": "...", "comment": "quick and kind"}  -> 200 {"ok": true}
+    -> 404 no survey in this chat | 409 not rated yet | 410 the survey closed | 400 empty or too long
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot import store
 from bot.answer_feedback import NoSuchAnswer, rate_answer
 from bot.contact_link import link_contact
+from bot.csat_comment import CommentError, add_comment
 from bot.customers_admin import CustomerError
 from bot.messages import Address
 from bot.settings import Settings
@@ -120,6 +126,28 @@ def web_people_router(settings: Settings, sessionmaker: async_sessionmaker[Async
                 await rate_answer(session, identity=identity, message_id=message_id, helpful=helpful)
         except NoSuchAnswer as exc:
             return answer(request, {"error": str(exc)}, 404)
+        return answer(request, {"ok": True})
+
+    @router.post("/api/web/csat-comment")
+    async def csat_comment(request: Request) -> JSONResponse:
+        if _cors(origins, request) is None:
+            return JSONResponse({"error": "forbidden_origin"}, status_code=403)
+        read = await _read(request, signer)
+        if isinstance(read, JSONResponse):
+            read.headers.update(_cors(origins, request) or {})
+            return read
+        data, sid = read
+        comment = data.get("comment")
+        if not isinstance(comment, str):
+            return answer(request, {"error": "expected comment (text)"}, 400)
+        alerts = settings.slack_supervisors_channel if settings.slack_enabled else None
+        try:
+            async with sessionmaker() as session, session.begin():
+                identity = await store.get_or_create_identity(session, address=Address("web", sid))
+                await add_comment(session, identity=identity, comment=comment,
+                                  alert_at_or_below=settings.csat_alert_at_or_below, supervisors_channel=alerts)
+        except CommentError as exc:
+            return answer(request, {"error": str(exc)}, exc.status)
         return answer(request, {"ok": True})
 
     return router

@@ -34,6 +34,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.settings import Settings
 from channels import slack_blocks as kit
+from channels import slack_customer as customer_kit
 from channels import slack_guard as guard
 from channels.slack_api import SlackApi, make_client
 from channels.slack_format import storable, to_plain, user_ids
@@ -98,6 +99,12 @@ class AgentHost(Protocol):
     async def command(self, *, user: SlackUser, text: str, channel: str | None) -> str: ...
 
     async def home(self, *, user: SlackUser) -> dict[str, Any]: ...
+
+    # The "Customer profile" modal: its form (None: no such conversation); save -> (notice, field errors)
+    async def open_customer(self, *, conversation_id: int, user: SlackUser) -> customer_kit.CustomerForm | None: ...
+
+    async def save_customer(self, *, conversation_id: int, values: dict[str, Any],
+                            user: SlackUser) -> tuple[Notice, dict[str, str]]: ...
 
 
 class SlackChannel:
@@ -227,6 +234,8 @@ class SlackChannel:
         app.action(kit.A_NOTE)(self._on_note)
         app.view(kit.V_EDIT)(self._on_edit_submit)
         app.view(kit.V_NOTE)(self._on_note_submit)
+        app.action(customer_kit.A_CUSTOMER)(self._on_customer)
+        app.view(customer_kit.V_CUSTOMER)(self._on_customer_submit)
         app.command(self.command_name)(self._on_command)
 
     async def _on_message(self, event: dict[str, Any], context: dict[str, Any]) -> None:
@@ -351,6 +360,31 @@ class SlackChannel:
         cid = guard.parse_id(meta.get("c"))
         notice = STALE_BUTTON if cid is None else await self.host.note(
             conversation_id=cid, text=text, user=user, view_id=str(view.get("id")))
+        self._notify(notice, channel=meta.get("ch"), user=user.id, thread_ts=meta.get("th"))
+
+    async def _on_customer(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        user = await self._actor(body)
+        channel, thread_ts = self._where(body)
+        cid = guard.parse_id(action.get("value"))
+        form = None if cid is None else await self.host.open_customer(conversation_id=cid, user=user)
+        if form is None:
+            self._notify(STALE_BUTTON, channel=channel, user=user.id, thread_ts=thread_ts)
+            return
+        view = customer_kit.customer_modal(form, channel=channel, thread_ts=thread_ts)
+        await self._open(body, view, channel=channel, user=user.id, thread_ts=thread_ts)
+
+    async def _on_customer_submit(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+        meta = kit.parse_metadata(view.get("private_metadata"))
+        user = await self._actor(body)
+        cid = guard.parse_id(meta.get("c"))
+        notice, errors = (STALE_BUTTON, {}) if cid is None else await self.host.save_customer(
+            conversation_id=cid, values=customer_kit.read_customer_form(view), user=user)
+        fields = {customer_kit.block_id(k): v for k, v in errors.items() if k in customer_kit.FIELDS}
+        if fields:  # shown under each field; the modal stays open and nothing was saved
+            await ack(response_action="errors", errors=fields)
+            return
+        await ack()
         self._notify(notice, channel=meta.get("ch"), user=user.id, thread_ts=meta.get("th"))
 
     async def _on_command(self, ack: Any, command: dict[str, Any]) -> None:

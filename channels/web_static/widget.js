@@ -228,19 +228,55 @@
     return box;
   }
 
-  function ratingButtons() {
-    // a satisfaction survey: a click sends the number as the customer's reply (typing it works too)
+  function ratingButtons(messageId) {
+    // a satisfaction survey: a click sends the number as the customer's reply (typing it works too),
+    // then an optional comment box appears under it (skippable)
+    var wrap = document.createElement("div");
     var box = offer("Rate our help from 1 to 5");
+    wrap.appendChild(box);
     for (var n = 1; n <= 5; n++) {
       (function (score) {
         offerButton(box, String(score), "Rate " + score + " of 5", function (b) {
           b.setAttribute("aria-pressed", "true");
           box.querySelectorAll("button").forEach(function (x) { x.disabled = true; });
+          save("rated:" + messageId, true);  // a reload does not offer it again (a second number would reopen)
           input.value = String(score);
           submit();
+          wrap.appendChild(commentForm());
         });
       })(n);
     }
+    return wrap;
+  }
+
+  function commentForm() {
+    // the optional comment after a rating: POST /api/web/csat-comment
+    var box = document.createElement("form");
+    box.className = "sb-contact sb-comment"; box.setAttribute("aria-label", "Add a comment (optional)");
+    var label = document.createElement("label");
+    label.textContent = "Anything to add? (optional)";
+    var field = document.createElement("input");
+    field.type = "text"; field.maxLength = 1000; field.setAttribute("aria-label", "Comment");
+    label.appendChild(field);
+    var row = document.createElement("div"); row.className = "sb-offer";
+    var send = document.createElement("button"); send.type = "submit"; send.textContent = "Send comment";
+    var skip = document.createElement("button"); skip.type = "button"; skip.textContent = "Skip";
+    row.appendChild(send); row.appendChild(skip);
+    box.appendChild(label); box.appendChild(row);
+    skip.addEventListener("click", function () { box.remove(); });
+    box.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var value = field.value.trim();
+      if (!value) return;
+      fetch(server + "/api/web/csat-comment", { method: "POST", credentials: "omit", headers: { "Content-Type": "text/plain" },
+                                                body: JSON.stringify({ token: token, comment: value }) })
+        .then(function (r) { return r.json().then(function (j) { return { ok: r.ok, body: j }; }); })
+        .then(function (res) {
+          if (res.ok) box.textContent = "Thanks for the comment.";
+          else showError((res.body && res.body.error) || "That didn't work.");
+        })
+        .catch(function () { showError("We couldn't save that just now."); });
+    });
     return box;
   }
 
@@ -264,7 +300,7 @@
       el.appendChild(t);
       if (m.options && m.options.length) el.appendChild(optionButtons(m.options));
       if (m.actions === "feedback" && m.id) el.appendChild(feedbackButtons(m.id));
-      if (m.actions === "rating") el.appendChild(ratingButtons());
+      if (m.actions === "rating" && m.id && !load("rated:" + m.id, false)) el.appendChild(ratingButtons(m.id));
       if (m.actions === "contact" && !load("contact", false)) el.appendChild(contactForm());
       if (m.created_at) el.title = new Date(m.created_at).toLocaleString();
       if (m.client_id) { el.setAttribute("data-client-id", m.client_id); byClient[m.client_id] = el; }

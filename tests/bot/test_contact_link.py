@@ -63,6 +63,13 @@ async def test_phone_from_web_chat_links_the_sms_history(db: async_sessionmaker[
         pkg = await build_context(s, conversation_id=web_conv.id)
     assert pkg.customer.customer_id == sms_customer
     assert [(p.id, p.channel) for p in pkg.customer.previous] == [(sms_conv, "sms")]
+    # The agents' context shows the SMS history, and that the web chat joined it on the customer's word.
+    from bot.agent_context import customer_history
+
+    async with db() as s:
+        history = await customer_history(s, conversation=await s.get(Conversation, web_conv.id))  # type: ignore[arg-type]
+    assert history["channels"] == ["sms", "web (linked on the customer's word, unverified)"]
+    assert [(e["id"], e["outcome"]) for e in history["earlier"]] == [(sms_conv, "resolved by a person (low_confidence)")]
 
 
 async def test_phone_first_then_a_text_from_it_joins_the_profile(
@@ -89,6 +96,7 @@ async def test_phone_first_then_a_text_from_it_joins_the_profile(
 
 async def test_thumbs_down_on_a_bot_answer_counts_as_a_miss(db: async_sessionmaker[AsyncSession],
                                                             settings_factory: Callable[..., Settings]) -> None:
+    from kb_index.models import KBPhrasing
     from kb_index.store import unanswered_questions
 
     settings = settings_factory()
@@ -111,12 +119,19 @@ async def test_thumbs_down_on_a_bot_answer_counts_as_a_miss(db: async_sessionmak
         assert (await http.post(url, json={"token": token, "message_id": answer.id, "helpful": False})).json() == {"ok": True}
         async with db() as s:
             assert await unanswered_questions(session=s) == ["how do refunds work?"]
+            # ... and a learning signal: a negative phrasing of the article, from the customer.
+            learned = [(p.article_id, p.question, p.negative, p.agent_id)
+                       for p in (await s.execute(select(KBPhrasing))).scalars()]
+            assert learned == [("refunds", "how do refunds work?", True, "customer")]
+        again = await http.post(url, json={"token": token, "message_id": answer.id, "helpful": False})
+        assert again.status_code == 200  # a second 👎 stores nothing twice
         # Changing one's mind: a later 👍 takes the miss back.
         assert (await http.post(url, json={"token": token, "message_id": answer.id, "helpful": True})).status_code == 200
     async with db() as s:
         assert await unanswered_questions(session=s) == []
         rated = await s.get(Message, answer.id)
         assert rated is not None and rated.meta["feedback"] == "up"
+        assert list((await s.execute(select(KBPhrasing))).scalars()) == []  # the 👍 took the negative back
 
 
 async def test_web_people_routes_honour_the_allowed_origins(db: async_sessionmaker[AsyncSession],

@@ -188,13 +188,39 @@ async def test_a_late_answer_is_not_a_rating_and_nothing_is_lost(rig_factory: Ca
     await rig.sweep_at(utcnow() + timedelta(minutes=6))
     async with rig.sm() as s, s.begin():
         await s.execute(update(CsatSurvey).values(expires_at=utcnow() - timedelta(minutes=1)))
-    assert await rig.text("5") == conv_id  # within the reopen window: the same conversation, reopened
+    # A bare late rating: kept on the conversation (still resolved), and the customer is told clearly.
+    assert await rig.text("5") == conv_id
     [survey] = await rig.surveys()
     assert survey.status == SurveyStatus.EXPIRED and survey.score is None
+    assert (await rig.conv(conv_id)).state == S.RESOLVED
+    assert texts(rig.sms)[-1] == rig.settings.csat_closed_message
+    await rig.sweep_at(utcnow())  # the sweep has marked it expired too: the same answer
+    assert await rig.text("4") == conv_id and texts(rig.sms)[-1] == rig.settings.csat_closed_message
     async with rig.sm() as s:
-        late = (await s.execute(select(Event).where(Event.kind == "csat_late_reply"))).scalar_one()
+        late = list((await s.execute(select(Event).where(Event.kind == "csat_late_reply"))).scalars())
         stored = (await s.execute(select(Message).where(Message.text == "5"))).scalar_one()
-    assert late.data["survey_id"] == survey.id and stored.conversation_id == conv_id
+    assert [e.data["survey_id"] for e in late] == [survey.id, survey.id] and stored.conversation_id == conv_id
+    # A late rating with more to say is an ordinary message: it reopens the conversation.
+    assert await rig.text("5 but the weather is still wrong") == conv_id
+    assert (await rig.conv(conv_id)).state != S.RESOLVED
+    [survey] = await rig.surveys()
+    assert survey.score is None
+
+
+async def test_a_number_for_a_newer_conversation_is_not_a_rating(rig_factory: Callable[..., Rig]) -> None:
+    """Surveyed, then (after the reopen window, inside the survey's) a new conversation starts: a "2"
+    there belongs to it (a numbered choice, say), never to the old survey."""
+    rig = rig_factory()
+    old = await rig.handled_by_a_person()
+    await rig.sweep_at(utcnow() + timedelta(minutes=6))
+    async with rig.sm() as s, s.begin():
+        await s.execute(update(Conversation).where(Conversation.id == old)
+                        .values(resolved_at=utcnow() - timedelta(hours=30)))
+    new = await rig.text("how do refunds work?")
+    assert new != old
+    assert await rig.text("2") == new
+    [survey] = await rig.surveys()
+    assert (survey.status, survey.score) == (SurveyStatus.SENT, None)
 
 
 async def test_bot_resolutions_are_surveyed_only_when_asked(rig_factory: Callable[..., Rig]) -> None:

@@ -52,6 +52,9 @@ async def test_customer_profile_from_slack(rig: Rig) -> None:  # noqa: F811
     assert "*Dana*" in shown and "Identities: web" in shown
     assert "VIP" in await rig.command(f"customer {conv_id} vip")
     assert "tags enterprise" in await rig.command(f"customer {conv_id} tag enterprise")
+    thread = await rig.thread(conv_id)
+    header = [u for u in rig.fake.called("chat.update") if u["ts"] == thread.card_ts][-1]
+    assert "enterprise, vip" in str(header["blocks"])  # the thread's header follows the profile
     assert "Not changed:" in await rig.command(f"customer {conv_id} email not-an-email")
     assert "Email ann@example.com" in await rig.command(f"customer {conv_id} email ann@example.com")
     assert "There is no conversation #999" in await rig.command("customer 999")

@@ -3,20 +3,22 @@ release, idle timers, the reopen window setting."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+import pytest
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.auto_assign import auto_assign, waiting_queue
+from bot.auto_assign import ROUND_LOCK, auto_assign, waiting_queue
 from bot.engine import Pipeline
 from bot.idle_close import close_idle
 from bot.messages import Address, InboundMessage, utcnow
 from bot.models import Conversation, Event, Message
 from bot.models import ConversationState as S
-from bot.presence import set_presence
+from bot.presence import open_loads, set_presence
 from bot.queue_actions import release
 from bot.settings import Settings
 from bot.sla_repage import REPAGED, repage_breaches
@@ -160,3 +162,63 @@ async def test_reopen_window_is_a_setting(any_db: async_sessionmaker[AsyncSessio
                         .values(resolved_at=utcnow() - timedelta(hours=3)))
     assert (await pipeline.receive(InboundMessage(Address("web", "r"), "r3", "refund?"))).conversation_id != first
     await pipeline.drain()
+
+
+@pytest.mark.postgres
+async def test_concurrent_rounds_never_push_an_agent_past_the_cap(
+    pg_db: async_sessionmaker[AsyncSession], settings_factory: Callable[..., Settings]
+) -> None:
+    """Several workers sweeping at once (PostgreSQL): one round at a time, so the caps hold; a round
+    that finds another one running skips (its conversations wait for the next sweep)."""
+    db = pg_db
+    now = utcnow()
+    for n in range(8):
+        await handed_off(db, at=now - timedelta(minutes=60 - n), address=f"q{n}")
+    async with db() as s, s.begin():
+        await set_presence(s, agent_id="U1", status="available", name="Ann", cap=1)
+        await set_presence(s, agent_id="U2", status="available", name="Bo", cap=2)
+    # Another worker's round is on: this one does nothing.
+    async with db() as other, other.begin():
+        await other.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ROUND_LOCK})
+        skipped = await auto_assign(sessionmaker=db, pipeline=make_pipeline(db, settings_factory()),
+                                    strategy="least_loaded", default_cap=5)
+    assert skipped == []
+
+    rounds = await asyncio.gather(*[
+        auto_assign(sessionmaker=db, pipeline=make_pipeline(db, settings_factory()), strategy=strategy,
+                    default_cap=5) for strategy in ("least_loaded", "round_robin", "least_loaded", "round_robin")])
+    async with db() as s:
+        loads = await open_loads(s)
+    assert loads == {"U1": 1, "U2": 2}
+    assert sum(len(r) for r in rounds) == 3
+
+
+async def test_an_agent_who_takes_one_meanwhile_is_not_given_another(
+    any_db: async_sessionmaker[AsyncSession], settings_factory: Callable[..., Settings]
+) -> None:
+    """The round's plan is made from loads read at its start; each assignment checks again, so an
+    agent who took a conversation themselves in between is not pushed past their cap."""
+    db = any_db
+    now = utcnow()
+    queued = [await handed_off(db, at=now - timedelta(minutes=30 - n), address=f"m{n}") for n in range(3)]
+    async with db() as s, s.begin():
+        await set_presence(s, agent_id="U1", status="available", name="Ann", cap=2)
+    pipeline = make_pipeline(db, settings_factory())
+
+    class TakesFirst:
+        """Ann takes the last conversation herself while the round is on (after it read the loads)."""
+
+        taken = False
+
+        async def assign(self, conversation_id: int, **kw: Any) -> Any:
+            if not self.taken:
+                self.taken = True
+                await pipeline.assign(queued[-1], user_id="U1", user_name="Ann")
+            return await pipeline.assign(conversation_id, **kw)
+
+    plan = await auto_assign(sessionmaker=db, pipeline=TakesFirst(), strategy="least_loaded", default_cap=5)
+    assert plan == [(queued[0], "U1")]  # the plan had queued[1] for her too: skipped, she is at her cap
+    async with db() as s:
+        assert await open_loads(s) == {"U1": 2}
+        convs = {c.id: c for c in (await s.execute(select(Conversation))).scalars()}
+    assert convs[queued[-1]].assignee_id == "U1" and convs[queued[1]].state == S.WAITING

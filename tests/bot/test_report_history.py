@@ -5,9 +5,9 @@ The week (Mon 2026-11-23 .. Mon 2026-11-30, UTC; business hours mon-fri 09:00-17
 
 C1 web  A  Mon 10:00 created, 10:01 bot answers (refunds), 10:30 closed by the idle timer -> automated
 C2 sms  B  Mon 11:00 created, 11:01 bot answers (refunds), 11:10 resolved; REOPENED 15:00, handed off
-           15:01 (asked_for_human), assigned U1 15:30, U1 replies 15:40, resolved 16:00
+           15:01 (asked_for_human), assigned U1 15:30, U1 replies 15:40 and 15:50, resolved 16:00
 C3 web  C  Tue 16:00 created, 16:05 handed off (negative_sentiment, high), assigned U2 16:20, U2 replies
-           16:30 and 16:45, resolved 16:50; reopened Thu (holiday) 10:00, bot answers (shipping), idle-closed 10:20
+           16:30 (once), resolved 16:50; reopened Thu (holiday) 10:00, bot answers (shipping), idle-closed 10:20
 C4 sms  D  Wed 20:00 created (after hours), 20:01 escalated (keyword, urgent: around the clock), assigned
            supervisor S1 20:30, S1 replies 20:40 (first-response clock breached: due 20:16), resolved 23:00.
            D is then merged into B (the same person on a second number).
@@ -21,7 +21,7 @@ Surveys: C2 sent Mon 16:05 -> 5; C3 sent Tue 17:00 -> 2; C4 sent Thu 09:00, no a
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -61,13 +61,13 @@ HISTORY: list[tuple[str, str, str, datetime, str, list[tuple[str, datetime, dict
         ("assigned", t(23, 15, 30), {"to": "U1", "role": "agent"}),
         ("first_human_response", t(23, 15, 40), {"by": "U1"}),
         ("agent_replied", t(23, 15, 40), {"by": "U1"}),
+        ("agent_replied", t(23, 15, 50), {"by": "U1"}),
         ("resolved", t(23, 16), {"by": "U1"}),
     ], []),
     ("C3", "web", "C", t(24, 16), "resolved", [
         ("handed_off", t(24, 16, 5), {"trigger": "negative_sentiment", "priority": "high"}),
         ("assigned", t(24, 16, 20), {"to": "U2", "role": "agent"}),
         ("agent_replied", t(24, 16, 30), {"by": "U2"}),
-        ("agent_replied", t(24, 16, 45), {"by": "U2"}),
         ("resolved", t(24, 16, 50), {"by": "U2"}),
         ("reopened", t(26, 10), {}),
         ("bot_answered", t(26, 10, 1), {"article_id": "shipping"}),
@@ -96,12 +96,13 @@ HISTORY: list[tuple[str, str, str, datetime, str, list[tuple[str, datetime, dict
 SURVEYS = [("C2", t(23, 16, 5), 5), ("C3", t(24, 17), 2), ("C4", t(26, 9), None), ("C7", t(23, 10), 4)]
 
 
-async def replay(sm: async_sessionmaker[AsyncSession]) -> dict[str, int]:
+async def replay(sm: async_sessionmaker[AsyncSession], history: list[Any] = HISTORY,
+                 surveys: list[Any] = SURVEYS) -> dict[str, int]:
     """Write the history; returns conversation name -> id (customer D merged into B at the end)."""
     ids: dict[str, int] = {}
     customers: dict[str, Customer] = {}
     async with sm() as s, s.begin():
-        for n, (name, channel, who, created, state, events, questions) in enumerate(HISTORY):
+        for n, (name, channel, who, created, state, events, questions) in enumerate(history):
             if who not in customers:
                 customers[who] = Customer(display_name=f"Customer {who}")
                 s.add(customers[who])
@@ -125,12 +126,14 @@ async def replay(sm: async_sessionmaker[AsyncSession]) -> dict[str, int]:
                 s.add(Message(conversation_id=conv.id, channel=channel, direction="in", author_kind="customer",
                               text=f"{text} (answered)", platform_id=f"{name}-{i}-ok", created_at=at,
                               meta={"kb": {"query": text, "answered": True, "hits": []}}))
-        for name, sent, score in SURVEYS:
+        for name, sent, score in surveys:
             conv_row = await s.get(Conversation, ids[name])
             assert conv_row is not None
             s.add(CsatSurvey(conversation_id=conv_row.id, identity_id=conv_row.identity_id, channel=conv_row.channel,
                              status="answered" if score else "sent", sent_at=sent, due_at=sent, score=score,
                              answered_at=sent if score else None))
+    if "D" not in customers:
+        return ids
     async with sm() as s, s.begin():
         await merge_customers(s, source_id=customers["D"].id, target_id=customers["B"].id)
     ids["B"], ids["D"] = customers["B"].id, customers["D"].id
@@ -163,8 +166,9 @@ EXPECTED: list[tuple[str, Any]] = [
     ("resolution.mean_s", 8400.0),
     ("resolution_business.p50_s", 1800.0), ("resolution_business.p90_s", 3600.0),
     ("resolution_business.mean_s", 1542.9),
-    # FCR: C2 (one reply), C3 (two replies: no), C4 (one), C7 (one); C2 and C4 are inside their 7 days.
-    ("fcr", {"eligible": 4, "one_touch": 3, "pending": 2, "rate": 0.75}),
+    # FCR: C2 (two replies: no), C3 (one reply, but reopened 2 days later: no), C4 (one; resolved Wed 23:00,
+    # still inside its 7 days), C7 (one; its 7 days ended Mon 30 09:30, before the report).
+    ("fcr", {"eligible": 4, "one_touch": 2, "pending": 1, "rate": 0.5}),
     ("aht", {"S1": {"resolved": 1, "mean_s": 9000.0, "p50_s": 9000.0},
              "U1": {"resolved": 2, "mean_s": 1500.0, "p50_s": 1500.0},
              "U2": {"resolved": 1, "mean_s": 1800.0, "p50_s": 1800.0}}),
@@ -184,7 +188,7 @@ EXPECTED: list[tuple[str, Any]] = [
 
 SMS_ONLY: list[tuple[str, Any]] = [
     ("conversations", 2), ("customers", 1), ("by_channel", {"sms": 2}), ("resolved", 4),
-    ("first_response.p50_s", 2340.0), ("fcr", {"eligible": 3, "one_touch": 3, "pending": 2, "rate": 1.0}),
+    ("first_response.p50_s", 2340.0), ("fcr", {"eligible": 3, "one_touch": 2, "pending": 1, "rate": 0.6667}),
     ("automated_resolutions", 0), ("csat.sent", 3), ("open_now", {}),
 ]
 
@@ -220,7 +224,7 @@ async def test_pending_figures_settle_later(db: async_sessionmaker[AsyncSession]
     """Read a week later, nothing is pending any more and C5's clocks are breached."""
     async with db() as s:
         report = await build_report(s, since=SINCE, until=UNTIL, now=datetime(2026, 12, 10, tzinfo=UTC), policy=POLICY)
-    assert report.fcr["pending"] == 0 and report.fcr["rate"] == 0.75
+    assert report.fcr["pending"] == 0 and report.fcr["rate"] == 0.5
     assert report.sla["first_response"] == {"met": 2, "breached": 2, "pending": 0, "adherence": 0.5}
     assert report.sla["resolution"] == {"met": 3, "breached": 1, "pending": 0, "adherence": 0.75}
 
@@ -239,11 +243,11 @@ async def test_text_and_csv(db: async_sessionmaker[AsyncSession], history: dict[
         report = await build_report(s, since=SINCE, until=UNTIL, now=NOW, policy=POLICY)
     text = "\n".join(report_lines(report))
     assert "Automated resolution 17% (1)" in text
-    assert "FCR 75% (3 of 4, 2 inside their 7 days)" in text
+    assert "FCR 50% (2 of 4, 1 inside their 7 days)" in text
     assert "SLA first response: 67% met (2 met, 1 breached, 1 running)" in text
     rows = report_csv(report).splitlines()
     assert rows[0] == "metric,key,value"
-    assert "fcr,rate,0.75" in rows and "aht,U1.mean_s,1500.0" in rows and "by_channel,web,4" in rows
+    assert "fcr,rate,0.5" in rows and "aht,U1.mean_s,1500.0" in rows and "by_channel,web,4" in rows
 
 
 async def test_every_figure_on_both_databases(any_db: async_sessionmaker[AsyncSession]) -> None:
@@ -253,3 +257,34 @@ async def test_every_figure_on_both_databases(any_db: async_sessionmaker[AsyncSe
         report = (await build_report(s, since=SINCE, until=UNTIL, now=NOW, policy=POLICY)).to_dict()
     wrong = [(path, dig(report, path), expected) for path, expected in EXPECTED if dig(report, path) != expected]
     assert wrong == []
+
+
+def bot_resolved(name: str, created: datetime, *later: tuple[str, datetime, dict[str, Any]]) -> Any:
+    return (name, "web", name, created, "resolved", [
+        ("bot_answered", created.replace(minute=1), {"article_id": "refunds"}),
+        ("resolved", created.replace(minute=30), {"by": "idle"}), *later], [])
+
+
+HOLD = [
+    # Reopened 23 h 59 min after its resolution: not automated.
+    bot_resolved("H1", t(23, 10), ("reopened", t(24, 10, 29), {}), ("bot_answered", t(24, 10, 30), {}),
+                 ("resolved", t(24, 11), {"by": "idle"})),
+    # Reopened 24 h 1 min after: the resolution held, automated.
+    bot_resolved("H2", t(23, 11), ("reopened", t(24, 11, 31), {}), ("bot_answered", t(24, 11, 32), {}),
+                 ("resolved", t(24, 12), {"by": "idle"})),
+    # A person picked the resolved conversation up 20 h later (no reopen event): not automated.
+    bot_resolved("H3", t(23, 12), ("assigned", t(24, 8, 30), {"to": "U1", "role": "agent"})),
+    # Resolved Sun 29 20:30: automated so far, but its 24 h are not over at the report (pending).
+    bot_resolved("H4", t(29, 20)),
+    # Never answered by the bot: not automated, whatever happens.
+    ("H5", "web", "H5", t(25, 9), "resolved", [("resolved", t(25, 9, 30), {"by": "idle"})], []),
+]
+
+
+async def test_the_24_hour_hold(db: async_sessionmaker[AsyncSession]) -> None:
+    await replay(db, history=HOLD, surveys=[])
+    async with db() as s:
+        report = (await build_report(s, since=SINCE, until=UNTIL + timedelta(days=1), now=NOW, policy=POLICY)).to_dict()
+    assert (report["automated_resolutions"], report["automated_pending"]) == (2, 1)
+    assert report["automated_resolution_rate"] == 0.4 and report["conversations"] == 5
+    assert report["contained_rate"] == 0.8  # all but H3

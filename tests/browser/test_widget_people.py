@@ -1,5 +1,5 @@
 """The widget's people-side offers in real Chromium: 👍/👎 under a bot answer (a 👎 counts as a miss),
-and a CSAT survey's 1-5 buttons whose click is stored as the rating."""
+a CSAT survey's 1-5 buttons whose click is stored as the rating, then the optional comment."""
 
 from __future__ import annotations
 
@@ -62,6 +62,18 @@ async def test_thumbs_down_and_a_survey_rating_from_the_widget(browser: Any, liv
             survey = (await s.execute(select(CsatSurvey).where(CsatSurvey.conversation_id == conv.id))).scalar_one()
             assert (survey.score, survey.status) == (4, "answered")
             assert (await s.get(Conversation, conv.id)).state == "resolved"  # type: ignore[union-attr]
+        # The optional comment under the rating.
+        await survey_msg.get_by_role("textbox", name="Comment").fill("quick and kind")
+        await survey_msg.get_by_role("button", name="Send comment").click()
+        await expect(survey_msg).to_contain_text("Thanks for the comment.", timeout=15_000)
+        async with live_app.parts.sessionmaker() as s:
+            survey = (await s.execute(select(CsatSurvey).where(CsatSurvey.conversation_id == conv.id))).scalar_one()
+            assert (survey.score, survey.comment) == (4, "quick and kind")
+        # A reload does not offer the rating again (a second number would be an ordinary message).
+        await page.reload()
+        await expect(page.locator("#sb-status")).to_have_attribute("data-state", "open", timeout=15_000)
+        await expect(survey_msg).to_have_count(1, timeout=15_000)
+        await expect(survey_msg.get_by_role("button", name="Rate 4 of 5")).to_have_count(0)
         assert page.errors == []  # type: ignore[attr-defined]
     finally:
         await context.close()
