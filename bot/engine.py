@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -25,6 +25,7 @@ from bot.desk import Desk, NullDesk
 from bot.messages import Address, InboundMessage, Receipt, TranscriptItem, utcnow
 from bot.models import ChannelIdentity, Conversation, Customer, Message
 from bot.models import ConversationState as S
+from bot.privacy import Redactor
 from bot.settings import Settings
 from bot.sms_compliance import apply_compliance
 from bot.sms_outbox import enqueue_reply
@@ -58,9 +59,11 @@ class Pipeline:
         policy: Policy,
         desk: Desk | None = None,
         wake: Callable[[], None] | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.settings = settings
+        self.redactor = redactor or Redactor.from_settings(settings)
         self.kb = kb
         self.policy = policy
         self.desk: Desk = desk or NullDesk()
@@ -79,6 +82,8 @@ class Pipeline:
         return receipt
 
     async def _store_inbound(self, msg: InboundMessage) -> tuple[Receipt, bool]:
+        clean = self.redactor.inbound(msg.text)  # at the door: nothing below sees the personal data
+        msg = replace(msg, text=clean.text, meta=_door_meta(msg.meta, clean.kinds))
         async with self.sessionmaker() as session, session.begin():
             existing = await store.find_message(session, channel=msg.channel, platform_id=msg.platform_id)
             if existing is not None:
@@ -102,6 +107,7 @@ class Pipeline:
                         author_kind="customer",
                         author_name=msg.display_name,
                         text=msg.text,
+                        sealed_text=clean.sealed,
                         platform_id=msg.platform_id,
                         meta=meta,
                         created_at=msg.received_at,
@@ -111,11 +117,12 @@ class Pipeline:
                 existing = await store.find_message(session, channel=msg.channel, platform_id=msg.platform_id)
                 assert existing is not None
                 return self._duplicate(existing), False
-            return Receipt(message_id=row.id, conversation_id=conv.id, duplicate=False), True
+            return Receipt(message_id=row.id, conversation_id=conv.id, duplicate=False, text=row.text), True
 
     @staticmethod
     def _duplicate(existing: Message) -> Receipt:
-        return Receipt(message_id=existing.id, conversation_id=existing.conversation_id, duplicate=True)
+        return Receipt(message_id=existing.id, conversation_id=existing.conversation_id, duplicate=True,
+                       text=existing.text)
 
     async def _conversation_for(self, session: AsyncSession, *, identity: ChannelIdentity) -> Conversation:
         conv = await store.open_conversation(session, identity_id=identity.id)
@@ -402,6 +409,9 @@ class Pipeline:
         meta: dict[str, Any] | None = None,
     ) -> int | None:
         """An agent's reply (or internal note). Returns the message id, None for a retry already stored."""
+        # agents paste card numbers too: masked before storing or sending (replies keep contact details)
+        clean = self.redactor.inbound(text, author="note" if internal else "agent")
+        text = clean.text
         try:
             async with self.sessionmaker() as session, session.begin():
                 if source_id is not None:
@@ -413,7 +423,7 @@ class Pipeline:
                     note = await store.add_message(
                         session, conversation_id=conv.id, channel=conv.channel, direction="out",
                         author_kind=role, author_id=author_id, author_name=author_name, text=text,
-                        internal=True, source_id=source_id, meta=meta or {},
+                        sealed_text=clean.sealed, internal=True, source_id=source_id, meta=meta or {},
                     )
                     return note.id
                 if conv.state in (S.BOT, S.WAITING, S.RESOLVED):
@@ -560,6 +570,16 @@ class Pipeline:
             await store.set_opted_out(
                 session, channel=address.channel, address=address.address, opted_out=opted_out
             )
+
+def _door_meta(meta: dict[str, Any], kinds: tuple[str, ...]) -> dict[str, Any]:
+    """The channel's meta without a second copy of the sender's number; which kinds were masked."""
+    out = dict(meta)
+    if isinstance(out.get("sms"), dict):
+        out["sms"] = {k: v for k, v in out["sms"].items() if k != "From"}
+    if kinds:
+        out["pii"] = list(kinds)
+    return out
+
 
 def _decision_dict(decision: Decision) -> dict[str, Any]:
     return {"trigger": decision.trigger, "evidence": decision.evidence, "target": decision.target,

@@ -18,7 +18,7 @@ always masked: `parse_policy` refuses "keep" for them (PCI DSS: no full PAN or C
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 import phonenumbers
@@ -250,9 +250,13 @@ def redact(text: str, policy: Policy | None = None, *, region: str = "US") -> st
     return _apply(text, spans)
 
 
-def scrub(text: str, policy: Policy | None = None, *, region: str = "US") -> Scrubbed:
-    """The fully masked text, and (only if a kept kind is present) the text with just the masked kinds masked."""
-    spans = detect(text, region=region)
+def scrub(
+    text: str, policy: Policy | None = None, *, region: str = "US", ignore: Collection[str] = ()
+) -> Scrubbed:
+    """The fully masked text, and (only if a kept kind is present) the text with just the masked kinds masked.
+
+    Kinds in `ignore` are left as they are (an agent's reply may give the business's own email address)."""
+    spans = [s for s in detect(text, region=region) if s.kind not in ignore]
     kinds = tuple(sorted({s.kind for s in spans}))
     masked = _apply(text, spans)
     policy = policy or {}
