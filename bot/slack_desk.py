@@ -534,6 +534,8 @@ class SlackDesk:
             return None
         async with self.sessionmaker() as session, session.begin():
             conv = await store.get_conversation(session, conversation_id=conversation_id)
+            stored = await session.get(Message, mid)
+            text = stored.text if stored is not None else text  # as stored: personal data masked
             blocks = [kit.section(f":lock: *Internal note by <@{user.id}>* (not sent to the customer)\n"
                                    f"{kit.quote(text)}")]
             await self._post(session, conv, f"Internal note: {kit.clip(text, 150)}", blocks)
