@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from bot.customers_cmd import app as customers_app
+from bot.pii_cmd import app as pii_app
 from bot.report_cli import report as report_command
 from bot.settings import Settings
 
@@ -19,6 +20,7 @@ outbox_app = typer.Typer(help="Inspect and retry deliveries.", no_args_is_help=T
 app.add_typer(conversations_app, name="conversations")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(customers_app, name="customers")
+app.add_typer(pii_app, name="pii")
 
 try:  # the KB engine's commands: ingest, search, eval, gaps, tune
     from kb_index.cli import app as kb_app

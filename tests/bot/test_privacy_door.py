@@ -107,3 +107,19 @@ def test_settings_refuse_a_bad_policy(settings_factory: Callable[..., Settings],
                                       needle: str) -> None:
     with pytest.raises(ValidationError, match=needle):
         settings_factory(**overrides)
+
+
+async def test_rotate_re_encrypts_with_the_newest_key(
+    db: async_sessionmaker[AsyncSession], settings_factory: Callable[..., Settings]
+) -> None:
+    from bot.pii_cmd import rotate_sealed
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    pipeline, _, _, _ = make_pipeline(db, settings_factory(pii_policy="email=keep", pii_keys=old))
+    for n in range(3):
+        await pipeline.receive(InboundMessage(Address("web", f"r{n}"), f"m-{n}", f"mail r{n}@example.com"))
+    await pipeline.drain()
+    assert await rotate_sealed(db, Vault.from_keys(f"{new},{old}"), batch=2) == 3
+    async with db() as s:
+        sealed = [m.sealed_text for m in (await s.execute(select(Message))).scalars() if m.sealed_text]
+    assert sorted(Vault.from_keys(new).open(t) for t in sealed) == [f"mail r{n}@example.com" for n in range(3)]
