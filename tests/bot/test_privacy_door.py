@@ -4,6 +4,7 @@ the KB search, and kept kinds are stored only encrypted (bot.privacy, bot.pii_va
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
@@ -123,3 +124,17 @@ async def test_rotate_re_encrypts_with_the_newest_key(
     async with db() as s:
         sealed = [m.sealed_text for m in (await s.execute(select(Message))).scalars() if m.sealed_text]
     assert sorted(Vault.from_keys(new).open(t) for t in sealed) == [f"mail r{n}@example.com" for n in range(3)]
+
+
+async def test_the_sqlite_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    from bot.db import make_engine
+
+    loose = tmp_path / "loose.db"
+    loose.write_bytes(b"")
+    loose.chmod(0o644)
+    for path in (tmp_path / "new" / "fresh.db", loose):
+        engine = make_engine(f"sqlite+aiosqlite:///{path}")
+        async with engine.begin() as conn:
+            await conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS t (x TEXT)")
+        await engine.dispose()
+        assert path.stat().st_mode & 0o777 == 0o600
