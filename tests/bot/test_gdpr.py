@@ -40,10 +40,13 @@ async def report_dict(rig: Rig, now: datetime) -> dict[str, Any]:
     return data
 
 
-@pytest.fixture
-async def rig(rig_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Rig:  # noqa: F811
-    made: Rig = await rig_factory()
-    for key, value in {"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'slack.db'}", "ENVIRONMENT": "test",
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def rig(rig_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+              request: pytest.FixtureRequest) -> Rig:
+    url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
+    made: Rig = await rig_factory(db_url=url)
+    url = url or f"sqlite+aiosqlite:///{tmp_path / 'slack.db'}"
+    for key, value in {"DATABASE_URL": url, "ENVIRONMENT": "test",
                        "SLACK_BOT_TOKEN": "xoxb-test-token", "SLACK_SIGNING_SECRET": SECRET}.items():
         monkeypatch.setenv(key, value)
     return made
