@@ -186,9 +186,12 @@ def sample(rng: random.Random) -> Sample:
             b.add(rng.choice(("the code is ", "OTP: ", "verification code "))).add(code, "secret")
         else:
             b.add(code, "secret").add(" is my code")
-    else:
+    elif rng.random() < 0.7:
         b.add(rng.choice(("my zip code is ", "promo code ", "error code ", "room ", "item "))).add(
             str(rng.randint(100, 99999))).add(rng.choice((" didn't work", "", " thanks")))
+    else:
+        b.add(rng.choice(("my code doesnt work", "the otp expired again", "I forgot my password, reset it?",
+                          "verification code please", "what is the pin for?", "paid 1.234.567,89 EUR on 3.10.2023")))
     return b.done()
 
 

@@ -92,8 +92,10 @@ def mask_email(address: str) -> str:
 
 # ---- detectors ------------------------------------------------------------------------------------
 
-_CARD_RUN = re.compile(r"(?<![\w.,/+-])\d(?:[ -]?\d){12,18}(?![\w/]|[.,]\d)")
-_CARD_GROUPS = re.compile(r"\d{4}([ -])\d{4}\1\d{4}\1\d{1,7}|\d{4}([ -])\d{6}\2\d{4,5}|\d{4}([ -])\d{4}\3\d{4}\3\d{4}\3\d{1,3}")
+_CARD_RUN = re.compile(r"(?<![\w.,/+-])\d(?:[ .-]?\d){12,18}(?![\w/]|[.,]\d)")
+_CARD_GROUPS = re.compile(
+    r"\d{4}([ .-])\d{4}\1\d{4}\1\d{1,7}|\d{4}([ .-])\d{6}\2\d{4,5}|\d{4}([ .-])\d{4}\3\d{4}\3\d{4}\3\d{1,3}"
+)
 _ISSUER = re.compile(r"4|5[1-5]|2[2-7]|3[47]|3[0689]|35|6[0245]|5[0678]|8[18]")  # Visa MC Amex Diners JCB Disc. UnionPay Maestro
 _NOT_CARD_BEFORE = re.compile(
     r"(?i)\b(?:order|invoice|ref(?:erence)?|tracking|ticket|case|booking|account|acct|customer|member|"
@@ -109,6 +111,7 @@ _AFTER_CARD = re.compile(r"[\s,;]*(?:exp\w*\s*)?((?:0[1-9]|1[0-2])\s?/\s?(?:20)?
 _IBAN = re.compile(r"(?i)\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{1,4}){3,8}\b")
 _SSN = re.compile(r"(?<![\d-])(?!000|666|9\d\d)(\d{3})([- ])(?!00)(\d{2})\2(?!0000)(\d{4})(?![\d-])")
 _SSN_BARE = re.compile(r"(?i)\b(?:ssn|social\s+security(?:\s+(?:number|no\.?|#))?)\s*(?:is|:|#|=)?\s*(\d{9})\b")
+_DATE = re.compile(r"\d{1,2}[./ ]\d{1,2}[./ ](?:19|20)\d{2}|(?:19|20)\d{2}[./ -]\d{1,2}[./ -]\d{1,2}")
 _EMAIL = re.compile(r"(?i)(?<![\w.+-])[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b")
 _SECRET = re.compile(
     r"(?i)\b(?:password|passwort|passcode|passwd|pwd|pass\s?phrase|pin(?:\s?(?:code|number))?|login)"
@@ -116,7 +119,8 @@ _SECRET = re.compile(
 )
 _CODE = re.compile(
     r"(?i)\b(?:(?:one[- ]time|verification|confirmation|security|login|sign[- ]in|2fa|mfa|auth(?:entication)?|"
-    r"sms|access|my|the)\s+(?:pass)?code|otp|passcode)\b(?:\s+(?:is|was))?\s*[:=]?\s*([0-9]{4,8}|[A-Z0-9]{6,8})\b"
+    r"sms|access|my|the)\s+(?:pass)?code|otp|passcode|pin)\b(?:\s+(?:is|was))?\s*[:=]?\s*"
+    r"([0-9]{4,8}|(?=[A-Za-z]*[0-9])[A-Za-z0-9]{6,8})\b"
 )
 _CODE_FIRST = re.compile(r"(?i)\b([0-9]{4,8})\s+is\s+(?:my|the|your)\s+(?:one[- ]time\s+|verification\s+|login\s+)?(?:code|otp|pin)\b")
 
@@ -132,6 +136,8 @@ def _card_spans(text: str) -> list[Span]:
         if not (13 <= len(digits) <= 19 and _ISSUER.match(digits) and luhn.is_valid(digits)):
             continue
         grouped = _CARD_GROUPS.fullmatch(raw) is not None
+        if "." in raw and not grouped:
+            continue  # dots only as a card's own grouping ("4111.1111.1111.1111"), never inside amounts
         if not grouped:  # an unformatted run: an order or account id unless nothing says so
             before = text[max(0, m.start() - 30) : m.start()]
             near = text[max(0, m.start() - 60) : m.end() + 30]
@@ -186,7 +192,7 @@ def _phone_spans(text: str, region: str) -> list[Span]:
     spans = []
     iban_like = [m.span() for m in _IBAN.finditer(text)]  # a mistyped IBAN's digits are not a phone number
     for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID):
-        if any(s <= match.start and match.end <= e for s, e in iban_like):
+        if any(s <= match.start and match.end <= e for s, e in iban_like) or _DATE.fullmatch(match.raw_string):
             continue
         before = text[max(0, match.start - 30) : match.start]
         if _NOT_CARD_BEFORE.search(before) and not re.search(r"(?i)\b(?:phone|call|text|mobile|cell)\b", before):

@@ -95,6 +95,10 @@ def test_order_ids_dates_and_amounts_are_not_card_numbers(date: str, amount: str
     ("104233 is my code", ["secret"]),
     ("my zip code is 94103 and promo code SAVE20 failed, error code 500", []),
     ("I forgot my password, can you reset it?", []),
+    ("my code doesnt work and the otp expired, verification code please", []),
+    ("PIN 4455, otp A1B2C3", ["secret", "secret"]),
+    ("card 4111.1111.1111.1111", ["card"]),
+    ("paid 1.234.567.890.123,45 EUR and 4.111.111.111.111.111", []),
 ])
 def test_examples(text: str, kinds: list[str]) -> None:
     assert [s.kind for s in detect(text)] == kinds
