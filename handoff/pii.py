@@ -99,7 +99,7 @@ _CARD_GROUPS = re.compile(
 _ISSUER = re.compile(r"4|5[1-5]|2[2-7]|3[47]|3[0689]|35|6[0245]|5[0678]|8[18]")  # Visa MC Amex Diners JCB Disc. UnionPay Maestro
 _NOT_CARD_BEFORE = re.compile(
     r"(?i)\b(?:order|invoice|ref(?:erence)?|tracking|ticket|case|booking|account|acct|customer|member|"
-    r"confirmation|transaction|txn|receipt|serial|sku|id|no\.?|number|#)\s*(?:no\.?|number|id|#)?\s*[:#]?\s*$"
+    r"confirmation|transaction|txn|receipt|serial|sku|id)\s*(?:no\.?|number|id|#)?\s*[:#]?\s*$"
 )
 _CARD_WORDS = re.compile(r"(?i)\b(?:card|visa|master\s?card|amex|american express|discover|credit|debit|cvv2?|cvc2?|pan)\b")
 _CVV = re.compile(r"(?i)\b(?:cvv2?|cvc2?|csc|cvn|security\s+code|card\s+code)\b\s*(?:is|was|:|=|#|no\.?)?\s*(\d{3,4})\b")
