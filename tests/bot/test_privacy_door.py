@@ -138,3 +138,16 @@ async def test_the_sqlite_file_is_readable_by_its_owner_only(tmp_path: Path) -> 
             await conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS t (x TEXT)")
         await engine.dispose()
         assert path.stat().st_mode & 0o777 == 0o600
+
+
+async def test_profile_notes_are_masked(db: async_sessionmaker[AsyncSession]) -> None:
+    from bot import customers_admin as admin
+    from bot.models import ChannelIdentity, Customer
+
+    async with db() as s, s.begin():
+        c = Customer()
+        s.add(c)
+        await s.flush()
+        s.add(ChannelIdentity(customer_id=c.id, channel="web", address="n-1"))
+        saved = await admin.set_profile(s, customer_id=c.id, notes=f"paid with {CARD}, prefers SMS")
+    assert saved.notes == "paid with \u2022\u2022\u2022\u2022 \u2022\u2022\u2022\u2022 \u2022\u2022\u2022\u2022 1111, prefers SMS"
