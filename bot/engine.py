@@ -25,7 +25,7 @@ from bot.desk import Desk, NullDesk
 from bot.messages import Address, InboundMessage, Receipt, TranscriptItem, utcnow
 from bot.models import ChannelIdentity, Conversation, Customer, Message
 from bot.models import ConversationState as S
-from bot.privacy import Redactor
+from bot.privacy import Redactor, door_meta
 from bot.settings import Settings
 from bot.sms_compliance import apply_compliance
 from bot.sms_outbox import enqueue_reply
@@ -83,7 +83,7 @@ class Pipeline:
 
     async def _store_inbound(self, msg: InboundMessage) -> tuple[Receipt, bool]:
         clean = self.redactor.inbound(msg.text)  # at the door: nothing below sees the personal data
-        msg = replace(msg, text=clean.text, meta=_door_meta(msg.meta, clean.kinds))
+        msg = replace(msg, text=clean.text, meta=door_meta(msg.meta, clean.kinds))
         async with self.sessionmaker() as session, session.begin():
             existing = await store.find_message(session, channel=msg.channel, platform_id=msg.platform_id)
             if existing is not None:
@@ -570,16 +570,6 @@ class Pipeline:
             await store.set_opted_out(
                 session, channel=address.channel, address=address.address, opted_out=opted_out
             )
-
-def _door_meta(meta: dict[str, Any], kinds: tuple[str, ...]) -> dict[str, Any]:
-    """The channel's meta without a second copy of the sender's number; which kinds were masked."""
-    out = dict(meta)
-    if isinstance(out.get("sms"), dict):
-        out["sms"] = {k: v for k, v in out["sms"].items() if k != "From"}
-    if kinds:
-        out["pii"] = list(kinds)
-    return out
-
 
 def _decision_dict(decision: Decision) -> dict[str, Any]:
     return {"trigger": decision.trigger, "evidence": decision.evidence, "target": decision.target,

@@ -8,6 +8,7 @@ secrets never are.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from bot.pii_vault import Vault
 from bot.settings import Settings
@@ -55,4 +56,11 @@ class Redactor:
         return text
 
 
-NULL_REDACTOR = Redactor(policy=parse_policy(""))
+def door_meta(meta: dict[str, Any], kinds: tuple[str, ...]) -> dict[str, Any]:
+    """The channel's meta without a second copy of the sender's number; which kinds were masked."""
+    out = dict(meta)
+    if isinstance(out.get("sms"), dict):
+        out["sms"] = {k: v for k, v in out["sms"].items() if k != "From"}
+    if kinds:
+        out["pii"] = list(kinds)
+    return out

@@ -151,3 +151,11 @@ async def test_profile_notes_are_masked(db: async_sessionmaker[AsyncSession]) ->
         s.add(ChannelIdentity(customer_id=c.id, channel="web", address="n-1"))
         saved = await admin.set_profile(s, customer_id=c.id, notes=f"paid with {CARD}, prefers SMS")
     assert saved.notes == "paid with \u2022\u2022\u2022\u2022 \u2022\u2022\u2022\u2022 \u2022\u2022\u2022\u2022 1111, prefers SMS"
+
+
+def test_door_meta_drops_the_senders_second_copy() -> None:
+    from bot.privacy import door_meta
+
+    meta = {"sms": {"From": "+14155550123", "To": "+15550001111"}, "compliance": "HELP"}
+    assert door_meta(meta, ("card",)) == {"sms": {"To": "+15550001111"}, "compliance": "HELP", "pii": ["card"]}
+    assert door_meta({}, ()) == {}
