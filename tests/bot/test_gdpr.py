@@ -95,7 +95,8 @@ async def test_export_then_erase_everywhere_with_reports_unchanged(rig: Rig) -> 
     await rig.settle()
     updates = [c.params for c in rig.fake.calls[slack_before:] if c.method == "chat.update"]
     thread = await rig.thread(conv_id)
-    assert {u["ts"] for u in updates} >= {thread.card_ts} and len(updates) == counts["slack_posts"]
+    # distinct posts: under load a call can outlast the client's 0.5 s timeout and be retried (idempotent)
+    assert {u["ts"] for u in updates} >= {thread.card_ts} and len({u["ts"] for u in updates}) == counts["slack_posts"]
     assert all(u["text"] == "[erased]" for u in updates)
 
     cells = await every_cell(rig.sm)
