@@ -284,6 +284,7 @@ def create_app(settings: Settings | None = None, *, kb: Searcher | None = None, 
 def _idle(parts: Parts) -> Any:
     """Between deliveries: re-run bot turns a crash interrupted; page SLA breaches (`bot.sla_watch`)."""
     from bot.people_sweep import PeopleSweep
+    from bot.retention import Retention
     from bot.sla_watch import check_sla
     from handoff.sla import SLAPolicy
 
@@ -291,9 +292,11 @@ def _idle(parts: Parts) -> Any:
     sla_policy = SLAPolicy.from_settings(parts.settings)  # a bad SLA_* setting fails at start-up
     sla_every = parts.settings.sla_check_seconds  # 0: never
     people = PeopleSweep.from_parts(parts)  # re-pages, auto-assignment, idle timers, CSAT
+    retention = Retention(settings=parts.settings, sessionmaker=parts.sessionmaker)  # RETENTION_DAYS
 
     async def on_idle() -> None:
         loop = asyncio.get_running_loop()
+        await retention.tick(now_s=loop.time())
         if sla_every > 0 and loop.time() - last["sla"] >= sla_every:
             last["sla"] = loop.time()
             await check_sla(sessionmaker=parts.sessionmaker, desk=parts.pipeline.desk, policy=sla_policy,

@@ -200,7 +200,7 @@ async def capture_rating(pipeline: Any, session: AsyncSession, *, identity: Chan
         await pipeline.say(session, conv, config.thanks, author_kind="system", meta={"csat": {"thanks": True}})
     if rating.score <= config.alert_at_or_below:
         await _alert(session, conv, survey, config)
-    return Receipt(message_id=row.id, conversation_id=conv.id, duplicate=False)
+    return Receipt(message_id=row.id, conversation_id=conv.id, duplicate=False, text=row.text)
 
 
 async def _store_reply(session: AsyncSession, conv: Conversation, message: InboundMessage,

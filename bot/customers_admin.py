@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import store
 from bot.models import ChannelIdentity, Conversation, Customer
+from handoff.pii import redact
 
 
 class CustomerError(ValueError):
@@ -140,8 +141,8 @@ async def set_profile(
         customer.vip = vip
     if flagged is not None:
         customer.flagged = flagged
-    if notes is not None:
-        customer.notes = notes.strip() or None
+    if notes is not None:  # free text agents type: personal data masked as in messages (handoff.pii)
+        customer.notes = redact(notes.strip(), region=region) or None
     if timezone is not None:
         customer.timezone = timezone.strip() or None
     await store.log_event(session, kind="customer_updated", conversation_id=None,

@@ -1,4 +1,4 @@
-"""`switchboard customers list|show|set|tag|link|merge` (logic in `bot.customers_admin`).
+"""`switchboard customers list|show|set|tag|link|merge|export|erase` (logic in `bot.customers_admin`, `bot.gdpr`).
 
     switchboard customers list --vip
     switchboard customers show 7 --json
@@ -6,6 +6,8 @@
     switchboard customers tag 7 enterprise -r trial
     switchboard customers link 7 sms +15551230001
     switchboard customers merge 9 7          # 9 is folded into 7; every message is kept
+    switchboard customers export --email ann@example.com -o ann.json
+    switchboard customers erase 7 --yes
 """
 
 from __future__ import annotations
@@ -163,3 +165,58 @@ def merge(source_id: int, target_id: int) -> None:
 
     c = _run(lambda s: merge_customers(s, source_id=source_id, target_id=target_id), write=True)
     typer.echo(f"customer {source_id} merged into {c.id}")
+
+
+Who = Annotated[int | None, typer.Argument(help="Customer id (or use --phone / --email)")]
+Phone = Annotated[str | None, typer.Option("--phone", help="Find the customer by phone number")]
+Email = Annotated[str | None, typer.Option("--email", help="Find the customer by email address")]
+Actor = Annotated[str, typer.Option("--actor", help="Who is asking, for the audit log")]
+
+
+@app.command()
+def export(
+    customer_id: Who = None, phone: Phone = None, email: Email = None, actor: Actor = "cli",
+    out: Annotated[str | None, typer.Option("--out", "-o", help="Write the JSON here instead of stdout")] = None,
+) -> None:
+    """Everything held on a person (GDPR access request) as JSON: profile, identities, conversations,
+    messages, events, CSAT, deliveries. Audited."""
+    from bot.gdpr import export_customer, find_person
+    from bot.privacy import Redactor
+
+    settings = Settings()
+    redactor = Redactor.from_settings(settings)
+
+    async def go(s: AsyncSession) -> Any:
+        person = await find_person(s, customer_id=customer_id, phone=phone, email=email,
+                                   region=settings.sms_default_region)
+        return await export_customer(s, customer_id=person.id, redactor=redactor, actor=actor)
+
+    data = json.dumps(_run(go, write=True), indent=2, ensure_ascii=False)
+    if out:
+        with open(out, "w", encoding="utf-8") as fh:
+            fh.write(data + "\n")
+        typer.echo(f"wrote {out}", err=True)
+    else:
+        typer.echo(data)
+
+
+@app.command()
+def erase(
+    customer_id: Who = None, phone: Phone = None, email: Email = None, actor: Actor = "cli",
+    yes: Annotated[bool, typer.Option("--yes", help="Really erase: it cannot be undone")] = False,
+) -> None:
+    """Irreversibly anonymise a person everywhere we hold their data (GDPR erasure); their Slack thread
+    posts become "[erased]"; report figures stay. Audited."""
+    from bot.gdpr import erase_customer, find_person
+
+    if not yes:
+        typer.echo("erasure cannot be undone: add --yes", err=True)
+        raise typer.Exit(2)
+    settings = Settings()
+
+    async def go(s: AsyncSession) -> Any:
+        person = await find_person(s, customer_id=customer_id, phone=phone, email=email,
+                                   region=settings.sms_default_region)
+        return await erase_customer(s, customer_id=person.id, actor=actor, slack=settings.slack_enabled)
+
+    typer.echo(json.dumps(_run(go, write=True).as_dict()))

@@ -6,8 +6,10 @@ on this one `Base`. Use one `AsyncSession` per request or task.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, MetaData, event
@@ -64,10 +66,34 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         kwargs: dict[str, Any] = {"connect_args": {"timeout": 30}}
         if url in ("sqlite+aiosqlite://", "sqlite+aiosqlite:///:memory:"):
             kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+        else:
+            _owner_only(engine_file(url))
         engine = create_async_engine(url, echo=echo, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+def engine_file(url: str) -> Path | None:
+    """The SQLite database file a URL names (None for an in-memory database)."""
+    path = url.split(":///", 1)[1].split("?", 1)[0] if ":///" in url else ""
+    return Path(path) if path and path != ":memory:" else None
+
+
+def _owner_only(path: Path | None) -> None:
+    """The SQLite file (and its -wal/-shm/-journal, which SQLite creates with the same mode) readable
+    by its owner only: it holds customers' messages. Created empty here if it does not exist yet."""
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            candidate = path.with_name(path.name + suffix)
+            if candidate.exists() and candidate.stat().st_mode & 0o077:
+                candidate.chmod(0o600)
+    except OSError:  # a read-only mount or a file someone else owns: SQLite reports the real problem
+        pass
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

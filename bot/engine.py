@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -27,6 +27,7 @@ from bot.desk import Desk, NullDesk
 from bot.messages import Address, InboundMessage, Receipt, TranscriptItem, utcnow
 from bot.models import ChannelIdentity, Conversation, Customer, Message
 from bot.models import ConversationState as S
+from bot.privacy import Redactor, door_meta
 from bot.settings import Settings
 from bot.sms_compliance import apply_compliance
 from bot.sms_outbox import enqueue_reply
@@ -62,9 +63,11 @@ class Pipeline:
         policy: Policy,
         desk: Desk | None = None,
         wake: Callable[[], None] | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.settings = settings
+        self.redactor = redactor or Redactor.from_settings(settings)
         self.kb = kb
         self.policy = policy
         self.desk: Desk = desk or NullDesk()
@@ -83,6 +86,8 @@ class Pipeline:
         return receipt
 
     async def _store_inbound(self, msg: InboundMessage) -> tuple[Receipt, bool]:
+        clean = self.redactor.inbound(msg.text)  # at the door: nothing below sees the personal data
+        msg = replace(msg, text=clean.text, meta=door_meta(msg.meta, clean.kinds))
         async with self.sessionmaker() as session, session.begin():
             existing = await store.find_message(session, channel=msg.channel, platform_id=msg.platform_id)
             if existing is not None:
@@ -106,6 +111,7 @@ class Pipeline:
                         author_kind="customer",
                         author_name=msg.display_name,
                         text=msg.text,
+                        sealed_text=clean.sealed,
                         platform_id=msg.platform_id,
                         meta=meta,
                         created_at=msg.received_at,
@@ -115,11 +121,12 @@ class Pipeline:
                 existing = await store.find_message(session, channel=msg.channel, platform_id=msg.platform_id)
                 assert existing is not None
                 return self._duplicate(existing), False
-            return Receipt(message_id=row.id, conversation_id=conv.id, duplicate=False), True
+            return Receipt(message_id=row.id, conversation_id=conv.id, duplicate=False, text=row.text), True
 
     @staticmethod
     def _duplicate(existing: Message) -> Receipt:
-        return Receipt(message_id=existing.id, conversation_id=existing.conversation_id, duplicate=True)
+        return Receipt(message_id=existing.id, conversation_id=existing.conversation_id, duplicate=True,
+                       text=existing.text)
 
     async def _conversation_for(self, session: AsyncSession, *, identity: ChannelIdentity) -> Conversation:
         conv = await store.open_conversation(session, identity_id=identity.id)
@@ -410,6 +417,9 @@ class Pipeline:
         Every desk passes `actor`: `handoff.permissions` decides under the row lock and raises
         `NotAllowed` (nothing written) when the actor may not; None is the application's own jobs.
         `audit` is written in the same transaction (the console's actions)."""
+        # agents paste card numbers too: masked before storing or sending (replies keep contact details)
+        clean = self.redactor.inbound(text, author="note" if internal else "agent")
+        text = clean.text
         try:
             async with self.sessionmaker() as session, session.begin():
                 if source_id is not None:
@@ -422,7 +432,7 @@ class Pipeline:
                     note = await store.add_message(
                         session, conversation_id=conv.id, channel=conv.channel, direction="out",
                         author_kind=role, author_id=author_id, author_name=author_name, text=text,
-                        internal=True, source_id=source_id, meta=meta or {},
+                        sealed_text=clean.sealed, internal=True, source_id=source_id, meta=meta or {},
                     )
                     if audit is not None:
                         await audit.write(session)

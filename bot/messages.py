@@ -78,6 +78,7 @@ class Receipt:
     message_id: int
     conversation_id: int
     duplicate: bool
+    text: str | None = None  # the text as stored (personal data masked): what the customer's widget shows
 
 
 @dataclass(frozen=True, slots=True)

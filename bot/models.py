@@ -114,7 +114,9 @@ class Message(Base):
     author_kind: Mapped[str] = mapped_column(String(16))  # customer | bot | agent | supervisor | system
     author_id: Mapped[str | None] = mapped_column(String(64))
     author_name: Mapped[str | None] = mapped_column(String(200))
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)  # personal data masked at the door (bot.privacy)
+    # The original with only the kinds PII_POLICY keeps, Fernet-encrypted (bot.pii_vault); NULL when none.
+    sealed_text: Mapped[str | None] = mapped_column(Text)
     internal: Mapped[bool] = mapped_column(Boolean, default=False)  # agent notes: never sent
     platform_id: Mapped[str | None] = mapped_column(String(255))
     # For messages authored elsewhere (an agent's Slack reply "slack:<channel>:<ts>"): retries dedupe on it.

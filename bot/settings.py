@@ -13,6 +13,9 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.pii_vault import check_keys
+from handoff.pii import parse_policy
+
 PLACEHOLDER_SECRETS = {"changethis", "changeme", "secret", "xxx"}
 DEV_SECRET_KEY = "dev-only-secret-key-change-me"
 MIN_SECRET_KEY_CHARS = 32
@@ -168,6 +171,26 @@ class Settings(BaseSettings):
     )
     csat_alert_at_or_below: int = Field(2, description="Ratings at or below this post to the supervisors' channel")
 
+    # --- personal data (bot.privacy, handoff.pii) -------------------------------------------
+    pii_policy: str = Field(
+        "",
+        description="Personal data found in messages is masked before it is stored; 'email=keep,phone=keep' "
+        "also keeps those kinds in the database, encrypted with PII_KEYS (kinds: expiry, iban, ssn, email, "
+        "phone; card numbers, CVVs and typed secrets are always masked)",
+    )
+    pii_keys: str | None = Field(
+        None,
+        description="Comma-separated Fernet keys, newest first, encrypting kept personal data (required when "
+        "PII_POLICY keeps a kind). Rotate: put a new key first, run `switchboard pii rotate`, then drop the old",
+    )
+    retention_days: float = Field(
+        0.0, description="Erase the text and payloads of messages older than N days (0: keep); report figures stay"
+    )
+    outbox_retention_days: float = Field(
+        30.0, description="Delete finished outbox entries (delivered, dead, cancelled) older than N days (0: keep)"
+    )
+    retention_batch: int = Field(500, description="Rows the worker purges per batch when idle")
+
     # --- slack (on when the token and secret are set) -----------------------------------------
     slack_bot_token: str | None = None
     slack_signing_secret: str | None = None
@@ -239,6 +262,12 @@ class Settings(BaseSettings):
             raise ValueError("CSAT_QUIET_HOURS must look like 21:00-08:00 (or be empty)")
         return v.strip()
 
+    @field_validator("pii_policy")
+    @classmethod
+    def _pii_policy(cls, v: str) -> str:
+        parse_policy(v)  # raises PIIPolicyError (a ValueError) with the entry at fault
+        return v.strip()
+
     @field_validator("environment")
     @classmethod
     def _known_environment(cls, v: str) -> str:
@@ -261,6 +290,12 @@ class Settings(BaseSettings):
             if "*" in self.web_allowed_origins:
                 raise ValueError("WEB_ALLOWED_ORIGINS='*' is refused in production: list the sites that embed "
                                  "the widget (https://shop.example,https://www.shop.example)")
+        if "keep" in parse_policy(self.pii_policy).values():
+            if not self.pii_keys:
+                raise ValueError("PII_POLICY keeps personal data: set PII_KEYS to one or more Fernet keys "
+                                 "(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key()"
+                                 ".decode())')")
+            check_keys(self.pii_keys)
         for name in ("slack_signing_secret", "twilio_auth_token"):
             value = getattr(self, name)
             if value is not None and value.lower() in PLACEHOLDER_SECRETS:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     pass
 
 log = logging.getLogger("switchboard.slack")
+ERASED = "[erased]"
 
 
 def _masked(identity: ChannelIdentity | None) -> str:
@@ -65,6 +66,8 @@ class SlackDeliverer:
         meta = {"event_type": "switchboard_post", "event_payload": {"outbox": marker}}
         if kind == "slack.page":
             return SendResult(platform_id=await self._page(entry, conv_id, thread, marker, meta))
+        if kind == "slack.erase":
+            return SendResult(platform_id=await self._erase(p.get("posts") or []))
         if thread is None:
             raise PermanentSendError(f"no Slack thread for conversation {conv_id}", code="no_thread")
         if kind == "slack.card":
@@ -107,6 +110,19 @@ class SlackDeliverer:
                 await self.api.update_message(channel=channel, ts=thread.esc_ts, text=text, blocks=blocks)
             return SendResult(platform_id=thread.esc_ts)
         raise PermanentSendError(f"unknown Slack outbox kind {kind!r}", code="unknown_kind")
+
+    async def _erase(self, posts: list[dict[str, str]]) -> str | None:
+        """``slack.erase`` (bot.gdpr): rewrite each of our posts in an erased person's threads to "[erased]".
+        Idempotent (a retry rewrites them again); a post already deleted in Slack is skipped."""
+        for post in posts:
+            try:
+                await self.api.update_message(channel=post["channel"], ts=post["ts"], text=ERASED,
+                                              blocks=[kit.section(ERASED)])
+            except PermanentSendError as exc:
+                if exc.code not in ("message_not_found", "cant_update_message", "channel_not_found"):
+                    raise
+                log.info("erasing Slack post %s in %s: %s (skipped)", post["ts"], post["channel"], exc.code)
+        return posts[0]["ts"] if posts else None
 
     async def _page(self, entry: OutboxEntry, conv_id: int, thread: SlackThread | None, marker: str,
                     meta: dict[str, Any]) -> str:

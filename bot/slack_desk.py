@@ -577,6 +577,8 @@ class SlackDesk:
             return None
         async with self.sessionmaker() as session, session.begin():
             conv = await store.get_conversation(session, conversation_id=conversation_id)
+            stored = await session.get(Message, mid)
+            text = stored.text if stored is not None else text  # as stored: personal data masked
             await self.post_note(session, conv, text=text, user_id=user.id)
         self._wake()
         return None

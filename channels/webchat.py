@@ -343,13 +343,14 @@ class WebChatChannel:
             receipt = await host.receive(
                 InboundMessage(sender=address, platform_id=f"{sid}:{frame.client_id}", text=frame.text)
             )
+            shown = receipt.text if receipt.text is not None else frame.text  # as stored: personal data masked
             await conn.send({"type": "ack", "client_id": frame.client_id, "id": receipt.message_id,
-                             "duplicate": receipt.duplicate})
+                             "duplicate": receipt.duplicate, "text": shown})
             if not receipt.duplicate:
                 # the session's other tabs show the customer's message too (the sender dedupes by id)
                 with contextlib.suppress(Exception):
                     await self.hub.publish(sid, message_frame(
-                        id=receipt.message_id, author_kind="customer", author_name=None, text=frame.text,
+                        id=receipt.message_id, author_kind="customer", author_name=None, text=shown,
                         created_at=utcnow(), client_id=frame.client_id,
                     ))
                 await self._typing_on(sid)

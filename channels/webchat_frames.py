@@ -12,7 +12,7 @@ Server -> client::
 
     {"type": "ready", "token": ..., "expires_at": ...}   (a renewed token: store it)
     {"type": "session", "token": ..., "expires_at": ...} (renewed again once half its lifetime passed)
-    {"type": "ack", "client_id": ..., "id": <message id>, "duplicate": bool}
+    {"type": "ack", "client_id": ..., "id": <message id>, "duplicate": bool, "text": <as stored, PII masked>}
     {"type": "history", "messages": [...], "more": bool}
     {"type": "message", "id", "author_kind", "author_name", "text", "created_at", "options"?, "actions"?}
                                             (options: clarifying-question buttons;

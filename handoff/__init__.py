@@ -1,5 +1,5 @@
 """Handoff: when the bot gives a conversation to people (`policy`), what goes with it (`context`),
-and the clock they work against (`sla`).
+the clock they work against (`sla`), and the personal data masked out of every message (`pii`).
 
 It reaches humans only through what the pipeline gives it: it must not import `bot.engine`,
 `bot.app` or any `channels` module (it may use `bot.models`, `bot.db`, `bot.messages`, `kb_index.types`).
@@ -22,10 +22,18 @@ from handoff.errors import (
     SLAConfigError,
     UnknownTriggerError,
 )
+from handoff.pii import KINDS as PII_KINDS
+from handoff.pii import Span, detect, parse_policy, redact, scrub
 from handoff.policy import ALL_TRIGGERS, DEFAULT_KEYWORDS, Decision, Policy, PolicyConfig, Turn
 
 __all__ = [
     "ALL_TRIGGERS",
+    "PII_KINDS",
+    "Span",
+    "detect",
+    "parse_policy",
+    "redact",
+    "scrub",
     "DEFAULT_KEYWORDS",
     "BotAttempt",
     "ContextPackage",

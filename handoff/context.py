@@ -16,13 +16,14 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-import phonenumbers
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.messages import utcnow
 from bot.models import Conversation, Message
 from handoff import store
 from handoff.errors import ConversationNotFound
+from handoff.pii import mask_email as _mask_email
+from handoff.pii import mask_phone as _mask_phone
 from handoff.policy import Decision
 from handoff.summary import summarize
 
@@ -174,24 +175,6 @@ def mask_address(channel: str, address: str) -> str:
         return address if len(address) <= 4 else address[: min(6, len(address) // 2)] + "\u2026"
     keep = 4 if len(address) > 8 else max(1, len(address) // 3)
     return "*" * min(8, len(address) - keep) + address[-keep:]
-
-
-def _mask_phone(address: str) -> str:
-    try:
-        number = phonenumbers.parse(address, None)
-        prefix = f"+{number.country_code}"
-        national = phonenumbers.national_significant_number(number)
-    except phonenumbers.NumberParseException:
-        digits = "".join(c for c in address if c.isdigit())
-        prefix, national = ("+" if address.startswith("+") else ""), digits
-    if len(national) <= 4:
-        return prefix + "*" * len(national)
-    return prefix + "*" * (len(national) - 4) + national[-4:]
-
-
-def _mask_email(address: str) -> str:
-    local, _, domain = address.partition("@")
-    return (local[:1] or "*") + "***@" + domain
 
 
 # ---- building ------------------------------------------------------------------------------------

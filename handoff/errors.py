@@ -5,6 +5,7 @@
     - UnknownTriggerError  -- a trigger name nobody knows (carries `name`, `known`)
   + ConversationNotFound   -- build_context for an id that is not stored (carries `conversation_id`)
   + SLAConfigError         -- business hours or targets that cannot work (carries `field`, `value`)
+  + PIIPolicyError         -- a PII_POLICY entry that is not kind=mask|keep, or keeps a card (carries `entry`)
 """
 
 from __future__ import annotations
@@ -42,4 +43,11 @@ class SLAConfigError(HandoffError, ValueError):
         super().__init__(f"{field}={value!r}: {reason}")
         self.field = field
         self.value = value
+        self.reason = reason
+
+
+class PIIPolicyError(HandoffError, ValueError):
+    def __init__(self, entry: str, reason: str) -> None:
+        super().__init__(f"PII_POLICY entry {entry!r}: {reason}")
+        self.entry = entry
         self.reason = reason

@@ -21,7 +21,7 @@ from bot.console.live import Broadcaster, mark_changed
 from bot.console.users import ConsoleUser, UserError, get_user
 from bot.customers_admin import CustomerError
 from bot.engine import Pipeline
-from bot.models import Conversation
+from bot.models import Conversation, Message
 from bot.models import ConversationState as S
 from bot.queue_actions import release
 from handoff.permissions import Actor
@@ -121,7 +121,9 @@ class Actions:
         if post_note is not None:
             async with self.sessionmaker() as session, session.begin():
                 conv = await session.get(Conversation, conversation_id)
-                await post_note(session, conv, text=text, name=f"{user.name} (console)")
+                stored = await session.get(Message, mid)  # as stored: personal data masked at the door
+                await post_note(session, conv, text=stored.text if stored is not None else text,
+                                name=f"{user.name} (console)")
         self.broadcaster.announce([conversation_id])  # a note changes no state: no desk hook announced it
         return Outcome(True, "Note added (not sent to the customer).")
 

@@ -304,6 +304,10 @@
       if (m.actions === "contact" && !load("contact", false)) el.appendChild(contactForm());
       if (m.created_at) el.title = new Date(m.created_at).toLocaleString();
       if (m.client_id) { el.setAttribute("data-client-id", m.client_id); byClient[m.client_id] = el; }
+    } else if (typeof m.text === "string") {
+      // our own pending bubble, now acknowledged: show the text as the server stored it (PII masked)
+      var shown = el.querySelector(".sb-text");
+      if (shown && shown.textContent !== m.text) { shown.textContent = ""; fillText(shown, m.text); }
     }
     if (m.id) {
       el.setAttribute("data-id", String(m.id));
@@ -472,8 +476,10 @@
         unqueue(f.client_id);
         var el = byClient[f.client_id];
         if (!el) break;
+        // the server's copy: card numbers and other personal data come back masked
         var m = { id: f.id, client_id: f.client_id, author_kind: "customer",
-                  text: el.querySelector(".sb-text").textContent, created_at: new Date().toISOString() };
+                  text: typeof f.text === "string" ? f.text : el.querySelector(".sb-text").textContent,
+                  created_at: new Date().toISOString() };
         render(m);
         remember(m);
         break;

@@ -223,3 +223,20 @@ async def test_the_widget_never_puts_its_token_in_a_url(browser: Any, live_app: 
     finally:
         await context.close()
     assert sockets and all(url.endswith("/ws/chat") and "token" not in url for url in sockets), sockets
+
+
+async def test_a_card_number_is_shown_masked_once_the_server_acks(browser: Any, live_app: LiveApp) -> None:
+    """Issue 12: the widget shows what the server stored (card number masked), in the page and in its cache."""
+    context, page = await open_page(browser, live_app)
+    try:
+        await ask(page, "My card number is 4111 1111 1111 1111, why was I charged twice??")
+        mine = page.locator(f"{MSG}.sb-customer[data-id] .sb-text")
+        masked = "My card number is \u2022\u2022\u2022\u2022 \u2022\u2022\u2022\u2022 \u2022\u2022\u2022\u2022 1111, why was I charged twice??"
+        await expect(mine).to_have_text(masked, timeout=15_000)
+        stored = await page.evaluate("() => JSON.stringify(Object.assign({}, localStorage))")
+        assert "4111 1111 1111 1111" not in stored and "1111, why was I charged" in stored
+        await page.reload()
+        await expect(page.locator(f"{MSG}.sb-customer .sb-text").first).to_have_text(masked, timeout=15_000)
+        assert not page.errors  # type: ignore[attr-defined]
+    finally:
+        await context.close()

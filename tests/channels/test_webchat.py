@@ -79,7 +79,8 @@ async def test_message_is_acked_stored_and_answered_with_typing_in_between() -> 
         client_id = cid()
         await c.send({"type": "message", "client_id": client_id, "text": "Where is my order?"})
         ack = await c.recv()
-        assert ack == {"type": "ack", "client_id": client_id, "id": ack["id"], "duplicate": False}
+        assert ack == {"type": "ack", "client_id": client_id, "id": ack["id"], "duplicate": False,
+                       "text": "Where is my order?"}
         mirror = await c.recv()  # the customer's own message, for the session's other tabs
         assert (mirror["type"], mirror["id"], mirror["client_id"], mirror["author_kind"]) == (
             "message", ack["id"], client_id, "customer")

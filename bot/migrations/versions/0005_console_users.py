@@ -1,7 +1,7 @@
 """console accounts: local users of the web console (argon2 hashes, session generation, lockout)
 
 Revision ID: console_01
-Revises: audit_01
+Revises: privacy_01
 Create Date: 2026-12-06 05:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import bot.db
 
 revision = "console_01"
-down_revision = "audit_01"
+down_revision = "privacy_01"
 branch_labels = None
 depends_on = None
 
