@@ -32,7 +32,6 @@ from fastapi import APIRouter, Request, Response
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
 
-from bot.settings import Settings
 from channels import slack_blocks as kit
 from channels import slack_customer as customer_kit
 from channels import slack_guard as guard
@@ -107,12 +106,29 @@ class AgentHost(Protocol):
                             user: SlackUser) -> tuple[Notice, dict[str, str]]: ...
 
 
+class SlackConfig(Protocol):
+    """The settings the adapter reads (`bot.settings.Settings` has them; channels never import it)."""
+
+    @property
+    def slack_bot_token(self) -> str | None: ...
+    @property
+    def slack_signing_secret(self) -> str | None: ...
+    @property
+    def slack_app_token(self) -> str | None: ...
+    @property
+    def slack_api_base_url(self) -> str | None: ...
+    @property
+    def slack_timeout(self) -> float: ...
+    @property
+    def slack_process_before_response(self) -> bool: ...
+
+
 class SlackChannel:
-    """Bolt app + Web API client for one workspace (bot token + signing secret from `Settings`)."""
+    """Bolt app + Web API client for one workspace (bot token + signing secret from a `SlackConfig`)."""
 
     name = "slack"
 
-    def __init__(self, settings: Settings, *, host: AgentHost, command: str = "/switchboard") -> None:
+    def __init__(self, settings: SlackConfig, *, host: AgentHost, command: str = "/switchboard") -> None:
         if not settings.slack_signing_secret:
             raise ValueError("SLACK_SIGNING_SECRET is required (bolt would answer 500 to every request)")
         self.settings = settings
