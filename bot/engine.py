@@ -24,7 +24,7 @@ from bot import store, turn_context
 from bot.audit import Note
 from bot.csat import capture_rating
 from bot.desk import Desk, NullDesk
-from bot.messages import Address, InboundMessage, Receipt, TranscriptItem, utcnow
+from bot.messages import Address, InboundMessage, Receipt, RecipientOptedOut, TranscriptItem, utcnow
 from bot.models import ChannelIdentity, Conversation, Customer, Message
 from bot.models import ConversationState as S
 from bot.privacy import Redactor, door_meta
@@ -590,8 +590,6 @@ class Pipeline:
 
     async def on_delivery_failure(self, session: AsyncSession, entry: Any, exc: Exception) -> None:
         """The worker dead-lettered an entry: record opt-outs and tell the agents (same transaction)."""
-        from channels.base import RecipientOptedOut
-
         if entry.conversation_id is None:
             return
         conv = await store.get_conversation(session, conversation_id=entry.conversation_id)

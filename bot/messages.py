@@ -2,6 +2,16 @@
 
 A channel turns a platform event into an `InboundMessage` and an `OutboundMessage` into a
 platform call. Nothing here knows about the database, the KB or handoff.
+
+The send errors live here too (re-exported by `channels.base`), so the application can tell
+them apart without importing a channel::
+
+    ChannelError
+     ├── BadRequest            (the platform or client sent something we refuse; 4xx)
+     └── SendError             (an outbound call failed)
+          ├── TransientSendError   (retry later; carries retry_after seconds if the platform said)
+          └── PermanentSendError   (retrying cannot help; carries the platform's code)
+               └── RecipientOptedOut  (the recipient unsubscribed, e.g. Twilio 21610)
 """
 
 from __future__ import annotations
@@ -92,3 +102,35 @@ class TranscriptItem:
     created_at: datetime
     platform_id: str | None = None
     author_name: str | None = None
+
+
+class ChannelError(Exception):
+    """Base of every channel error."""
+
+
+class BadRequest(ChannelError):
+    def __init__(self, detail: str, status_code: int = 400) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.status_code = status_code
+
+
+class SendError(ChannelError):
+    def __init__(self, detail: str, *, code: str | int | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.code = code
+
+
+class TransientSendError(SendError):
+    def __init__(self, detail: str, *, code: str | int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(detail, code=code)
+        self.retry_after = retry_after
+
+
+class PermanentSendError(SendError):
+    pass
+
+
+class RecipientOptedOut(PermanentSendError):
+    pass

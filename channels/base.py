@@ -1,10 +1,10 @@
-"""The channel contract, errors and registry.
+"""The channel contract and its errors.
 
 A channel owns a platform's protocol only: it verifies requests, parses payloads into
 `InboundMessage`s and sends `OutboundMessage`s. It never touches the database or the index;
 everything it needs from the application comes through the `ChannelHost` it is given.
 
-Errors::
+Errors (defined in `bot.messages`, re-exported here)::
 
     ChannelError
      ├── BadRequest            (the platform or client sent something we refuse; 4xx)
@@ -21,39 +21,35 @@ from typing import ClassVar, Protocol, runtime_checkable
 
 from fastapi import APIRouter
 
-from bot.messages import Address, InboundMessage, OutboundMessage, Receipt, SendResult, TranscriptItem
+from bot.messages import (
+    Address,
+    BadRequest,
+    ChannelError,
+    InboundMessage,
+    OutboundMessage,
+    PermanentSendError,
+    Receipt,
+    RecipientOptedOut,
+    SendError,
+    SendResult,
+    TranscriptItem,
+    TransientSendError,
+)
 
-
-class ChannelError(Exception):
-    """Base of every channel error."""
-
-
-class BadRequest(ChannelError):
-    def __init__(self, detail: str, status_code: int = 400) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.status_code = status_code
-
-
-class SendError(ChannelError):
-    def __init__(self, detail: str, *, code: str | int | None = None) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.code = code
-
-
-class TransientSendError(SendError):
-    def __init__(self, detail: str, *, code: str | int | None = None, retry_after: float | None = None) -> None:
-        super().__init__(detail, code=code)
-        self.retry_after = retry_after
-
-
-class PermanentSendError(SendError):
-    pass
-
-
-class RecipientOptedOut(PermanentSendError):
-    pass
+# The errors are part of the send contract the application and the channels share, so they are
+# defined next to the message shapes in `bot.messages` (which `bot.engine` may import) and
+# re-exported here, where every channel and the worker import them from.
+__all__ = [
+    "BadRequest",
+    "Channel",
+    "ChannelError",
+    "ChannelHost",
+    "CollectingChannel",
+    "PermanentSendError",
+    "RecipientOptedOut",
+    "SendError",
+    "TransientSendError",
+]
 
 
 class ChannelHost(Protocol):
@@ -82,9 +78,11 @@ class ChannelHost(Protocol):
 class Channel(Protocol):
     """A customer-facing platform adapter.
 
+    There is no registry: `bot.app.build_parts` builds each enabled channel by name.
+
     Example::
 
-        channel = CHANNELS["web"](settings)
+        channel = WebChatChannel.from_settings(settings)
         app.include_router(channel.router(host))
         await channel.send(Address("web", session_id), OutboundMessage("Hello!"))
     """
