@@ -1,5 +1,5 @@
 """The context package in the agents' thread: whoever picks a conversation up gets what the
-supervisors get (`handoff.context.build_context`), plus the customer's profile and history across
+supervisors get (`bot.handoff_context.build_context`), plus the customer's profile and history across
 every linked identity (outcome and CSAT of earlier conversations) and the SLA clocks.
 
     await owe_agent_context(session, conversation=conv, old=old, new=new)   # the desk's state hook
@@ -21,12 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import store
 from bot.csat_models import CsatSurvey
+from bot.handoff_context import build_context
 from bot.messages import utcnow
 from bot.models import ChannelIdentity, Conversation, Customer
 from bot.models import ConversationState as S
 from channels import slack_blocks as kit
 from channels.slack_customer import customer_actions
-from handoff.context import build_context
 from handoff.sla import SLAPolicy, sla_for_conversation
 
 KIND = "slack.context"

@@ -231,8 +231,8 @@ def sla(
     from bot.messages import utcnow
     from bot.models import ConversationState
     from bot.sla_watch import describe_clock
+    from bot.store import open_handoffs
     from handoff.sla import SLAPolicy, sla_for_conversation
-    from handoff.store import open_handoffs
 
     settings = _settings()
     policy = SLAPolicy.from_settings(settings)

@@ -30,7 +30,6 @@ from bot.messages import utcnow
 from bot.models import Conversation, Event
 from bot.models import ConversationState as S
 from handoff.sla import SLAClock, SLAPolicy, SLAStatus, business_seconds_between, sla_for_conversation
-from handoff.store import open_handoffs
 
 log = logging.getLogger("switchboard.sla")
 
@@ -122,7 +121,7 @@ async def check_sla(
     """
     now = now or utcnow()
     async with sessionmaker() as session:
-        convs = await open_handoffs(session, states=S.HUMAN, limit=limit)
+        convs = await store.open_handoffs(session, states=S.HUMAN, limit=limit)
         done = await _logged(session, [c.id for c in convs])
     todo: list[tuple[int, str, str]] = []
     for conv in convs:

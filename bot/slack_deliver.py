@@ -214,7 +214,7 @@ class SlackDeliverer:
         ))
 
     async def _escalation(self, conversation_id: int) -> tuple[str, list[dict[str, Any]]]:
-        from handoff.context import build_context
+        from bot.handoff_context import build_context
 
         async with self.sessionmaker() as session:
             package = (await build_context(session, conversation_id=conversation_id)).to_dict()

@@ -1,8 +1,8 @@
 """Handoff: when the bot gives a conversation to people (`policy`), what goes with it (`context`),
 the clock they work against (`sla`), and the personal data masked out of every message (`pii`).
 
-It reaches humans only through what the pipeline gives it: it must not import `bot.engine`,
-`bot.app` or any `channels` module (it may use `bot.models`, `bot.db`, `bot.messages`, `kb_index.types`).
+Pure: it imports neither `bot` nor `channels` (import contract in pyproject.toml); rows come in
+as plain objects and the database reads live in `bot.store`.
 """
 
 from handoff.context import (
@@ -12,7 +12,7 @@ from handoff.context import (
     PreviousConversation,
     Suggestion,
     TranscriptLine,
-    build_context,
+    assemble_context,
     mask_address,
 )
 from handoff.errors import (
@@ -50,6 +50,6 @@ __all__ = [
     "TranscriptLine",
     "Turn",
     "UnknownTriggerError",
-    "build_context",
+    "assemble_context",
     "mask_address",
 ]

@@ -1,27 +1,28 @@
 """The context package a supervisor (or agent) receives with a handoff, so nobody asks the customer again.
 
-    pkg = await build_context(session, conversation_id=42, decision=decision)
+    pkg = assemble_context(conv, messages, previous=[...], previous_count=3, last_handoff=None,
+                           decision=decision, now=now)
     pkg.summary        # ["My order 48213 arrived cracked.", ...]
     pkg.to_dict()      # JSON-safe, for Slack blocks, the dashboard or an API
+
+Pure: the rows come in as plain objects with the fields of `bot.models`' Conversation (with its
+customer and identity loaded) and Message. `bot.handoff_context.build_context` reads them from
+the database (`bot.store`) and calls `assemble_context`.
 
 What the bot tried comes from inbound `Message.meta["kb"]`, which the pipeline stores as
 ``{"query": str, "answered": bool, "hits": [{"article_id", "title", "confidence", "score"}]}``.
 Without an explicit `decision`, the trigger and evidence come from the newest "handed_off" /
-"escalated" event (`Event.data` = `Decision.to_dict()`), falling back to `Conversation.handoff_reason`.
+"escalated" event's data (`last_handoff` = `Decision.to_dict()`), falling back to the
+conversation's `handoff_reason`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from bot.messages import utcnow
-from bot.models import Conversation, Message
-from handoff import store
-from handoff.errors import ConversationNotFound
 from handoff.pii import mask_email as _mask_email
 from handoff.pii import mask_phone as _mask_phone
 from handoff.policy import Decision
@@ -180,23 +181,24 @@ def mask_address(channel: str, address: str) -> str:
 # ---- building ------------------------------------------------------------------------------------
 
 
-async def build_context(
-    session: AsyncSession,
+def assemble_context(
+    conv: Any,
+    messages: Sequence[Any],
     *,
-    conversation_id: int,
-    decision: Decision | None = None,
-    now: datetime | None = None,
+    previous: Sequence[Any],
+    previous_count: int,
+    last_handoff: Mapping[str, Any] | None,
+    decision: Decision | None,
+    now: datetime,
 ) -> ContextPackage:
-    """Everything a person needs to take the conversation over. Raises ConversationNotFound.
+    """Everything a person needs to take the conversation over, from plain rows.
 
-    `now` defaults to the current UTC time (pass it in tests).
+    `conv` is a conversation row with `customer` and `identity` loaded, `messages` its messages in
+    stored order, `previous` the customer's earlier conversations (newest first, at most a few) of
+    `previous_count`, `last_handoff` the data of the newest handoff event (read only when
+    `decision` is None).
     """
-    now = now or utcnow()
-    conv = await store.get_conversation(session, conversation_id=conversation_id)
-    if conv is None:
-        raise ConversationNotFound(conversation_id)
-    messages = await store.list_messages(session, conversation_id=conversation_id)
-    trigger, evidence, priority = await _why(session, conv, decision)
+    trigger, evidence, priority = _why(conv, decision, last_handoff)
     waiting = max(0.0, (now - conv.handed_off_at).total_seconds()) if conv.handed_off_at else 0.0
     return ContextPackage(
         conversation_id=conv.id,
@@ -205,7 +207,7 @@ async def build_context(
         priority=priority,
         trigger=trigger,
         evidence=evidence,
-        customer=await _profile(session, conv),
+        customer=_profile(conv, previous, previous_count),
         transcript=[_line(m) for m in messages],
         bot_attempts=[a for a in (_attempt(m) for m in messages) if a is not None],
         waiting_seconds=waiting,
@@ -215,25 +217,16 @@ async def build_context(
     )
 
 
-async def _why(
-    session: AsyncSession, conv: Conversation, decision: Decision | None
-) -> tuple[str | None, str, str]:
+def _why(conv: Any, decision: Decision | None, last_handoff: Mapping[str, Any] | None) -> tuple[str | None, str, str]:
     if decision is not None:
         return decision.trigger, decision.evidence, decision.priority
-    event = await store.latest_handoff_event(session, conversation_id=conv.id)
-    data = event.data if event is not None and isinstance(event.data, dict) else {}
+    data = last_handoff if isinstance(last_handoff, Mapping) else {}
     trigger = data.get("trigger") or conv.handoff_reason
     return trigger, str(data.get("evidence") or ""), conv.priority
 
 
-async def _profile(session: AsyncSession, conv: Conversation) -> CustomerProfile:
+def _profile(conv: Any, previous: Sequence[Any], count: int) -> CustomerProfile:
     customer, identity = conv.customer, conv.identity
-    previous = await store.previous_conversations(
-        session, customer_id=customer.id, before_conversation_id=conv.id, limit=PREVIOUS_LIMIT
-    )
-    count = await store.count_previous_conversations(
-        session, customer_id=customer.id, before_conversation_id=conv.id
-    )
     return CustomerProfile(
         customer_id=customer.id,
         display_name=customer.display_name,
@@ -258,11 +251,11 @@ async def _profile(session: AsyncSession, conv: Conversation) -> CustomerProfile
     )
 
 
-def _from_customer(m: Message) -> bool:
+def _from_customer(m: Any) -> bool:
     return m.direction == "in" and m.author_kind == "customer" and not m.internal
 
 
-def _line(m: Message) -> TranscriptLine:
+def _line(m: Any) -> TranscriptLine:
     return TranscriptLine(
         message_id=m.id,
         at=m.created_at,
@@ -274,7 +267,7 @@ def _line(m: Message) -> TranscriptLine:
     )
 
 
-def _attempt(m: Message) -> BotAttempt | None:
+def _attempt(m: Any) -> BotAttempt | None:
     kb = (m.meta or {}).get("kb") if m.direction == "in" else None
     if not isinstance(kb, dict):
         return None

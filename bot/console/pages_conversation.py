@@ -17,12 +17,12 @@ from bot.console.auth import Viewer
 from bot.console.context import Console
 from bot.console.queue import clocks_for, customer_label
 from bot.console.users import list_users
+from bot.handoff_context import build_context
 from bot.messages import utcnow
 from bot.models import Conversation, Customer
 from bot.models import ConversationState as S
-from handoff.context import build_context
+from bot.store import list_messages
 from handoff.permissions import NotAllowed
-from handoff.store import list_messages
 
 ACTIONS = ("take", "reply", "note", "assign", "escalate", "resolve", "release", "customer")
 

@@ -12,12 +12,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.engine import Pipeline
+from bot.handoff_context import build_context
 from bot.messages import Address, InboundMessage
 from bot.models import Conversation, Customer, Message
 from bot.settings import Settings
 from bot.web_people_api import web_people_router
 from channels.webchat_session import SessionSigner
-from handoff.context import build_context
 from handoff.policy import Policy, PolicyConfig
 from tests.bot.helpers import TableSearcher
 
