@@ -11,6 +11,7 @@ import typer
 
 from bot.console.users_cli import app as users_app
 from bot.customers_cmd import app as customers_app
+from bot.kb_cli import app as kb_app
 from bot.pii_cmd import app as pii_app
 from bot.report_cli import report as report_command
 from bot.settings import Settings, load_settings
@@ -24,12 +25,7 @@ app.add_typer(customers_app, name="customers")
 app.add_typer(users_app, name="users")
 app.add_typer(pii_app, name="pii")
 
-try:  # the KB engine's commands: ingest, search, eval, gaps, tune
-    from kb_index.cli import app as kb_app
-
-    app.add_typer(kb_app, name="kb", help="Knowledge base: ingest, search, eval, gaps, tune.")
-except ImportError:  # pragma: no cover - kb_index is part of the distribution
-    pass
+app.add_typer(kb_app, name="kb", help="Knowledge base: ingest, search, eval, gaps, tune.")
 
 
 def _settings() -> Settings:

@@ -164,6 +164,24 @@ async def open_handoffs(
     return list((await session.execute(stmt)).scalars().all())
 
 
+async def unanswered_questions(*, session: AsyncSession, limit: int = 5000) -> list[str]:
+    """Inbound customer messages the bot could not answer confidently (``meta["kb"]["answered"]``
+    false), newest first."""
+    rows: Sequence[Message] = (
+        await session.scalars(
+            select(Message).where(Message.direction == "in").order_by(Message.id.desc()).limit(limit * 4)
+        )
+    ).all()
+    out: list[str] = []
+    for m in rows:
+        kb = (m.meta or {}).get("kb")
+        if isinstance(kb, dict) and kb.get("answered") is False:
+            out.append(str(kb.get("query") or m.text))
+            if len(out) >= limit:
+                break
+    return out
+
+
 async def find_message(session: AsyncSession, *, channel: str, platform_id: str) -> Message | None:
     stmt = select(Message).where(Message.channel == channel, Message.platform_id == platform_id)
     return (await session.execute(stmt)).scalar_one_or_none()

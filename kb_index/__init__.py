@@ -1,6 +1,7 @@
 """The knowledge base: ingest, chunk, embed, index (FAISS + BM25), search, calibrated confidence,
-learning from agents, versions and evaluation. Must not import the bot's pipeline (only
-``bot.db`` for its tables and ``bot.settings`` in the CLI)."""
+learning from agents, versions and evaluation. Imports no `bot` module (import contract in
+pyproject.toml) except ``bot.db.Base`` and ``bot.messages.utcnow`` for its own tables in
+``kb_index.models``; `switchboard kb` (Settings + database) lives in ``bot.kb_cli``."""
 
 from kb_index.build import BuildReport, Phrasing, build_index
 from kb_index.embed import Batcher, Embedder

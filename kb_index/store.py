@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 from sqlalchemy import select
@@ -66,23 +65,3 @@ async def current_version(*, session: AsyncSession, index_dir: Path) -> int | No
         .order_by(KBIndexVersion.version.desc())
         .limit(1)
     )
-
-
-async def unanswered_questions(*, session: AsyncSession, limit: int = 5000) -> list[str]:
-    """Inbound customer messages the bot could not answer confidently (``meta["kb"]["answered"]``
-    false), newest first."""
-    from bot.models import Message
-
-    rows: Sequence[Message] = (
-        await session.scalars(
-            select(Message).where(Message.direction == "in").order_by(Message.id.desc()).limit(limit * 4)
-        )
-    ).all()
-    out: list[str] = []
-    for m in rows:
-        kb = (m.meta or {}).get("kb")
-        if isinstance(kb, dict) and kb.get("answered") is False:
-            out.append(str(kb.get("query") or m.text))
-            if len(out) >= limit:
-                break
-    return out

@@ -96,8 +96,8 @@ async def test_phone_first_then_a_text_from_it_joins_the_profile(
 
 async def test_thumbs_down_on_a_bot_answer_counts_as_a_miss(db: async_sessionmaker[AsyncSession],
                                                             settings_factory: Callable[..., Settings]) -> None:
+    from bot.store import unanswered_questions
     from kb_index.models import KBPhrasing
-    from kb_index.store import unanswered_questions
 
     settings = settings_factory()
     pipeline = Pipeline(sessionmaker=db, settings=settings, kb=TableSearcher({"refund": ("refunds", 0.9)}),

@@ -16,7 +16,7 @@ from bot.customers_admin import set_profile
 from bot.messages import utcnow
 from bot.models import Conversation
 from bot.people_sweep import PeopleSweep
-from kb_index.store import unanswered_questions
+from bot.store import unanswered_questions
 from tests.browser.conftest import LiveApp
 from tests.browser.test_widget import MSG, ask, open_page, pick_questions
 

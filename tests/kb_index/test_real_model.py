@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from bot.kb_cli import app
 from kb_index import Embedder, KnowledgeBase, build_index
-from kb_index.cli import app
 
 from .test_index import write_kb
 

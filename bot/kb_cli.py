@@ -1,4 +1,8 @@
-"""`switchboard kb ...` / `python -m kb_index ...`: ingest, search, eval, gaps, tune."""
+"""`switchboard kb ...`: ingest, search, eval, gaps, tune.
+
+The glue between `Settings`, the database and the KB engine; `kb_index` itself reads no settings
+and no conversation tables.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,9 @@ from typing import Annotated, Any
 
 import typer
 
+from bot import store as bot_store
+from bot.db import with_session
+from bot.settings import Settings
 from kb_index.threshold import threshold_in_force
 
 app = typer.Typer(help="Knowledge base: ingest, search, eval, gaps, tune.", no_args_is_help=True)
@@ -23,9 +30,7 @@ ModelPath = Annotated[
 ]
 
 
-def _settings() -> Any:
-    from bot.settings import Settings
-
+def _settings() -> Settings:
     return Settings()
 
 
@@ -33,16 +38,14 @@ def _embedder(model_path: str | None, index_dir: Path | None = None) -> Any:
     from kb_index.embed import Embedder
 
     s = _settings()
-    how = {"backend": s.embed_backend, "threads": s.embed_threads}
     if index_dir is not None:
-        return Embedder.for_index(index_dir, model_path=model_path, **how)
-    return Embedder.load(model_path, **how)
+        return Embedder.for_index(index_dir, model_path=model_path, backend=s.embed_backend,
+                                  threads=s.embed_threads)
+    return Embedder.load(model_path, backend=s.embed_backend, threads=s.embed_threads)
 
 
 async def _with_db(fn: Any) -> Any:
     """Run ``fn(session)`` against the configured database; None when it is unreachable or unmigrated."""
-    from bot.db import with_session
-
     def report(exc: Exception) -> None:
         typer.echo(f"database not used: {type(exc).__name__}: {str(exc).splitlines()[0]}", err=True)
 
@@ -187,10 +190,9 @@ def gaps(
     model_path: ModelPath = None,
 ) -> None:
     """Cluster the questions the bot could not answer confidently (from the database)."""
-    from kb_index import store
     from kb_index.gaps import gaps as find_gaps
 
-    questions = asyncio.run(_with_db(lambda ss: store.unanswered_questions(session=ss, limit=limit))) or []
+    questions = asyncio.run(_with_db(lambda ss: bot_store.unanswered_questions(session=ss, limit=limit))) or []
     clusters = (
         find_gaps(questions, embedder=_embedder(model_path or _settings().model_path))[:top]
         if questions

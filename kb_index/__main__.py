@@ -1,3 +1,0 @@
-from kb_index.cli import app
-
-app(prog_name="python -m kb_index")
