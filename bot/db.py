@@ -1,7 +1,7 @@
 """Persistence setup: the declarative Base, the async engine and the session factory.
 
-Every owner keeps its own tables (`bot/models.py`, `handoff/models.py`, `kb_index/models.py`)
-on this one `Base`. Use one `AsyncSession` per request or task.
+Every owner keeps its own tables (`bot/models.py`, `bot/*_models.py`, `bot/audit.py`,
+`kb_index/models.py`) on this one `Base`. Use one `AsyncSession` per request or task.
 """
 
 from __future__ import annotations
@@ -129,18 +129,15 @@ async def with_session(
 
 
 def import_all_models() -> None:
-    """Import every package's models so `Base.metadata` knows every table (migrations, create_all)."""
-    import importlib
-
+    """Import every module that declares tables so `Base.metadata` knows them all (migrations,
+    create_all). Imported here, not at the top: each of them imports `Base` from this module."""
+    import bot.audit  # noqa: F401
+    import bot.csat_models  # noqa: F401
     import bot.models  # noqa: F401
-
-    for name in ("handoff.models", "kb_index.models", "bot.slack_models", "bot.csat_models", "bot.presence_models",
-                 "bot.audit", "bot.console.users"):
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
+    import bot.console.users  # noqa: F401
+    import bot.presence_models  # noqa: F401
+    import bot.slack_models  # noqa: F401
+    import kb_index.models  # noqa: F401
 
 
 __all__ = [
