@@ -8,7 +8,7 @@ export TRANSFORMERS_VERBOSITY := error
 export HF_HUB_DISABLE_PROGRESS_BARS := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install system-deps run test test-fast lint bench clean model-mpnet
+.PHONY: install system-deps run test test-fast lint imports bench clean model-mpnet
 
 install: $(VENV)/.installed
 
@@ -29,13 +29,17 @@ run: install
 system-deps:
 	bash .ci/system-deps
 
-test: system-deps install
+# The rooms' import contracts (pyproject.toml [tool.importlinter], docs/architecture.md) come first.
+imports: install
+	@$(BIN)/lint-imports --no-logo || { echo "make: import contracts broken (see above and docs/architecture.md)"; exit 1; }
+
+test: system-deps install imports
 	$(BIN)/python -m pytest -q -ra
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow and not browser and not postgres"
 
-lint: install
+lint: install imports
 	$(BIN)/ruff check bot channels kb_index handoff tests bench
 	$(BIN)/mypy bot channels kb_index handoff
 

@@ -132,9 +132,9 @@ def import_all_models() -> None:
     """Import every module that declares tables so `Base.metadata` knows them all (migrations,
     create_all). Imported here, not at the top: each of them imports `Base` from this module."""
     import bot.audit  # noqa: F401
+    import bot.console.users  # noqa: F401
     import bot.csat_models  # noqa: F401
     import bot.models  # noqa: F401
-    import bot.console.users  # noqa: F401
     import bot.presence_models  # noqa: F401
     import bot.slack_models  # noqa: F401
     import kb_index.models  # noqa: F401
