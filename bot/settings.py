@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.pii_vault import check_keys
 from handoff.pii import parse_policy
+from handoff.policy import DEFAULT_KEYWORDS, DEFAULT_LOW_CONFIDENCE_LIMIT, DEFAULT_SENTIMENT_THRESHOLD
 
 PLACEHOLDER_SECRETS = {"changethis", "changeme", "secret", "xxx"}
 DEV_SECRET_KEY = "dev-only-secret-key-change-me"
@@ -96,13 +97,17 @@ class Settings(BaseSettings):
         "{name} from our team has joined the conversation.",
         description="Told to the customer when a person takes over ({name} is replaced)",
     )
-    low_confidence_limit: int = Field(1, description="Hand off after this many low-confidence turns in a row")
+    low_confidence_limit: int = Field(
+        DEFAULT_LOW_CONFIDENCE_LIMIT, description="Hand off after this many low-confidence turns in a row"
+    )
     escalation_keywords: str = Field(
-        "lawyer,legal action,chargeback,sue,court,fraud,cancel my account,close my account,data breach",
+        ",".join(DEFAULT_KEYWORDS),
         description="Comma-separated phrases that escalate to a supervisor",
     )
     handoff_sentiment_threshold: float = Field(
-        -0.6, description="Hand off when a message's anger score (VADER compound, lowered by shouting) is at or below this"
+        DEFAULT_SENTIMENT_THRESHOLD,
+        description="Hand off when a message's anger score (VADER compound, lowered by shouting) is at "
+            "or below this",
     )
     handoff_triggers: str = Field(
         "all",
@@ -313,10 +318,6 @@ class Settings(BaseSettings):
     @property
     def sms_enabled(self) -> bool:
         return bool(self.twilio_account_sid and self.twilio_auth_token)
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
 
 
 def load_settings() -> Settings:

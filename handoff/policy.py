@@ -75,9 +75,9 @@ ROUTES: dict[str, tuple[Target, Priority]] = {
     AGENT_ESCALATE: ("supervisor", "high"),
 }
 
+# The defaults, defined once: `bot.settings.Settings` takes its defaults from these.
 DEFAULT_KEYWORDS: tuple[str, ...] = (
     "lawyer",
-    "attorney",
     "legal action",
     "chargeback",
     "sue",
@@ -87,6 +87,9 @@ DEFAULT_KEYWORDS: tuple[str, ...] = (
     "close my account",
     "data breach",
 )
+
+DEFAULT_LOW_CONFIDENCE_LIMIT = 1
+DEFAULT_SENTIMENT_THRESHOLD = -0.6
 
 _PEOPLE_STATES = ("waiting", "assigned")
 _CLOSED_STATES = ("escalated",)
@@ -118,8 +121,8 @@ def parse_triggers(value: str | Iterable[str]) -> frozenset[str]:
 @dataclass(frozen=True)
 class PolicyConfig:
     answer_threshold: float = 0.6
-    low_confidence_limit: int = 2
-    sentiment_threshold: float = -0.6
+    low_confidence_limit: int = DEFAULT_LOW_CONFIDENCE_LIMIT
+    sentiment_threshold: float = DEFAULT_SENTIMENT_THRESHOLD
     keywords: tuple[str, ...] = DEFAULT_KEYWORDS
     enabled: frozenset[str] = ALL_TRIGGERS
 

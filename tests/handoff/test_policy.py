@@ -302,7 +302,8 @@ def test_asked_for_human_beats_sentiment_and_takes_the_highest_priority() -> Non
     decision = Policy(PolicyConfig()).decide(turn("this is awful and useless, I hate it. Get me a human"))
     assert decision is not None
     assert (decision.trigger, decision.target, decision.priority) == (ASKED_FOR_HUMAN, "agent", "high")
-    assert decision.also == (NEGATIVE_SENTIMENT,)
+    # No KB hits: with the default limit of one turn, that turn is also a low-confidence one.
+    assert decision.also == (NEGATIVE_SENTIMENT, LOW_CONFIDENCE)
 
 
 def test_vip_keyword_is_urgent() -> None:
@@ -333,7 +334,7 @@ def test_decision_is_json_shaped() -> None:
         "evidence": decision.evidence,
         "target": "supervisor",
         "priority": "urgent",
-        "also": ["vip"],
+        "also": ["vip", "low_confidence"],  # no KB hits, default limit of one turn
     }
 
 
