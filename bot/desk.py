@@ -2,7 +2,7 @@
 
 The pipeline calls a `Desk` inside its own transaction at each step that agents should see;
 the desk writes outbox entries (`bot.store.enqueue`) so its posts are as durable as the
-customer's replies. `NullDesk` is used when no agent workspace is configured.
+customer's replies. Each hook does nothing by default; `NullDesk` (no agent workspace) is just that.
 """
 
 from __future__ import annotations
@@ -31,66 +31,38 @@ class Desk(Protocol):
         decision: Decision | None,
     ) -> None:
         """A customer message the agents should see (with the bot's suggestions)."""
+        return None
 
     async def on_outbound(self, session: AsyncSession, *, conversation: Conversation, message: Message) -> None:
         """We are sending the customer something (bot answer, agent reply, system notice)."""
+        return None
 
     async def on_state_change(
         self, session: AsyncSession, *, conversation: Conversation, old: str, new: str, reason: str | None
     ) -> None:
         """The conversation changed state (handed off, assigned, escalated, resolved, reopened)."""
+        return None
 
     async def on_delivery_problem(
         self, session: AsyncSession, *, conversation: Conversation, message: Message
     ) -> None:
         """A reply could not be delivered (dead-lettered, undelivered, opted out)."""
+        return None
 
     async def on_sla_breach(
         self, session: AsyncSession, *, conversation: Conversation, clock_name: str, due_at: datetime,
         overdue_seconds: float,
     ) -> None:
         """An SLA clock ("first_response" | "resolution") ran out: page the supervisors (once per clock)."""
+        return None
 
     async def on_sla_warning(
         self, session: AsyncSession, *, conversation: Conversation, clock_name: str, due_at: datetime,
         remaining_seconds: float,
     ) -> None:
         """An SLA clock is close to running out (once per clock): warn the agents."""
-
-
-class NullDesk:
-    async def on_customer_message(
-        self,
-        session: AsyncSession,
-        *,
-        conversation: Conversation,
-        message: Message,
-        hits: Sequence[Hit],
-        decision: Decision | None,
-    ) -> None:
         return None
 
-    async def on_outbound(self, session: AsyncSession, *, conversation: Conversation, message: Message) -> None:
-        return None
 
-    async def on_state_change(
-        self, session: AsyncSession, *, conversation: Conversation, old: str, new: str, reason: str | None
-    ) -> None:
-        return None
-
-    async def on_delivery_problem(
-        self, session: AsyncSession, *, conversation: Conversation, message: Message
-    ) -> None:
-        return None
-
-    async def on_sla_breach(
-        self, session: AsyncSession, *, conversation: Conversation, clock_name: str, due_at: datetime,
-        overdue_seconds: float,
-    ) -> None:
-        return None
-
-    async def on_sla_warning(
-        self, session: AsyncSession, *, conversation: Conversation, clock_name: str, due_at: datetime,
-        remaining_seconds: float,
-    ) -> None:
-        return None
+class NullDesk(Desk):
+    """No agent workspace: every hook does nothing (the `Desk` defaults)."""
