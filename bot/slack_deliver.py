@@ -19,6 +19,7 @@ from bot.settings import Settings
 from bot.slack_models import SlackThread
 from channels import slack_blocks as kit
 from channels.base import PermanentSendError
+from channels.slack_format import thread_link
 
 if TYPE_CHECKING:
     pass
@@ -144,16 +145,22 @@ class SlackDeliverer:
             customer = await session.get(Customer, conv.customer_id)
             identity = await session.get(ChannelIdentity, conv.identity_id)
         due = datetime.fromisoformat(str(p.get("due_at")))
-        link = None
-        if thread is not None and thread.thread_ts:
-            link = f"https://slack.com/archives/{thread.channel_id}/p{thread.thread_ts.replace('.', '')}"
-        text, blocks = kit.sla_page(kit.SlaPage(
-            conversation_id=conv.id, customer=(customer.display_name if customer else None) or _masked(identity),
-            channel=conv.channel, priority=conv.priority, state=conv.state, clock=str(p.get("clock")),
-            overdue=human_duration(float(p.get("overdue_seconds") or 0)),
-            due=kit.slack_date(due.timestamp(), f"{due:%Y-%m-%d %H:%M} UTC"), mentions=list(p.get("mentions") or ()),
-            link=link, assignee=conv.assignee_id,
-        ))
+        link = thread_link(thread.channel_id, thread.thread_ts) if thread is not None else None
+        text, blocks = kit.sla_page(
+            kit.SlaPage(
+                conversation_id=conv.id,
+                customer=(customer.display_name if customer else None) or _masked(identity),
+                channel=conv.channel,
+                priority=conv.priority,
+                state=conv.state,
+                clock=str(p.get("clock")),
+                overdue=human_duration(float(p.get("overdue_seconds") or 0)),
+                due=kit.slack_date(due.timestamp(), f"{due:%Y-%m-%d %H:%M} UTC"),
+                mentions=list(p.get("mentions") or ()),
+                link=link,
+                assignee=conv.assignee_id,
+            )
+        )
         ts: str = await self._find(entry, channel, root, marker) or await self.api.post_message(
             channel=channel, text=text, blocks=blocks, thread_ts=root, metadata=meta)
         return ts

@@ -44,9 +44,7 @@ from channels import slack_blocks as kit
 from channels.base import SendError
 from channels.slack import Draft, Notice, SlackUser
 from channels.slack_commands import HELP, parse_command
-from channels.slack_customer import CustomerForm
-from handoff import permissions
-from handoff.permissions import Action, Actor, NotAllowed
+from channels.slack_format import thread_link
 from handoff.queue import priority_rank_sql
 from kb_index.types import Hit, Searcher
 
@@ -81,10 +79,6 @@ def parse_routes(rules: str) -> list[tuple[str, str]]:
         if sep and key.strip() and channel.strip():
             out.append((key.strip().lower(), channel.strip()))
     return out
-
-
-def thread_link(channel: str | None, ts: str | None) -> str | None:
-    return f"https://slack.com/archives/{channel}/p{ts.replace('.', '')}" if channel and ts else None
 
 
 class SlackDesk:

@@ -22,12 +22,8 @@ from bot.messages import SendResult
 from bot.models import OutboxEntry
 from bot.slack_models import SlackThread
 from channels.base import PermanentSendError, TransientSendError
-from channels.slack_format import escape
+from channels.slack_format import thread_link
 from handoff.sla import SLAPolicy
-
-
-def thread_link(channel: str | None, ts: str | None) -> str | None:
-    return f"https://slack.com/archives/{channel}/p{ts.replace('.', '')}" if channel and ts else None
 
 
 class SlackNoticeDeliverer:

@@ -49,6 +49,12 @@ def link(url: object, label: str) -> str:
     return f"<{safe}|{shown}>" if safe else shown
 
 
+def thread_link(channel: str | None, ts: str | None) -> str | None:
+    """The permalink of a message (a thread's root), or None without both parts:
+    ``thread_link("C123", "1712345678.000100")`` -> ``https://slack.com/archives/C123/p1712345678000100``."""
+    return f"https://slack.com/archives/{channel}/p{ts.replace('.', '')}" if channel and ts else None
+
+
 def user_ids(text: str) -> list[str]:
     return list(dict.fromkeys(USER_MENTION.findall(text)))
 

@@ -103,3 +103,10 @@ async def test_a_thread_reply_reaches_the_host_as_plain_text(slack: Any) -> None
     body, headers = event_request(SECRET, event, event_id="EvF1")
     assert (await http.post("/slack/events", content=body, headers=headers)).status_code == 200
     assert host.calls[0][1]["text"] == "Hi <3 ask @Nina or see https://help.example/r?a=1&b=2 & more"
+
+
+def test_thread_link_is_the_one_permalink_builder() -> None:
+    from channels.slack_format import thread_link
+
+    assert thread_link("C123", "1712345678.000100") == "https://slack.com/archives/C123/p1712345678000100"
+    assert thread_link(None, "1712345678.000100") is None and thread_link("C123", None) is None
