@@ -38,8 +38,9 @@ async def owe_agent_context(session: AsyncSession, *, conversation: Conversation
     if old != S.BOT or new not in S.HUMAN:
         return
     # The thread's own order key: posted after the card and whatever the thread was owed before.
-    await store.enqueue(session, channel="slack_notice", order_key=f"slack:conv:{conversation.id}", kind=KIND,
-                        conversation_id=conversation.id, payload={"conversation_id": conversation.id})
+    await store.enqueue(session, channel="slack_notice", order_key=store.thread_order_key(conversation.id),
+                        kind=KIND, conversation_id=conversation.id,
+                        payload={"conversation_id": conversation.id})
 
 
 async def customer_history(session: AsyncSession, *, conversation: Conversation) -> dict[str, Any]:

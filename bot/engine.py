@@ -386,7 +386,7 @@ class Pipeline:
             await enqueue_reply(  # ops hook: one entry per SMS part (bot.sms_outbox)
                 session,
                 channel=conv.channel,
-                order_key=f"{conv.channel}:{identity.address}",
+                order_key=store.customer_order_key(conv.channel, identity.address),
                 conversation_id=conv.id,
                 message_id=msg.id,
                 payload={"to": identity.address, "text": text, "author_kind": author_kind,

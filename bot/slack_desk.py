@@ -145,8 +145,8 @@ class SlackDesk:
 
     async def _enqueue(self, session: AsyncSession, conv: Conversation, kind: str, payload: dict[str, Any],
                        *, track: bool = True) -> OutboxEntry:
-        entry = await store.enqueue(session, channel="slack", order_key=f"slack:conv:{conv.id}", kind=kind,
-                                    payload=payload, conversation_id=conv.id)
+        entry = await store.enqueue(session, channel="slack", order_key=store.thread_order_key(conv.id),
+                                    kind=kind, payload=payload, conversation_id=conv.id)
         if track:
             self._txn(session, conv.id)["entries"].append(entry)
         return entry

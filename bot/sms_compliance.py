@@ -86,7 +86,7 @@ async def apply_compliance(
 
 async def _cancel_owed(session: AsyncSession, identity: ChannelIdentity) -> int:
     """Cancel replies not yet handed to the platform for this address; mark their messages suppressed."""
-    order_key = f"{identity.channel}:{identity.address}"
+    order_key = store.customer_order_key(identity.channel, identity.address)
     result = await session.execute(
         update(OutboxEntry)
         .where(OutboxEntry.order_key == order_key, OutboxEntry.status == OutboxStatus.PENDING)

@@ -241,6 +241,16 @@ async def log_event(
     return event
 
 
+def customer_order_key(channel: str, address: str) -> str:
+    """The outbox order key of a customer's replies: they leave one at a time, in order."""
+    return f"{channel}:{address}"
+
+
+def thread_order_key(conversation_id: int) -> str:
+    """The outbox order key of a conversation's Slack thread (its card, posts and context package)."""
+    return f"slack:conv:{conversation_id}"
+
+
 async def enqueue(
     session: AsyncSession,
     *,
