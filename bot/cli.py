@@ -11,6 +11,7 @@ import typer
 
 from bot.console.users_cli import app as users_app
 from bot.customers_cmd import app as customers_app
+from bot.db import with_session
 from bot.kb_cli import app as kb_app
 from bot.pii_cmd import app as pii_app
 from bot.report_cli import report as report_command
@@ -123,15 +124,7 @@ def _run(coro: Any) -> Any:
 
 
 async def _with_session(fn: Any) -> Any:
-    from bot.db import make_engine, make_sessionmaker
-
-    settings = _settings()
-    engine = make_engine(settings.database_url)
-    try:
-        async with make_sessionmaker(engine)() as session:
-            return await fn(session)
-    finally:
-        await engine.dispose()
+    return await with_session(_settings().database_url, fn)
 
 
 @conversations_app.command("list")

@@ -29,23 +29,11 @@ app = typer.Typer(help="Customer profiles and their channel identities.", no_arg
 def _run(fn: Callable[[AsyncSession], Awaitable[Any]], *, write: bool = False) -> Any:
     """Run `fn(session)` (in a transaction when `write`); customer errors exit 1 with their message."""
     from bot.customers_admin import CustomerError
-    from bot.db import make_engine, make_sessionmaker
+    from bot.db import with_session
 
     settings = Settings()
-
-    async def go() -> Any:
-        engine = make_engine(settings.database_url)
-        try:
-            async with make_sessionmaker(engine)() as session:
-                if not write:
-                    return await fn(session)
-                async with session.begin():
-                    return await fn(session)
-        finally:
-            await engine.dispose()
-
     try:
-        return asyncio.run(go())
+        return asyncio.run(with_session(settings.database_url, fn, write=write))
     except CustomerError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc

@@ -112,16 +112,24 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 async def with_session(
     url: str,
     fn: Callable[[AsyncSession], Awaitable[Any]],
-    on_error: Callable[[SQLAlchemyError], None],
+    on_error: Callable[[SQLAlchemyError], None] | None = None,
+    *,
+    write: bool = False,
 ) -> Any:
     """``await fn(session)`` on a short-lived engine for ``url``: one-off work outside a running
-    app (CLI commands, the start-up index build). When the database is unreachable or not
-    migrated, ``on_error`` gets the error and the result is None."""
+    app (CLI commands, the start-up index build), in one transaction when ``write``. The one
+    session helper for such work. When the database is unreachable or not migrated, ``on_error``
+    gets the error and the result is None; without ``on_error`` the error propagates."""
     engine = make_engine(url)
     try:
         async with make_sessionmaker(engine)() as session:
-            return await fn(session)
+            if not write:
+                return await fn(session)
+            async with session.begin():
+                return await fn(session)
     except SQLAlchemyError as exc:
+        if on_error is None:
+            raise
         on_error(exc)
         return None
     finally:
