@@ -29,7 +29,14 @@ from bot.desk import Desk
 from bot.messages import utcnow
 from bot.models import Conversation, Event
 from bot.models import ConversationState as S
-from handoff.sla import SLAClock, SLAPolicy, SLAStatus, business_seconds_between, sla_for_conversation
+from handoff.sla import (
+    SLAClock,
+    SLAPolicy,
+    SLAStatus,
+    business_seconds_between,
+    human_duration,
+    sla_for_conversation,
+)
 
 log = logging.getLogger("switchboard.sla")
 
@@ -48,19 +55,6 @@ class Breach:
     overdue_seconds: float
     priority: str
     state: str
-
-
-def human_duration(seconds: float) -> str:
-    """3725 -> '1 h 2 min'; 90000 -> '1 d 1 h'; 40 -> '40 s' (two largest units)."""
-    s = int(abs(seconds))
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if s >= size:
-            parts.append(f"{s // size} {unit}")
-            s %= size
-    if not parts:
-        return f"{s} s"
-    return " ".join(parts[:2])
 
 
 def _key(kind: str, conversation_id: int, clock: str, started_at: str) -> tuple[str, int, str, str]:

@@ -26,6 +26,7 @@ from typing import Any
 from handoff.pii import mask_email as _mask_email
 from handoff.pii import mask_phone as _mask_phone
 from handoff.policy import Decision
+from handoff.sla import human_duration
 from handoff.summary import summarize
 
 PREVIOUS_LIMIT = 5
@@ -114,7 +115,7 @@ class ContextPackage:
         flags = "".join(f" [{f}]" for f, on in (("VIP", c.vip), ("flagged", c.flagged)) if on)
         lines = [
             f"#{self.conversation_id} {self.priority.upper()} via {self.channel} ({self.state}), "
-            f"waiting {_duration(self.waiting_seconds)}",
+            f"waiting {human_duration(self.waiting_seconds)}",
             f"Customer: {who}{flags}, {c.address}, {c.previous_conversations} previous conversation(s)",
             f"Why: {self.trigger or 'unknown'}" + (f" - {self.evidence}" if self.evidence else ""),
         ]
@@ -134,14 +135,6 @@ class ContextPackage:
                 who = t.author_name or t.author_kind
                 lines.append(f"  {'[note] ' if t.internal else ''}{who}: {t.text}")
         return "\n".join(lines)
-
-
-def _duration(seconds: float) -> str:
-    minutes = int(seconds // 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min" if hours < 48 else f"{hours // 24} days"
 
 
 def _json_safe(value: Any) -> Any:

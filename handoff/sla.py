@@ -134,6 +134,20 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
+def human_duration(seconds: float) -> str:
+    """3725 -> '1 h 2 min'; 90000 -> '1 d 1 h'; 40 -> '40 s' (two largest units). The one duration
+    formatter (SLA pages, reports, the context package's waiting time)."""
+    s = int(abs(seconds))
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if s >= size:
+            parts.append(f"{s // size} {unit}")
+            s %= size
+    if not parts:
+        return f"{s} s"
+    return " ".join(parts[:2])
+
+
 def parse_duration(text: str) -> float:
     """'15m' -> 900.0, '1h30m' -> 5400.0, '2d' -> 172800.0 (seconds)."""
     cleaned = text.strip().lower().replace(" ", "")
