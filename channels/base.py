@@ -4,14 +4,9 @@ A channel owns a platform's protocol only: it verifies requests, parses payloads
 `InboundMessage`s and sends `OutboundMessage`s. It never touches the database or the index;
 everything it needs from the application comes through the `ChannelHost` it is given.
 
-Errors (defined in `bot.messages`, re-exported here)::
-
-    ChannelError
-     ├── BadRequest            (the platform or client sent something we refuse; 4xx)
-     └── SendError             (an outbound call failed)
-          ├── TransientSendError   (retry later; carries retry_after seconds if the platform said)
-          └── PermanentSendError   (retrying cannot help; carries the platform's code)
-               └── RecipientOptedOut  (the recipient unsubscribed, e.g. Twilio 21610)
+Errors: the `ChannelError` tree (`BadRequest`, `SendError` -> `TransientSendError` /
+`PermanentSendError` -> `RecipientOptedOut`) is drawn and defined in `bot.messages` and
+re-exported here.
 """
 
 from __future__ import annotations
