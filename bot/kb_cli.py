@@ -1,7 +1,9 @@
 """`switchboard kb ...`: ingest, search, eval, gaps, tune.
 
 The glue between `Settings`, the database and the KB engine; `kb_index` itself reads no settings
-and no conversation tables.
+and no conversation tables. The engine's modules are imported inside the commands on purpose:
+they load numpy, FAISS and the model runtime, which `switchboard --help` and every other command
+can do without.
 """
 
 from __future__ import annotations
