@@ -44,7 +44,10 @@ from channels import slack_blocks as kit
 from channels.base import SendError
 from channels.slack import Draft, Notice, SlackUser
 from channels.slack_commands import HELP, parse_command
+from channels.slack_customer import CustomerForm
 from channels.slack_format import thread_link
+from handoff import permissions
+from handoff.permissions import Action, Actor, NotAllowed
 from handoff.queue import priority_rank_sql
 from kb_index.types import Hit, Searcher
 

@@ -22,7 +22,7 @@ from bot.messages import SendResult
 from bot.models import OutboxEntry
 from bot.slack_models import SlackThread
 from channels.base import PermanentSendError, TransientSendError
-from channels.slack_format import thread_link
+from channels.slack_format import escape, thread_link
 from handoff.sla import SLAPolicy
 
 
