@@ -5,10 +5,10 @@ A clarifying question ("A or B?") helps a customer whose message is about one of
 articles; it is wrong for an out-of-scope message (kb/eval/sample-oos-turns-*.jsonl: chit-chat and
 unrelated requests written after a real first turn), which should go to people, and useless when
 neither offered article is the right one. For every tune case the rule without a floor would ask
-about, the top article's confidence is read; the floor (a share of the serving threshold) is the
-one that keeps the most questions offering the right article minus questions to out-of-scope
-messages minus questions offering neither; ties go to the higher floor (fewer questions to
-off-topic messages). Reads the indexes bench/kb_followups.py builds (built here if missing).
+about, the top article's confidence is read. Product rule: an off-topic message goes to people, so
+the floor (a share of the serving threshold, 0.01 steps) is the lowest at which no out-of-scope tune
+message gets a question. The floor maximising useful questions minus the others, counted alike, is
+printed beside it. Reads the indexes bench/kb_followups.py builds (built here if missing).
 
     python bench/fit_clarify.py [--data /work/shared/data/banking77] [--work var/bench/followups]
 """
@@ -58,16 +58,31 @@ async def asks(args: argparse.Namespace) -> list[dict[str, object]]:
     return out
 
 
+def counts(rows: list[dict[str, object]], share: float) -> dict[str, int]:
+    kept = [r for r in rows if float(r["top"]) >= share * SERVING]  # type: ignore[arg-type]
+    return {v: sum(r["verdict"] == v for r in kept) for v in ("right_offered", "out_of_scope", "neither")}
+
+
 def fit(rows: list[dict[str, object]]) -> tuple[float, dict[str, int]]:
+    """The lowest floor (a share of the serving threshold, 0.01 steps) at which no out-of-scope
+    tune message is asked: as many useful questions as possible under the product rule that an
+    off-topic message goes to people."""
+    for share in np.round(np.arange(0.0, 1.42, 0.01), 2):
+        c = counts(rows, float(share))
+        if c["out_of_scope"] == 0:
+            return float(share), c
+    return 1.42, counts(rows, 1.42)
+
+
+def by_count(rows: list[dict[str, object]]) -> tuple[float, dict[str, int]]:
+    """For comparison: the floor maximising questions offering the right article minus the others
+    (out of scope or offering neither), each counted once; ties to the higher floor."""
     best: tuple[int, float, dict[str, int]] = (-(10**9), 0.0, {})
     for share in np.round(np.arange(0.0, 1.42, 0.01), 2):
-        kept = [r for r in rows if float(r["top"]) >= share * SERVING]  # type: ignore[arg-type]
-        count = {
-            v: sum(r["verdict"] == v for r in kept) for v in ("right_offered", "out_of_scope", "neither")
-        }
-        gain = count["right_offered"] - count["out_of_scope"] - count["neither"]
-        if gain >= best[0]:  # ties: the higher floor
-            best = (gain, float(share), count)
+        c = counts(rows, float(share))
+        gain = c["right_offered"] - c["out_of_scope"] - c["neither"]
+        if gain >= best[0]:
+            best = (gain, float(share), c)
     return best[1], best[2]
 
 
@@ -78,7 +93,8 @@ async def main() -> None:
     args = ap.parse_args()
     rows = await asks(args)
     share, count = fit(rows)
-    before = {v: sum(r["verdict"] == v for r in rows) for v in ("right_offered", "out_of_scope", "neither")}
+    alt, alt_count = by_count(rows)
+    before = counts(rows, 0.0)
     print(
         json.dumps(
             {
@@ -86,6 +102,7 @@ async def main() -> None:
                 "floor_at_serving": round(share * SERVING, 3),
                 "questions_without_floor": before,
                 "questions_with_floor": count,
+                "by_count_instead": {"share": alt, "questions": alt_count},
             },
             indent=2,
         )
