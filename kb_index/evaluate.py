@@ -234,16 +234,16 @@ def score_turns(outcomes: list[Outcome], threshold: float) -> dict[str, Any]:
         out[kind] = fig
     oos = [o for o in outcomes if o.case.expected is None and o.case.history]
     if oos:  # out-of-scope messages in a conversation: any answer is wrong, and so is "A or B?"
-        sent = [_decision(o.hits, threshold) is not None for o in oos]
-        asked = [bool(clarify.options(o.hits, threshold=threshold)) for o in oos]  # as the engine: first
+        answered = [_decision(o.hits, threshold) is not None for o in oos]
+        offered = [bool(clarify.options(o.hits, threshold=threshold)) for o in oos]  # as the engine: first
         out["out_of_scope"] = {
             "n": len(oos),
-            "answered": _share(sent),
+            "answered": _share(answered),
             "alone_answered": _share(_decision(o.alone, threshold) is not None for o in oos),
             "with_clarify": {
-                "answered": _share(s and not q for s, q in zip(sent, asked, strict=True)),
-                "clarified": _share(asked),
-                "handed_off": _share(not s and not q for s, q in zip(sent, asked, strict=True)),
+                "answered": _share(s and not q for s, q in zip(answered, offered, strict=True)),
+                "clarified": _share(offered),
+                "handed_off": _share(not s and not q for s, q in zip(answered, offered, strict=True)),
             },
         }
     return out
