@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from kb_index import Embedder, KnowledgeBase, build_index
+from kb_index import Embedder, KnowledgeBase, build_index, clarify
 from kb_index.evaluate import evaluate_turns, read_cases
 from kb_index.index import is_follow_up
 from kb_index.report import machine_line, update_results
@@ -62,15 +62,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     emb = Embedder.load()
     out: dict[str, Any] = {}
     sets = {
-        "sample": (ROOT / "kb" / "sample", "sample-followups"),
-        "banking77": (args.data / "articles.jsonl", "banking77-followups"),
+        "sample": (ROOT / "kb" / "sample", ("sample-followups", "sample-oos-turns")),
+        "banking77": (args.data / "articles.jsonl", ("banking77-followups",)),
     }
-    for name, (articles, prefix) in sets.items():
+    for name, (articles, prefixes) in sets.items():
         if args.only and name != args.only:
             continue
         kb = open_kb(articles, args.work / name, emb, args.reuse)
         for split in ("tune", "heldout"):
-            cases = read_cases(ROOT / "kb" / "eval" / f"{prefix}-{split}.jsonl")
+            cases = [c for p in prefixes for c in read_cases(ROOT / "kb" / "eval" / f"{p}-{split}.jsonl")]
             for way, searcher in (("alone", Alone(kb)), ("word_rule", WordRule(kb)), ("context", kb)):
                 t = time.perf_counter()
                 fig = await evaluate_turns(searcher, cases, threshold=args.threshold)
@@ -106,6 +106,25 @@ def render(out: dict[str, Any], threshold: float) -> str:
             f"**{s.get('as_alone', '')}** | {sc.get('answered_right', '')} / {sc.get('answered_wrong', '')} / "
             f"{sc.get('clarified', '')} |"
         )
+    oos = {key: fig["out_of_scope"] for key, fig in out.items() if "out_of_scope" in fig}
+    if oos:
+        rows += [
+            "",
+            "Out-of-scope messages after a real first turn (`kb/eval/sample-oos-turns-*.jsonl`: chit-chat and "
+            'unrelated requests, e.g. "my neighbour\'s parrot keeps singing opera at night" after a delivery '
+            "question; 20 per split). Every answer to them is wrong, and so is a clarifying question; *with "
+            f"clarifying* applies `kb_index.clarify.options` (floor {clarify.TOP_MIN_SHARE} × the threshold) first, "
+            "as the engine does.",
+            "",
+            "| set / split / search | n | answered (alone) | with clarifying: answered / asked / handed off |",
+            "|---|---|---|---|",
+        ]
+        for key, o in oos.items():
+            c = o["with_clarify"]
+            rows.append(
+                f"| {key} | {o['n']} | **{o['answered']}** ({o['alone_answered']}) | "
+                f"{c['answered']} / **{c['clarified']}** / {c['handed_off']} |"
+            )
     rows += ["", machine_line()]
     return "\n".join(rows)
 

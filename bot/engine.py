@@ -281,7 +281,9 @@ class Pipeline:
             )
             if decision is not None and conv.state != S.BOT and decision.target != "supervisor":
                 decision = None  # already with people; only a supervisor escalation changes anything
-            if decision is not None and turn_context.ask_instead(decision.trigger, decision.also, hits):
+            if decision is not None and turn_context.ask_instead(
+                decision.trigger, decision.also, hits, threshold=threshold
+            ):
                 decision = None  # unsure between two articles: ask which one before handing off
         will_answer = conv.state == S.BOT and decision is None and confident and self.settings.auto_answer
         msg.meta = {
@@ -302,7 +304,7 @@ class Pipeline:
         if conv.state == S.BOT:
             if decision is not None:
                 await self._hand_off(session, conv, decision)
-            elif self.settings.auto_answer and (offer := clarify.options(hits)):
+            elif self.settings.auto_answer and (offer := clarify.options(hits, threshold=threshold)):
                 question, meta = turn_context.clarifying(offer, numbered=conv.channel == "sms")
                 await self.say(session, conv, question, author_kind="bot", meta=meta)
                 await store.log_event(session, kind="bot_clarified", conversation_id=conv.id, data={

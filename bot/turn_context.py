@@ -62,9 +62,10 @@ def kb_context(text: str, hits: Sequence[Hit], history: Sequence[str]) -> dict[s
     return {"query": f"{turn} {text}", "context_turn": turn}
 
 
-def ask_instead(trigger: str, also: Sequence[str], hits: Sequence[Hit]) -> bool:
-    """A hand-off for low confidence alone gives way to a clarifying question when one fits."""
-    return trigger == LOW_CONFIDENCE and not also and bool(clarify.options(hits))
+def ask_instead(trigger: str, also: Sequence[str], hits: Sequence[Hit], *, threshold: float) -> bool:
+    """A hand-off for low confidence alone gives way to a clarifying question when one fits
+    (``threshold``: the serving threshold in force)."""
+    return trigger == LOW_CONFIDENCE and not also and bool(clarify.options(hits, threshold=threshold))
 
 
 def clarifying(options: Sequence[Hit], *, numbered: bool) -> tuple[str, dict[str, Any]]:

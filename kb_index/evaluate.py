@@ -213,7 +213,7 @@ def score_turns(outcomes: list[Outcome], threshold: float) -> dict[str, Any]:
             "answered_wrong": _share(wrong),
             "handed_off": _share(s is None for s in sent),
         }
-        asked = [bool(clarify.options(o.hits)) for o in mine]
+        asked = [bool(clarify.options(o.hits, threshold=threshold)) for o in mine]
         fig["with_clarify"] = {
             "answered_right": _share(r and not q for r, q in zip(right, asked, strict=True)),
             "answered_wrong": _share(w and not q for w, q in zip(wrong, asked, strict=True)),
@@ -232,6 +232,20 @@ def score_turns(outcomes: list[Outcome], threshold: float) -> dict[str, Any]:
             fig["alone_answered_right"] = _share(_decision(o.alone, threshold) == o.case.expected for o in mine)
         fig["latency_ms_p50"] = round(float(np.percentile([o.ms for o in mine], 50)), 2)
         out[kind] = fig
+    oos = [o for o in outcomes if o.case.expected is None and o.case.history]
+    if oos:  # out-of-scope messages in a conversation: any answer is wrong, and so is "A or B?"
+        answered = [_decision(o.hits, threshold) is not None for o in oos]
+        offered = [bool(clarify.options(o.hits, threshold=threshold)) for o in oos]  # as the engine: first
+        out["out_of_scope"] = {
+            "n": len(oos),
+            "answered": _share(answered),
+            "alone_answered": _share(_decision(o.alone, threshold) is not None for o in oos),
+            "with_clarify": {
+                "answered": _share(s and not q for s, q in zip(answered, offered, strict=True)),
+                "clarified": _share(offered),
+                "handed_off": _share(not s and not q for s, q in zip(answered, offered, strict=True)),
+            },
+        }
     return out
 
 

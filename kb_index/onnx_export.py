@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -84,18 +87,7 @@ def export(
     final = out_dir / "model.onnx"
     if quantize:
         say("quantising to int8…")
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        # per-channel weight scales: mean cosine to PyTorch fp32 0.993 on Banking77 queries (0.968 per tensor)
-        quiet = logging.getLogger()  # the quantiser logs a pre-processing hint on the root logger
-        level = quiet.level
-        quiet.setLevel(logging.ERROR)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                quantize_dynamic(str(fp32), str(final), weight_type=QuantType.QInt8, per_channel=True)
-        finally:
-            quiet.setLevel(level)
+        quantize_int8(fp32, final)
         fp32.unlink()
     else:
         fp32.replace(final)
@@ -114,6 +106,44 @@ def export(
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=2))
     say(f"done in {meta['export_seconds']:.1f}s")
     return meta
+
+
+def quantize_int8(src: Path, dst: Path, *, timeout: float = 900.0) -> None:
+    """Dynamic int8 quantisation of ``src`` into ``dst``, run in a child process whose working
+    directory and TMPDIR are a private temporary folder beside ``dst`` (removed afterwards).
+
+    onnxruntime's quantisation tools write scratch files relative to the working directory (its
+    symbolic shape inference saves ``sym_shape_infer_temp.onnx`` plus a ``<uuid>.data`` of the
+    weights there when it gives up) and under the system temp folder; changing this process's
+    working directory would move every other thread's relative paths too, so it runs apart."""
+    src, dst = src.resolve(), dst.resolve()
+    with tempfile.TemporaryDirectory(prefix=".quant-", dir=dst.parent) as work:
+        env = {**os.environ, "TMPDIR": work, "TEMP": work, "TMP": work}
+        code = "import sys; from kb_index.onnx_export import _quantize; _quantize(sys.argv[1], sys.argv[2])"
+        root = str(Path(__file__).resolve().parents[1])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(src), str(dst)],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if done.returncode != 0:
+            tail = "\n".join(done.stderr.strip().splitlines()[-5:])
+            raise RuntimeError(f"int8 quantisation of {src.name} failed (exit {done.returncode}): {tail}")
+
+
+def _quantize(src: str, dst: str) -> None:
+    """The child process's part of :func:`quantize_int8`."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    # per-channel weight scales: mean cosine to PyTorch fp32 0.993 on Banking77 queries (0.968 per tensor)
+    logging.getLogger().setLevel(logging.ERROR)  # the quantiser logs a pre-processing hint on the root logger
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quantize_dynamic(src, dst, weight_type=QuantType.QInt8, per_channel=True)
 
 
 def copy_export(src: Path, dst: Path) -> None:

@@ -17,6 +17,7 @@ import os
 import shutil
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -128,11 +129,31 @@ class OrtEncoder:
         out = np.zeros((len(texts), self.dim), np.float32)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths pad less
         batch_size = max(1, min(batch_size, self.max_batch))
-        for s in range(0, len(order), batch_size):
-            part = order[s : s + batch_size]
-            enc = self._tok.encode_batch([texts[i] for i in part])
-            ids = np.array([e.ids for e in enc], dtype=np.int64)
-            mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
-            (vecs,) = self._session.run(None, {"input_ids": ids, "attention_mask": mask})
-            out[part] = vecs
+        parts = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
+        if len(parts) >= 2 and PARALLEL > 1:
+            # texts one at a time (int8): the calls run side by side on the machine's cores
+            # (ONNX Runtime releases the GIL); each text's vector is the same as alone
+            list(_pool().map(lambda part: self._run(part, texts, out), parts))
+        else:
+            for part in parts:
+                self._run(part, texts, out)
         return out
+
+    def _run(self, part: list[int], texts: list[str], out: np.ndarray) -> None:
+        enc = self._tok.encode_batch([texts[i] for i in part])
+        ids = np.array([e.ids for e in enc], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
+        (vecs,) = self._session.run(None, {"input_ids": ids, "attention_mask": mask})
+        out[part] = vecs
+
+
+PARALLEL = min(4, os.cpu_count() or 1)  # concurrent session calls for a many-part encode
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    with _export_lock:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=PARALLEL, thread_name_prefix="ort-encode")
+        return _POOL

@@ -195,13 +195,15 @@ def signals(
     floor = np.where(np.isfinite(floor), floor, 0.0)
     pos = valid & (nb_sign > 0)
     neg = valid & (nb_sign < 0)
-    maxsim = np.repeat(floor[:, None], n_articles, axis=1)
-    np.maximum.at(maxsim, (rows[pos], nb_article[pos]), nb_sim[pos])
-    negmax = np.full((q, n_articles), -np.inf)
-    np.maximum.at(negmax, (rows[neg], nb_article[neg]), nb_sim[neg])
     posmax = np.full((q, n_articles), -np.inf)
     np.maximum.at(posmax, (rows[pos], nb_article[pos]), nb_sim[pos])
-    demoted = negmax >= np.maximum(posmax, floor[:, None])
+    maxsim = np.maximum(posmax, floor[:, None])
+    if neg.any():  # agents' negatives: rare, so the common case skips this
+        negmax = np.full((q, n_articles), -np.inf)
+        np.maximum.at(negmax, (rows[neg], nb_article[neg]), nb_sim[neg])
+        demoted = negmax >= maxsim
+    else:
+        demoted = np.zeros((q, n_articles), bool)
     top3 = _top_mean(nb_article, nb_sim, pos, floor, n_articles, TOP_N)
 
     # kNN vote over the first k valid positive-or-negative neighbours
@@ -210,9 +212,10 @@ def signals(
     top_sim = np.where(np.isfinite(top_sim), top_sim, 0.0)
     w = np.exp((nb_sim[:, :kk] - top_sim) / knn_t) * valid[:, :kk]
     signed = w * np.where(nb_sign[:, :kk] < 0, -1.0, 1.0)
-    knn = np.zeros((q, n_articles))
     m = valid[:, :kk]
-    np.add.at(knn, (rows[:, :kk][m], nb_article[:, :kk][m]), signed[m])
+    flat = (rows[:, :kk][m] * n_articles + nb_article[:, :kk][m]).astype(np.int64)
+    knn = np.bincount(flat, weights=signed[m], minlength=q * n_articles).astype(np.float64, copy=False)
+    knn = knn.reshape(q, n_articles)
     knn /= np.maximum((w * (nb_sign[:, :kk] > 0)).sum(1, keepdims=True), 1e-9)
 
     bm = np.zeros((q, n_articles))

@@ -48,3 +48,17 @@ def test_a_reply_picks_by_number_id_or_title_and_otherwise_picks_nothing() -> No
         assert o is not None and o["article_id"] == art, reply
     for reply in ("3", "1 or 2", "I want to return my lamp, bought 2 weeks ago", "", "gift"):
         assert clarify.pick(reply, offered) is None, reply
+
+
+def test_an_implausible_top_article_goes_to_people_not_to_a_question() -> None:
+    # "my neighbour's parrot keeps singing opera at night" after a delivery question: two articles
+    # close together, but the top one far under the serving threshold
+    parrot = [hit("shipping-delivery-times", 0.42), hit("products-warranty", 0.33)]
+    assert clarify.options(parrot) == []  # the default serving threshold, 0.6
+    floor = clarify.TOP_MIN_SHARE * clarify.SERVING
+    assert [h.article_id for h in clarify.options([hit("a", floor), hit("b", 0.3)])] == ["a", "b"]
+    assert clarify.options([hit("a", floor - 0.01), hit("b", 0.3)]) == []
+    # the floor follows the threshold in force (an index's calibrated one, or ANSWER_THRESHOLD)
+    assert [h.article_id for h in clarify.options(parrot, threshold=0.5)] == [
+        "shipping-delivery-times", "products-warranty"]
+    assert clarify.options([hit("a", 0.55), hit("b", 0.4)], threshold=0.8) == []

@@ -119,3 +119,78 @@ def test_a_changed_model_is_exported_again_and_its_index_re_embedded(
         KnowledgeBase.open(tmp_path / "index", embedder=second)
     again = build_index(kb_dir, tmp_path / "index", embedder=second, progress=False)
     assert again.reused == 0 and again.embedded == built.embedded
+
+
+def tiny_graph(path: Path) -> np.ndarray:
+    """A one-MatMul ONNX graph (x @ W) big enough for the quantiser to touch; returns W."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = np.random.default_rng(0).standard_normal((64, 32)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W"], ["y"])],
+        "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 32])],
+        initializer=[numpy_helper.from_array(w, "W")],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return w
+
+
+def test_quantisation_leaves_the_working_directory_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import onnxruntime as ort
+
+    from kb_index.onnx_export import quantize_int8
+
+    cwd, out = tmp_path / "cwd", tmp_path / "export"
+    cwd.mkdir()
+    out.mkdir()
+    monkeypatch.chdir(cwd)
+    w = tiny_graph(out / "model.fp32.onnx")
+    quantize_int8(out / "model.fp32.onnx", out / "model.onnx")
+    assert list(cwd.iterdir()) == []
+    # nothing beside the two graphs: the private scratch folder is gone too
+    assert sorted(p.name for p in out.iterdir()) == ["model.fp32.onnx", "model.onnx"]
+    x = np.random.default_rng(1).standard_normal((3, 64)).astype(np.float32)
+    sess = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    (y,) = sess.run(None, {"x": x})
+    np.testing.assert_allclose(y, x @ w, rtol=0.1, atol=0.3)
+
+
+def test_a_failed_quantisation_says_why_and_cleans_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kb_index.onnx_export import quantize_int8
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "broken.onnx").write_bytes(b"not a graph")
+    with pytest.raises(RuntimeError, match=r"int8 quantisation of broken.onnx failed \(exit 1\)"):
+        quantize_int8(tmp_path / "broken.onnx", tmp_path / "model.onnx")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.onnx"]
+
+
+@pytest.mark.slow
+def test_a_real_export_writes_only_its_own_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from kb_index.onnx_export import export
+
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    bundled, _ = model_folder(None)
+    progress = io.StringIO()
+    meta = export(bundled, tmp_path / "out", quantize=True, name="all-MiniLM-L6-v2", stream=progress)
+    assert list(cwd.iterdir()) == []
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "meta.json",
+        "model.onnx",
+        "tokenizer.json",
+    ]
+    assert meta["quantized"] and meta["export_seconds"] < 60
+    lines = progress.getvalue().splitlines()
+    assert lines[0].startswith("ONNX export of all-MiniLM-L6-v2 (int8, once per model): loading")
+    assert "quantising to int8" in lines[-2] and lines[-1].endswith("s") and "done in" in lines[-1]

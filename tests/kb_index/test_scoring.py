@@ -1,6 +1,6 @@
 import numpy as np
 
-from kb_index.scoring import BASIC_FEATURES, FEATURES, Calibrator, _top_mean
+from kb_index.scoring import BASIC_FEATURES, FEATURES, Calibrator, _top_mean, signals
 
 
 def test_top_mean_matches_brute_force() -> None:
@@ -61,3 +61,45 @@ def test_query_tokens_match_bm25s_tokenize() -> None:
     ]
     want = bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False, return_ids=False)
     assert [query_tokens(t, stemmer) for t in texts] == want
+
+
+def _signals(article: np.ndarray, sim: np.ndarray, sign: np.ndarray, n: int = 3):  # type: ignore[no-untyped-def]
+    q = len(article)
+    return signals(
+        n_articles=n,
+        nb_article=article,
+        nb_sim=sim,
+        nb_sign=sign,
+        lex_article=np.full((q, 2), -1),
+        lex_score=np.zeros((q, 2)),
+        head_logits=None,
+        knn_k=20,
+        knn_t=0.05,
+    )
+
+
+def test_signals_by_brute_force_with_and_without_negatives() -> None:
+    rng = np.random.default_rng(3)
+    for trial in range(50):
+        q, k, n = 2, 12, 4
+        sim = -np.sort(-rng.random((q, k)), 1)
+        art = rng.integers(-1, n, (q, k))
+        sign = np.where(rng.random((q, k)) < (0.2 if trial % 2 else 0.0), -1, 1)
+        s = _signals(art, sim, sign, n)
+        for i in range(q):
+            valid = art[i] >= 0
+            floor = sim[i][valid].min() if valid.any() else 0.0
+            w = np.exp((sim[i] - (sim[i][valid][0] if valid.any() else 0.0)) / 0.05) * valid
+            for a in range(n):
+                pos = valid & (art[i] == a) & (sign[i] > 0)
+                neg = valid & (art[i] == a) & (sign[i] < 0)
+                best = max([floor, *sim[i][pos]])
+                assert s.maxsim[i, a] == best
+                assert s.demoted[i, a] == (neg.any() and sim[i][neg].max() >= best)
+                vote = (w * (art[i] == a) * np.where(sign[i] < 0, -1, 1)).sum()
+                assert np.isclose(s.knn[i, a], vote / max((w * (sign[i] > 0)).sum(), 1e-9))
+
+
+def test_signals_without_any_neighbour_are_floats() -> None:
+    s = _signals(np.full((1, 5), -1), np.zeros((1, 5)), np.ones((1, 5), dtype=np.int64))
+    assert s.knn.dtype == np.float64 and not s.knn.any() and not s.demoted.any()
