@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.messages import utcnow
 from bot.models import Event
 from bot.report_metrics import lexical_clusters
+from bot.store import unanswered_questions
 from kb_index.gaps import gaps as embedding_gaps
-from kb_index.store import unanswered_questions
 
 HANDOFFS = ("handed_off", "escalated")
 
