@@ -188,6 +188,10 @@ def _ssn_spans(text: str) -> list[Span]:
     return spans
 
 
+_CURRENCY_AFTER = re.compile(r"(?i)^\s?(?:eur|usd|gbp|cad|aud|chf|jpy|euros?|dollars?|pounds?|bucks)\b")
+_CURRENCY_BEFORE = re.compile(r"(?i)(?:[$\u20ac\u00a3\u00a5]|\b(?:eur|usd|gbp|cad|aud|chf|jpy))\s?$")
+
+
 def _phone_spans(text: str, region: str) -> list[Span]:
     spans = []
     iban_like = [m.span() for m in _IBAN.finditer(text)]  # a mistyped IBAN's digits are not a phone number
@@ -195,6 +199,8 @@ def _phone_spans(text: str, region: str) -> list[Span]:
         if any(s <= match.start and match.end <= e for s, e in iban_like) or _DATE.fullmatch(match.raw_string):
             continue
         before = text[max(0, match.start - 30) : match.start]
+        if _CURRENCY_AFTER.match(text[match.end : match.end + 10]) or _CURRENCY_BEFORE.search(before):
+            continue  # "3100000 EUR", "$5551234": an amount, not a number to call
         if _NOT_CARD_BEFORE.search(before) and not re.search(r"(?i)\b(?:phone|call|text|mobile|cell)\b", before):
             continue  # "order #2025550143": an id, not a number to call
         e164 = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)

@@ -18,12 +18,12 @@ import pytest
 from cryptography.fernet import Fernet
 from fastapi import FastAPI
 
+from bot import store as bot_store
 from bot.log_redact import install as install_log_filters
 from bot.pii_vault import Vault
 from bot.worker import ChannelDeliverer
 from channels import slack_blocks as kit
 from channels.sms import INBOUND_PATH, SmsChannel
-from kb_index import store as kb_store
 from kb_index.gaps import gaps
 from tests.bot.privacy_scan import every_cell, found
 from tests.bot.test_slack_desk import Rig, rig_factory  # noqa: F401  (the fixture)
@@ -149,4 +149,4 @@ async def _conversation_ids(rig: Rig) -> list[int]:
 
 async def _unanswered(rig: Rig) -> list[str]:
     async with rig.sm() as s:
-        return await kb_store.unanswered_questions(session=s)
+        return await bot_store.unanswered_questions(session=s)
