@@ -4,7 +4,8 @@ Claiming is one atomic ``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCK
 on PostgreSQL two workers never claim the same row; on SQLite the single writer lock gives the
 same guarantee. An entry is only claimable when no earlier entry with the same `order_key` is
 still owed, so one customer's replies go out strictly in order. A claimed entry carries a lease:
-if its worker dies, the entry becomes claimable again when the lease runs out.
+if its worker dies, the entry becomes claimable again when the lease runs out, and that reclaim
+counts as an attempt (so `attempts > 0` tells a deliverer a platform may already have the message).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, case, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
@@ -153,7 +154,10 @@ class Worker:
         stmt = (
             update(OutboxEntry)
             .where(OutboxEntry.id.in_(candidates.scalar_subquery()))
-            .values(status=OutboxStatus.SENDING, lease_until=lease, claimed_by=self.worker_id)
+            .values(status=OutboxStatus.SENDING, lease_until=lease, claimed_by=self.worker_id,
+                    # an expired lease is an attempt that died mid-way (maybe after the platform took
+                    # it): it counts, so deliverers look before resending and a poison entry dies
+                    attempts=OutboxEntry.attempts + case((OutboxEntry.status == OutboxStatus.SENDING, 1), else_=0))
             .returning(OutboxEntry)
             .execution_options(synchronize_session=False)
         )
