@@ -14,6 +14,7 @@ import contextlib
 import os
 import random
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -124,8 +125,11 @@ class Stack:
         step("PostgreSQL, Redis, fakes up")
         await self._run_once([sys.executable, "-m", "bot", "migrate"], "migrate")
         step("migrated")
+        seeded = _seed_onnx(self.folder / "index" / "onnx")
         await self._run_once([sys.executable, "-m", "bot", "kb", "ingest", str(ROOT / "kb" / "sample")], "ingest")
-        step("index built")
+        if not seeded:
+            _keep_onnx(self.folder / "index" / "onnx")
+        step("index built" + (" (ONNX export reused)" if seeded else " (ONNX export made and kept)"))
         commands = procfile_commands()
         for i in range(self.web):
             port = free_port()
@@ -235,6 +239,24 @@ class Stack:
 
     def logs(self) -> dict[str, str]:
         return {p.name: p.log.read_text(errors="replace") for p in self.procs if p.log.exists()}
+
+
+ONNX_CACHES = (ROOT / "var" / "soak-onnx", ROOT / "var" / "onnx")  # var/ is not in git
+
+
+def _seed_onnx(dst: Path) -> bool:
+    """The model's ONNX export is made once per model (~40 s with torch): reuse a kept one."""
+    for src in ONNX_CACHES:
+        if src.is_dir() and any(src.glob("*/model.onnx")):
+            shutil.copytree(src, dst, dirs_exist_ok=True)
+            return True
+    return False
+
+
+def _keep_onnx(src: Path) -> None:
+    if src.is_dir() and any(src.glob("*/model.onnx")):
+        with contextlib.suppress(OSError):
+            shutil.copytree(src, ONNX_CACHES[0], dirs_exist_ok=True)
 
 
 def error_lines(logs: dict[str, Any]) -> list[str]:
