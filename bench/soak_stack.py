@@ -94,6 +94,7 @@ class Stack:
     procs: list[Proc] = field(default_factory=list)
     kills: list[tuple[float, str]] = field(default_factory=list)
     extra_env: dict[str, str] = field(default_factory=dict)
+    keep_folder: bool = False  # keep the processes' logs and the index after stop()
     _servers: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
     _proxies: list[FaultProxy] = field(default_factory=list)
 
@@ -236,6 +237,8 @@ class Stack:
             await asyncio.to_thread(self.redis.stop)
         if self.pg is not None:
             await asyncio.to_thread(self.pg.stop)
+        if not self.keep_folder:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
     def logs(self) -> dict[str, str]:
         return {p.name: p.log.read_text(errors="replace") for p in self.procs if p.log.exists()}
