@@ -37,7 +37,7 @@ if str(ROOT) not in sys.path:
 
 from bench.soak_check import pct  # noqa: E402
 from bench.soak_stack import Stack  # noqa: E402
-from bench.webchat_roundtrip import load_encoder, load_questions, time_encode, update_results  # noqa: E402
+from bench.webchat_roundtrip import load_questions, time_encode, update_results  # noqa: E402
 from tests.fakes.faults import Faults  # noqa: E402
 
 SECTION = "## Web chat under load"
@@ -128,6 +128,9 @@ async def run(sockets: int, questions: list[str], limit: float, log: Any) -> dic
             await asyncio.gather(*(asker(i, s) for i, s in enumerate(live)))
             out["ask_seconds"] = time.perf_counter() - t
             out["rss_end_kib"] = sum(rss_kib(p) for p in pids)
+            metrics = (await client.get(urls[0] + "/metrics")).text  # every process (multiprocess mode)
+            out["kb_search"] = _mean(metrics, "switchboard_kb_search_seconds")
+            out["delivery"] = _mean(metrics, "switchboard_delivery_latency_seconds", 'channel="web"')
             out.update(latencies=latencies, errors=errors)
             for s in live:
                 try:
@@ -140,6 +143,17 @@ async def run(sockets: int, questions: list[str], limit: float, log: Any) -> dic
         return out
     finally:
         await stack.stop()
+
+
+def _mean(text: str, name: str, label: str = "") -> tuple[float, int]:
+    """(mean seconds, count) of a Prometheus histogram summed over its series (optionally one label)."""
+    total = count = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "_sum") and label in line:
+            total += float(line.rsplit(" ", 1)[1])
+        elif line.startswith(name + "_count") and label in line:
+            count += float(line.rsplit(" ", 1)[1])
+    return (total / count if count else 0.0), int(count)
 
 
 def table(r: dict[str, Any], emb: list[float], how: str) -> str:
@@ -168,12 +182,26 @@ def table(r: dict[str, Any], emb: list[float], how: str) -> str:
         f"- Memory: web processes' RSS {r['rss_before_kib'] / 1024:.0f} MiB before the sockets, "
         f"{r['rss_after_kib'] / 1024:.0f} MiB with them open ({r['kib_per_socket']:.1f} KiB per socket), "
         f"{r['rss_end_kib'] / 1024:.0f} MiB after the questions.",
-        f"- Embedding: {how}.",
+        f"- Embedding: {how}. Inside the servers (their /metrics, whole run): KB search (embedding included) "
+        f"{r['kb_search'][0] * 1000:.0f} ms mean over {r['kb_search'][1]} searches; web reply written -> "
+        f"published to the socket {r['delivery'][0] * 1000:.0f} ms mean over {r['delivery'][1]}.",
         f"- Machine: {platform.platform()}, {os.cpu_count()} CPUs shared with other jobs; "
         f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}; load average at the end "
         f"{' / '.join(f'{x:.1f}' for x in os.getloadavg())}.",
     ]
     return "\n".join(rows + notes)
+
+
+def bare_encoder() -> tuple[Any, str]:
+    """The servers' embedder (bundled model, the default backend), its export reused from the soak's cache."""
+    from bench.soak_stack import ONNX_CACHES
+    from bot.settings import Settings
+    from kb_index import Embedder
+
+    backend = Settings.model_fields["embed_backend"].default
+    cache = next((c for c in ONNX_CACHES if c.is_dir()), ONNX_CACHES[0])
+    emb = Embedder.load(None, backend=backend, cache_dir=cache)
+    return (lambda t: emb.encode([t])), f"kb_index.Embedder, bundled all-MiniLM-L6-v2, {backend}, one thread"
 
 
 def main() -> int:
@@ -186,7 +214,7 @@ def main() -> int:
     sockets = max(1, min(args.sockets, 2000))
     questions = load_questions(ROOT / "tests" / "fixtures" / "sample_questions.jsonl", 200)
     r = asyncio.run(asyncio.wait_for(run(sockets, questions, args.timeout, print), args.timeout * 3 + 900))
-    encode, how = load_encoder()
+    encode, how = bare_encoder()
     for q in questions[:5]:
         encode(q)
     emb = [time_encode(encode, q) for q in questions[:100]]
