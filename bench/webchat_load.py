@@ -54,6 +54,7 @@ class Sock:
     def __init__(self, url: str) -> None:
         self.url = url
         self.ws: Any = None
+        self.error_frames: list[str] = []
 
     async def open(self, client: httpx.AsyncClient, limit: float) -> None:
         token = (await client.post(self.url + "/api/web/session")).raise_for_status().json()["token"]
@@ -64,19 +65,25 @@ class Sock:
             pass
 
     async def ask(self, text: str, limit: float) -> float:
+        """Send, and (as the widget does) resend with the same client_id after an error frame."""
         start = time.perf_counter()
-        await self.ws.send(json.dumps({"type": "message", "client_id": uuid.uuid4().hex, "text": text}))
+        frame_out = json.dumps({"type": "message", "client_id": uuid.uuid4().hex, "text": text})
+        await self.ws.send(frame_out)
         deadline = time.monotonic() + limit
         while True:
             frame = json.loads(await asyncio.wait_for(self.ws.recv(), max(0.1, deadline - time.monotonic())))
             if frame["type"] == "message" and frame["author_kind"] != "customer":
                 return time.perf_counter() - start
             if frame["type"] == "error":
-                raise RuntimeError(f"error frame: {frame.get('code')}")
+                self.error_frames.append(str(frame.get("code")))
+                if frame.get("code") not in ("server_error", "rate_limited"):
+                    raise RuntimeError(f"error frame: {frame.get('code')}")
+                await asyncio.sleep(1.0)
+                await self.ws.send(frame_out)
 
 
 async def run(sockets: int, questions: list[str], limit: float, log: Any) -> dict[str, Any]:
-    stack = Stack(faults=Faults(rate=0.0), web=2, workers=0,
+    stack = Stack(faults=Faults(rate=0.0), web=2, workers=0, keep_folder=bool(os.environ.get("SOAK_KEEP")),
                   extra_env={"WEB_RATE_PER_MINUTE": "100000", "LOG_LEVEL": "WARNING"})
     out: dict[str, Any] = {"sockets": sockets}
     try:
@@ -131,7 +138,8 @@ async def run(sockets: int, questions: list[str], limit: float, log: Any) -> dic
             metrics = (await client.get(urls[0] + "/metrics")).text  # every process (multiprocess mode)
             out["kb_search"] = _mean(metrics, "switchboard_kb_search_seconds")
             out["delivery"] = _mean(metrics, "switchboard_delivery_latency_seconds", 'channel="web"')
-            out.update(latencies=latencies, errors=errors)
+            out.update(latencies=latencies, errors=errors,
+                       error_frames=sum(len(s.error_frames) for s in live))
             for s in live:
                 try:
                     await asyncio.wait_for(s.ws.close(), 2)
@@ -143,6 +151,8 @@ async def run(sockets: int, questions: list[str], limit: float, log: Any) -> dic
         return out
     finally:
         await stack.stop()
+        if stack.keep_folder:
+            log(f"kept {stack.folder}")
 
 
 def _mean(text: str, name: str, label: str = "") -> tuple[float, int]:
@@ -176,9 +186,11 @@ def table(r: dict[str, Any], emb: list[float], how: str) -> str:
         f"- Sockets: {r['sockets']} asked for, {r['open']} open (in {r['open_seconds']:.1f} s, 50 opening at once) "
         f"over 2 web processes, each on its own session; one question per socket, all asked at once, answered in "
         f"{r['ask_seconds']:.1f} s ({len(lat) / max(r['ask_seconds'], 1e-9):.1f} answers/s).",
-        f"- Errors: {len(r['open_errors'])} sockets failed to open, {len(r['errors'])} questions failed"
+        f"- Errors: {len(r['open_errors'])} sockets failed to open, {r['error_frames']} error frames (the "
+        f"client then resends the same client_id, as the widget does), {len(r['errors'])} questions unanswered"
         + (f" (first: {(r['open_errors'] + r['errors'])[0]})" if r["open_errors"] or r["errors"] else "")
-        + f"; ERROR lines in the web processes' logs: {len(r['log_errors'])}.",
+        + f"; ERROR lines in the web processes' logs: {len(r['log_errors'])}"
+        + (f" (first: {r['log_errors'][0][:160]})" if r["log_errors"] else "") + ".",
         f"- Memory: web processes' RSS {r['rss_before_kib'] / 1024:.0f} MiB before the sockets, "
         f"{r['rss_after_kib'] / 1024:.0f} MiB with them open ({r['kib_per_socket']:.1f} KiB per socket), "
         f"{r['rss_end_kib'] / 1024:.0f} MiB after the questions.",
