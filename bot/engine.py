@@ -39,8 +39,8 @@ log = logging.getLogger("switchboard.engine")
 REOPEN_WINDOW = timedelta(hours=24)
 # Bot turns running at once in one process. The others wait without holding a database connection,
 # so storing new messages (before we acknowledge them) never queues behind a burst of turns for the
-# pool (bot.db: 10 + 10 overflow). Found by bench/webchat_load.py: 1,000 sockets asking at once made
-# 500 turns per process hold the pool and 62 % of messages timed out before they were stored.
+# pool (bot.db: 10 + 10 overflow). Found by bench/webchat_load.py: with 1,000 sockets asking at once,
+# web chat messages timed out (15 s) waiting for a pooled connection to be stored (bench/RESULTS.md).
 TURN_SLOTS = 8
 
 
