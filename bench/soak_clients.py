@@ -87,7 +87,8 @@ class WebCustomer:
         self.seen: set[int] = set()
 
     async def _connect(self, client: httpx.AsyncClient) -> None:
-        deadline = time.monotonic() + self.limit
+        # a customer keeps trying for a while: both web processes can be restarting at once
+        deadline = time.monotonic() + max(self.limit, 300.0)
         while time.monotonic() < deadline:
             url = self.rng.choice(self.urls)
             try:
