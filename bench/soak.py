@@ -196,7 +196,9 @@ def table(c: dict[str, Any], cfg: Config) -> str:
         f"{c['inbound_unprocessed']}; replies never received by the customer: sms {c['sms_delivered_not_at_fake']}, "
         f"web {c['web_delivered_not_seen']}; customers left without a reply within {cfg.reply_limit:.0f} s: "
         f"{c['no_reply']}; agent replies {c['agent_replies_expected']} posted, {c['agent_reply_missing']} missing.",
-        f"- Dead letters for transient errors: {c['dead_letters_not_permanent']}; web chat reconnects: "
+        f"- Dead letters for transient errors: {c['dead_letters_not_permanent']}"
+        + (f" ({'; '.join(c['dead_letter_errors'][:3])})" if c["dead_letter_errors"] else "")
+        + f"; web chat reconnects: "
         f"{c['reconnects']}; the same message pushed twice to a socket (the widget dedupes by id): "
         f"{c['web_live_dupes']}; Slack posts {c['slack_posts']}.",
         f"- Latency: customer's send -> first reply received (bot: {c['bot_n']} replies; agent: from the "

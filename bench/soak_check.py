@@ -105,6 +105,7 @@ async def count(sessionmaker: Any, rec: Record, twilio: Any, slack: Any) -> dict
     permanent = ("PermanentSendError", "RecipientOptedOut")
     out["dead_letters"] = len(dead)
     out["dead_letters_not_permanent"] = sum(1 for r in dead if not str(r[6] or "").startswith(permanent))
+    out["dead_letter_errors"] = [f"{r[1]} #{r[0]}: {str(r[6] or '')[:160]}" for r in dead]
     out["owed_not_delivered_all"] = Counter((r[1], r[4]) for r in outbox if r[4] not in ("delivered", "cancelled"))
 
     # ---- what the customers saw --------------------------------------------------------------------------
