@@ -161,15 +161,16 @@ def table(rt: dict[str, object], emb: list[float], n: int, concurrency: int, how
     return "\n".join(rows + notes)
 
 
-def update_results(path: Path, body: str, command: str) -> None:
+def update_results(path: Path, body: str, command: str, *, section: str = SECTION) -> None:
     """Replace (or append) only this script's section; every other section is left as it is."""
-    section = f"{SECTION}\n\n`{command}`\n\n{body}\n"
+    heading = section
+    section = f"{heading}\n\n`{command}`\n\n{body}\n"
     text = path.read_text() if path.exists() else "# Benchmark results\n"
-    start = text.find(SECTION)
+    start = text.find(heading)
     if start == -1:
         text = text.rstrip("\n") + "\n\n" + section
     else:
-        nxt = text.find("\n## ", start + len(SECTION))
+        nxt = text.find("\n## ", start + len(heading))
         rest = "\n" + text[nxt + 1:] if nxt != -1 else ""
         text = text[:start] + section + rest
     path.write_text(text)

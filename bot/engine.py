@@ -42,6 +42,11 @@ from kb_index.types import Hit, Searcher
 log = logging.getLogger("switchboard.engine")
 
 REOPEN_WINDOW = timedelta(hours=24)
+# Bot turns running at once in one process. The others wait without holding a database connection,
+# so storing new messages (before we acknowledge them) never queues behind a burst of turns for the
+# pool (bot.db: 10 + 10 overflow). Found by bench/webchat_load.py: with 1,000 sockets asking at once,
+# web chat messages timed out (15 s) waiting for a pooled connection to be stored (bench/RESULTS.md).
+TURN_SLOTS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +69,10 @@ class Pipeline:
         desk: Desk | None = None,
         wake: Callable[[], None] | None = None,
         redactor: Redactor | None = None,
+        turn_slots: int = TURN_SLOTS,
     ) -> None:
         self.sessionmaker = sessionmaker
+        self._turn_slots = asyncio.Semaphore(turn_slots)
         self.settings = settings
         self.redactor = redactor or Redactor.from_settings(settings)
         self.kb = kb
@@ -208,7 +215,11 @@ class Pipeline:
     # ---- the bot turn ----------------------------------------------------------------------------
 
     async def process(self, message_id: int) -> None:
-        """Run the bot turn for one stored inbound message (idempotent)."""
+        """Run the bot turn for one stored inbound message (idempotent); at most `turn_slots` at once."""
+        async with self._turn_slots:
+            await self._process(message_id)
+
+    async def _process(self, message_id: int) -> None:
         async with self.sessionmaker() as session:
             msg = await session.get(Message, message_id)
             if msg is None or msg.processed_at is not None:

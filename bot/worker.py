@@ -4,7 +4,8 @@ Claiming is one atomic ``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCK
 on PostgreSQL two workers never claim the same row; on SQLite the single writer lock gives the
 same guarantee. An entry is only claimable when no earlier entry with the same `order_key` is
 still owed, so one customer's replies go out strictly in order. A claimed entry carries a lease:
-if its worker dies, the entry becomes claimable again when the lease runs out.
+if its worker dies, the entry becomes claimable again when the lease runs out, and that reclaim
+counts as an attempt (so `attempts > 0` tells a deliverer a platform may already have the message).
 """
 
 from __future__ import annotations

@@ -31,6 +31,8 @@ from typing import Any, Protocol
 from fastapi import APIRouter, Request, Response
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+from slack_sdk.errors import SlackApiError
 
 from channels import slack_blocks as kit
 from channels import slack_customer as customer_kit
@@ -42,6 +44,10 @@ log = logging.getLogger("switchboard.slack")
 
 REPLY_SUBTYPES = (None, "file_share", "thread_broadcast")
 NAME_LOOKUP_TIMEOUT = 1.5
+
+
+class SlackUnavailable(RuntimeError):
+    """The Slack API did not answer auth.test: the request fails (500) so that Slack retries it."""
 STALE_BUTTON = "That button is out of date or not one of ours; nothing was changed."
 
 
@@ -137,10 +143,12 @@ class SlackChannel:
         self.client = make_client(token=settings.slack_bot_token, base_url=settings.slack_api_base_url,
                                   timeout=settings.slack_timeout)
         self.api = SlackApi(self.client)
+        self._auth: AuthorizeResult | None = None
         self.app = AsyncApp(
             signing_secret=settings.slack_signing_secret,
             client=self.client,
             process_before_response=settings.slack_process_before_response,
+            authorize=self._authorizer(),
         )
         self.handler = AsyncSlackRequestHandler(self.app)
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -192,6 +200,26 @@ class SlackChannel:
             self._socket = None
 
     # ---- helpers ------------------------------------------------------------------------------
+
+    def _authorizer(self) -> Any:
+        async def authorize(enterprise_id: str | None, team_id: str | None, user_id: str | None) -> AuthorizeResult:
+            return await self._authorize()
+
+        return authorize  # bolt passes arguments by their names: a plain function, not a bound method
+
+    async def _authorize(self) -> AuthorizeResult:
+        """Our one workspace: auth.test once, then cached. Bolt's own single-team check answers 200
+        (and drops the event) when auth.test fails, so a Slack 5xx/429 at that moment lost an agent's
+        reply (found by bench/soak.py); raising something other than SlackApiError makes bolt answer
+        500 instead, and Slack retries the event."""
+        if self._auth is None:
+            try:
+                found = await self.client.auth_test()
+            except SlackApiError as exc:
+                raise SlackUnavailable(f"auth.test failed: {exc.response.get('error')}") from None
+            self._auth = AuthorizeResult.from_auth_test_response(auth_test_response=found,
+                                                                 bot_token=self.client.token)
+        return self._auth
 
     def _later(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)

@@ -162,3 +162,36 @@ async def test_two_workers_on_postgres_deliver_1000_entries_exactly_once(
     assert set(by_worker) == {"w0", "w1"}  # both really worked
     for e in engines:
         await e.dispose()
+
+
+async def test_an_expired_lease_counts_as_an_attempt_so_deliverers_look_before_resending(
+    any_db: async_sessionmaker[AsyncSession], settings_factory: Callable[..., Settings]
+) -> None:
+    """A worker killed after the platform took a message leaves the entry leased; whoever reclaims
+    it sees attempts > 0 (the Slack deliverer then looks for its post before posting again)."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from bot.messages import utcnow
+
+    settings = settings_factory(outbox_lease_seconds=60)
+    dead_worker = Worker(sessionmaker=any_db, settings=settings, deliverers={"web": ChannelDeliverer(
+        ScriptedChannel([]))}, worker_id="killed")
+    [entry_id] = await _owe(any_db, 1)
+    [claimed] = await dead_worker.claim(10)  # claimed, then the process dies before committing
+    assert claimed.attempts == 0
+    async with any_db() as s, s.begin():
+        await s.execute(update(OutboxEntry).where(OutboxEntry.id == entry_id)
+                        .values(lease_until=utcnow() - timedelta(seconds=1)))
+    seen: list[int] = []
+
+    class Looking:
+        async def deliver(self, entry: OutboxEntry) -> SendResult:
+            seen.append(entry.attempts)
+            return SendResult(platform_id="p1", status="delivered")
+
+    other = Worker(sessionmaker=any_db, settings=settings, deliverers={"web": Looking()}, worker_id="other")
+    await _drain(other)
+    assert seen == [1]
+    assert await _statuses(any_db) == [("delivered", 2, None)]

@@ -254,3 +254,23 @@ def test_a_suggestion_read_with_an_earlier_turn_says_which() -> None:
     assert "read with their earlier message: I want to return the &lt;lamp&gt;" in dumped
     _, alone = kit.customer_post(kit.CustomerPost(conversation_id=3, author="Dana", text="hi", suggestions=[view]))
     assert "read with" not in json.dumps(alone)
+
+
+async def test_an_event_arriving_while_auth_test_fails_is_refused_so_slack_retries_it(
+    slack: Any, fake: FakeSlack
+) -> None:
+    """Found by the chaos soak: bolt's own single-team check answered 200 to an event when auth.test
+    failed (a 503 or 429 from Slack), so the agent's thread reply was dropped and never retried."""
+    channel, host, http = slack
+    event = {"type": "message", "channel": "C1", "user": "U0AGENT", "text": "hello", "ts": "2.0", "thread_ts": "1.0"}
+    for status in (503, 429):
+        fake.fail_next("auth.test", status, retry_after=1 if status == 429 else None)
+        body, headers = event_request(SECRET, event, event_id="EvA")
+        assert (await http.post("/slack/events", content=body, headers=headers)).status_code >= 500
+        assert host.calls == []
+    body, headers = event_request(SECRET, event, event_id="EvA", retry=1)
+    assert (await http.post("/slack/events", content=body, headers=headers)).status_code == 200
+    assert [c[0] for c in host.calls] == ["thread_reply"]
+    body, headers = event_request(SECRET, event, event_id="EvB")
+    assert (await http.post("/slack/events", content=body, headers=headers)).status_code == 200
+    assert len(fake.called("auth.test")) == 1  # cached after the first success

@@ -10,6 +10,10 @@ message metadata) and can be told to misbehave:
     fake.fail_next("chat.postMessage", 200, error="channel_not_found")
     fake.stall_next("chat.postMessage", 2.0)                  # stores the post, answers 2 s late
 
+Fault mode (tests/fakes/faults.py): a call carrying ``X-Fault`` (added by a `FaultProxy` in front)
+gets a 503, a 429 with Retry-After, a late but normal answer (``fault_slow`` s) or, for ``timeout``,
+is done (a post is stored) and answered after ``fault_late`` s, later than the client's timeout.
+
 Inbound requests (events, interactivity, slash commands) are signed with the v0 algorithm by
 `sign()` / `signed_headers()`, exactly as Slack signs them.
 """
@@ -65,6 +69,8 @@ class FakeSlack:
     ephemerals: list[dict[str, Any]] = field(default_factory=list)
     views: list[dict[str, Any]] = field(default_factory=list)
     base_url: str = ""
+    fault_slow: float = 0.5
+    fault_late: float = 4.0
     _plans: dict[str, deque[_Plan]] = field(default_factory=dict)
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _views: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -108,7 +114,7 @@ class FakeSlack:
         async def call(method: str, request: Request) -> JSONResponse:
             params = await _params(request)
             plans = self._plans.get(method)
-            plan = plans.popleft() if plans else None
+            plan = plans.popleft() if plans else self._fault_plan(request)
             if request.headers.get("authorization", "") != "Bearer xoxb-test-token":
                 self.calls.append(Call(method, params, "error 200 invalid_auth", time.time()))
                 return JSONResponse({"ok": False, "error": "invalid_auth"})
@@ -125,6 +131,18 @@ class FakeSlack:
             return JSONResponse(result)
 
         return api
+
+    def _fault_plan(self, request: Request) -> _Plan | None:
+        kind = request.headers.get("x-fault")
+        if kind == "5xx":
+            return _Plan(503)
+        if kind == "429":
+            return _Plan(429, retry_after=1)
+        if kind == "slow":
+            return _Plan(200, stall=self.fault_slow)
+        if kind == "timeout":
+            return _Plan(200, stall=self.fault_late)
+        return None
 
     def _next_ts(self) -> str:
         n = next(self._ts)

@@ -12,6 +12,10 @@ The real `twilio` client reaches it through `channels.sms_client.RoutedTwilioHtt
 
 The list endpoint (``GET .../Messages.json?To=&From=&PageSize=``) answers newest first, as Twilio does.
 
+Fault mode (tests/fakes/faults.py): a request carrying ``X-Fault`` (added by a `FaultProxy` in front)
+gets a 503, a 429 with Retry-After, a late but normal answer (``fault_slow`` s), or an answer after
+``fault_late`` s (longer than the client's timeout) that Twilio never took (a 504, nothing accepted).
+
 Status callbacks are sent to the message's StatusCallback, signed with the auth token:
 ``await fake.fire_status(sid, "delivered")``.
 """
@@ -24,7 +28,7 @@ import contextlib
 import email.utils
 import secrets
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,6 +75,9 @@ class FakeTwilio:
     # (public base URL, local base URL): callbacks are signed for the public URL and posted to the
     # local one, as a TLS-terminating proxy in front of the app would forward them.
     proxy: tuple[str, str] | None = None
+    fault_slow: float = 0.5
+    fault_late: float = 4.0
+    on_accept: Callable[[dict[str, Any]], None] | None = None  # told of every accepted message
     _plans: deque[_Plan] = field(default_factory=deque)
 
     # ---- scripting ------------------------------------------------------------------------------
@@ -117,7 +124,11 @@ class FakeTwilio:
             if not self._authorised(request, account):
                 record.outcome = "unauthorised"
                 return _error(401, 20003, "Authenticate")
-            plan = self._plans.popleft() if self._plans else None
+            plan = self._plans.popleft() if self._plans else _fault_plan(request, self)
+            if plan is not None and plan.kind == "late":
+                await asyncio.sleep(plan.stall)
+                record.outcome = "error 504 late"  # the client gave up long ago; nothing was taken
+                return _error(504, None, "Injected timeout")
             if plan is not None and plan.kind == "stall":
                 await asyncio.sleep(plan.stall)
                 if await request.is_disconnected():
@@ -207,6 +218,8 @@ class FakeTwilio:
             "status_callback": form.get("StatusCallback"),  # kept for fire_status (not in Twilio's JSON)
         }
         self.messages.append(message)
+        if self.on_accept is not None:
+            self.on_accept(message)
         return message
 
     # ---- status callbacks ---------------------------------------------------------------------
@@ -238,6 +251,19 @@ class FakeTwilio:
         response = await signed_post(target, params, self.auth_token, post_url=post_url)
         self.status_posts.append((status, response.status_code))
         return response.status_code
+
+
+def _fault_plan(request: Request, fake: FakeTwilio) -> _Plan | None:
+    kind = request.headers.get("x-fault")
+    if kind == "5xx":
+        return _Plan(status=503, code=20503)
+    if kind == "429":
+        return _Plan(status=429, code=20429, retry_after=1)
+    if kind == "slow":
+        return _Plan(kind="stall", stall=fake.fault_slow)
+    if kind == "timeout":
+        return _Plan(kind="late", stall=fake.fault_late)
+    return None
 
 
 def _error(status: int, code: int | None, message: str, *, headers: dict[str, str] | None = None) -> Response:
