@@ -55,7 +55,7 @@ class Recorded:
 
 @dataclass
 class _Plan:
-    kind: str = "error"  # "error" | "stall" | "accept" | "late"
+    kind: str = "error"  # "error" | "stall" | "accept" | "late" (taken, answered late) | "timeout" (never taken)
     status: int = 500
     code: int | None = None
     retry_after: float | None = None
@@ -125,7 +125,7 @@ class FakeTwilio:
                 record.outcome = "unauthorised"
                 return _error(401, 20003, "Authenticate")
             plan = self._plans.popleft() if self._plans else _fault_plan(request, self)
-            if plan is not None and plan.kind == "late":
+            if plan is not None and plan.kind == "timeout":
                 await asyncio.sleep(plan.stall)
                 record.outcome = "error 504 late"  # the client gave up long ago; nothing was taken
                 return _error(504, None, "Injected timeout")
@@ -262,7 +262,7 @@ def _fault_plan(request: Request, fake: FakeTwilio) -> _Plan | None:
     if kind == "slow":
         return _Plan(kind="stall", stall=fake.fault_slow)
     if kind == "timeout":
-        return _Plan(kind="late", stall=fake.fault_late)
+        return _Plan(kind="timeout", stall=fake.fault_late)
     return None
 
 
