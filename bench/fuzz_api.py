@@ -44,14 +44,20 @@ TWILIO_SID = "AC" + "f" * 32
 TWILIO_TOKEN = "fuzz-twilio-token"
 
 _S = {"type": "string"}
+# Our own account, so the handlers behind the account check (403) are reached; a foreign account is
+# tests/channels/test_fuzz.py's.
+_ACCOUNT = {"enum": [TWILIO_SID]}
 WEBHOOKS: dict[str, tuple[str, dict[str, Any]]] = {
     "/twilio/sms": ("application/x-www-form-urlencoded", {
-        "type": "object", "required": ["MessageSid", "From", "Body"],
-        "properties": {k: _S for k in ("MessageSid", "SmsSid", "AccountSid", "From", "To", "Body", "NumMedia",
-                                       "MediaUrl0", "MediaContentType0", "NumSegments")}}),
+        "type": "object", "required": ["AccountSid", "MessageSid", "From", "To", "Body"],
+        "properties": {"AccountSid": _ACCOUNT} | {k: _S for k in (
+            "MessageSid", "SmsSid", "From", "To", "Body", "NumMedia", "MediaUrl0", "MediaContentType0",
+            "NumSegments")}}),
     "/twilio/status": ("application/x-www-form-urlencoded", {
-        "type": "object",
-        "properties": {k: _S for k in ("MessageSid", "MessageStatus", "SmsStatus", "ErrorCode", "To")}}),
+        "type": "object", "required": ["AccountSid", "MessageSid", "MessageStatus"],
+        "properties": {"AccountSid": _ACCOUNT,
+                       "MessageStatus": {"enum": ["queued", "sent", "delivered", "undelivered", "failed", "bogus"]}}
+        | {k: _S for k in ("MessageSid", "SmsStatus", "ErrorCode", "To")}}),
     "/slack/events": ("application/json", {
         "type": "object", "required": ["type"],
         "properties": {
