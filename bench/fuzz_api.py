@@ -182,6 +182,7 @@ def run(examples: int, folder: Path, *, seed: int | None = 14) -> dict[str, Any]
     from bot.migrate import upgrade
     from bot.settings import Settings
     from tests.bot.helpers import TableSearcher
+    from tests.fakes import slack as fake_slack
 
     tally, errors = Tally(), ErrorRecords()
     root = logging.getLogger()
@@ -189,7 +190,7 @@ def run(examples: int, folder: Path, *, seed: int | None = 14) -> dict[str, Any]
     with fakes_in_thread() as (slack_url, twilio_url):
         s = Settings(_env_file=None, environment="development", database_url=f"sqlite+aiosqlite:///{folder / 'f.db'}",
                      index_dir=folder / "index", public_base_url=BASE, secret_key="fuzz-" + "k" * 40,
-                     slack_bot_token="xoxb-test-token", slack_signing_secret=SLACK_SECRET,
+                     slack_bot_token=fake_slack.BOT_TOKEN, slack_signing_secret=SLACK_SECRET,
                      slack_api_base_url=slack_url, slack_agents_channel="C0AGENTS", slack_timeout=2,
                      twilio_account_sid=TWILIO_SID, twilio_auth_token=TWILIO_TOKEN,
                      twilio_from_number="+15550001111", twilio_api_base_url=twilio_url, send_timeout=2,

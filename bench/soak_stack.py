@@ -35,7 +35,7 @@ from tests.fixtures.redis import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SLACK_SECRET = "soak-signing-secret"
-SLACK_TOKEN = "xoxb-test-token"  # what tests/fakes/slack.py accepts
+SLACK_TOKEN = fake_slack.BOT_TOKEN
 TWILIO_SID = "AC" + "5" * 32
 TWILIO_TOKEN = "soak-twilio-auth-token"
 TWILIO_FROM = "+15550001111"

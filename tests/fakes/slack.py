@@ -42,6 +42,8 @@ BOT_USER = "U0BOT"
 BOT_ID = "B0BOT"
 TEAM = "T0FAKE"
 
+BOT_TOKEN = "xoxb-test-token"  # the only bot token this fake accepts
+
 
 @dataclass
 class Call:
@@ -115,7 +117,7 @@ class FakeSlack:
             params = await _params(request)
             plans = self._plans.get(method)
             plan = plans.popleft() if plans else self._fault_plan(request)
-            if request.headers.get("authorization", "") != "Bearer xoxb-test-token":
+            if request.headers.get("authorization", "") != f"Bearer {BOT_TOKEN}":
                 self.calls.append(Call(method, params, "error 200 invalid_auth", time.time()))
                 return JSONResponse({"ok": False, "error": "invalid_auth"})
             if plan is not None and (plan.status != 200 or plan.error):
