@@ -86,13 +86,21 @@ def web_people_router(settings: Settings, sessionmaker: async_sessionmaker[Async
     def answer(request: Request, body: dict[str, Any], status: int = 200) -> JSONResponse:
         return JSONResponse(body, status_code=status, headers=_cors(origins, request) or {})
 
-    @router.post("/api/web/contact")
-    async def contact(request: Request) -> JSONResponse:
-        if _cors(origins, request) is None:
+    async def admitted(request: Request) -> tuple[dict[str, Any], str] | JSONResponse:
+        """The body and session id of a request from an allowed origin, or the error answer (403
+        for a foreign origin; a bad body or token answered with the widget's CORS headers)."""
+        headers = _cors(origins, request)
+        if headers is None:
             return JSONResponse({"error": "forbidden_origin"}, status_code=403)
         read = await _read(request, signer)
         if isinstance(read, JSONResponse):
-            read.headers.update(_cors(origins, request) or {})
+            read.headers.update(headers)
+        return read
+
+    @router.post("/api/web/contact")
+    async def contact(request: Request) -> JSONResponse:
+        read = await admitted(request)
+        if isinstance(read, JSONResponse):
             return read
         data, sid = read
         email, phone = data.get("email"), data.get("phone")
@@ -109,11 +117,8 @@ def web_people_router(settings: Settings, sessionmaker: async_sessionmaker[Async
 
     @router.post("/api/web/feedback")
     async def feedback(request: Request) -> JSONResponse:
-        if _cors(origins, request) is None:
-            return JSONResponse({"error": "forbidden_origin"}, status_code=403)
-        read = await _read(request, signer)
+        read = await admitted(request)
         if isinstance(read, JSONResponse):
-            read.headers.update(_cors(origins, request) or {})
             return read
         data, sid = read
         message_id, helpful = data.get("message_id"), data.get("helpful")
@@ -130,11 +135,8 @@ def web_people_router(settings: Settings, sessionmaker: async_sessionmaker[Async
 
     @router.post("/api/web/csat-comment")
     async def csat_comment(request: Request) -> JSONResponse:
-        if _cors(origins, request) is None:
-            return JSONResponse({"error": "forbidden_origin"}, status_code=403)
-        read = await _read(request, signer)
+        read = await admitted(request)
         if isinstance(read, JSONResponse):
-            read.headers.update(_cors(origins, request) or {})
             return read
         data, sid = read
         comment = data.get("comment")
