@@ -179,9 +179,10 @@ def render(o: dict[str, Any]) -> str:
         "One run; the baseline (PyTorch fp32, the default before ONNX Runtime) is measured beside the others. "
         f"Latency: one query at a time over the same {setup['queries']} Banking77 queries, interleaved across "
         f"backends; the KB is {kb}; *scoring* is the search on an already embedded query (BM25, lexical head, "
-        f"FAISS, calibration); concurrency: {setup['rounds']} rounds of 64 searches at once. ONNX Runtime: one intra-op "
-        "thread per call (int8 embeds a batch's texts one per call, the calls side by side on the cores); "
-        "PyTorch: its default threads (the machine's 2 cores) on one batched call.",
+        f"FAISS, calibration); concurrency: {setup['rounds']} rounds of 64 searches at once. "
+        "ONNX Runtime: one intra-op thread per call (int8 embeds a batch's texts one per call, "
+        "the calls side by side on the cores); PyTorch: its default threads (the machine's 2 cores) "
+        "on one batched call.",
         "",
         "| backend | bare embedding p50 | KB search p50 | search / bare torch fp32 embedding | scoring p50 | "
         "64 concurrent searches/s (× torch) | Banking77 top-1 | threshold (Banking77) |",

@@ -138,11 +138,14 @@ def render(o: dict) -> str:  # type: ignore[type-arg]
             f"| 64 concurrent searches vs batched embedding (64/batch) | {o['concurrent64_qps']} vs "
             f"{o['batched_embedding_qps']} queries/s ({o['concurrent_over_batched']:.0%}) | ≥ 80 % | "
             f"{ok(o['concurrent_over_batched'] >= 0.8)} |",
-            f"| dense search (FAISS, one query, k=50) over 1,000,000 synthetic chunks ({o['million_index_type']}, built in {o['million_build_s']} s) | "
-            f"p50 {o['million_search_p50_ms']} ms; vectors {o['million_index_mb']} MB, peak RSS {o['peak_rss_mb']} MB | "
+            "| dense search (FAISS, one query, k=50) over 1,000,000 synthetic chunks "
+            f"({o['million_index_type']}, built in {o['million_build_s']} s) | "
+            f"p50 {o['million_search_p50_ms']} ms; vectors {o['million_index_mb']} MB, "
+            f"peak RSS {o['peak_rss_mb']} MB | "
             f"< 5 ms | {ok(o['million_search_p50_ms'] < 5)} |",
             f"| ingest ({o['ingest_rows']} Markdown passages) vs batched embedding of the same texts | "
-            f"{o['ingest_rows_per_s']} vs {o['batched_embedding_rows_per_s']} rows/s ({o['ingest_over_embedding']:.0%}) | "
+            f"{o['ingest_rows_per_s']} vs {o['batched_embedding_rows_per_s']} rows/s "
+            f"({o['ingest_over_embedding']:.0%}) | "
             f"≥ 90 % | {ok(o['ingest_over_embedding'] >= 0.9)} |",
             "",
             machine_line(),

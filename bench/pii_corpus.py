@@ -239,7 +239,8 @@ def main() -> None:
     print("| kind | labelled | TP | FP | FN | precision | recall |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for kind, f in figures.items():
-        print(f"| {kind} | {f['labelled']} | {f['tp']} | {f['fp']} | {f['fn']} | {f['precision']:.3f} | {f['recall']:.3f} |")
+        print(f"| {kind} | {f['labelled']} | {f['tp']} | {f['fp']} | {f['fn']} | "
+              f"{f['precision']:.3f} | {f['recall']:.3f} |")
 
 
 if __name__ == "__main__":

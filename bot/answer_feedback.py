@@ -58,8 +58,9 @@ async def _learn(session: AsyncSession, *, article_id: str, question: str, negat
     text = question.strip()[:2000]
     if not text:
         return
-    row = (await session.execute(select(KBPhrasing).where(
-        KBPhrasing.article_id == article_id, KBPhrasing.question == text, KBPhrasing.negative.is_(True)))).scalar_one_or_none()
+    query = select(KBPhrasing).where(
+        KBPhrasing.article_id == article_id, KBPhrasing.question == text, KBPhrasing.negative.is_(True))
+    row = (await session.execute(query)).scalar_one_or_none()
     if negative and row is None:
         session.add(KBPhrasing(article_id=article_id, question=text, negative=True, agent_id=CUSTOMER))
     elif not negative and row is not None and row.agent_id == CUSTOMER:

@@ -108,7 +108,8 @@ def worker() -> None:
         from bot.learn_sync import watch_learned
 
         # ops hook: the worker runs bot turns too, so it follows new index versions and learned phrasings
-        watchers = [asyncio.create_task(watch_kb_versions(parts, stop)), asyncio.create_task(watch_learned(parts, stop))]
+        watchers = [asyncio.create_task(watch_kb_versions(parts, stop)),
+                    asyncio.create_task(watch_learned(parts, stop))]
         try:
             await parts.worker.run(stop, on_idle=_idle(parts))
         finally:
@@ -139,7 +140,8 @@ def conversations_list(
         rows = await store.list_conversations(session, state=state, limit=limit)
         typer.echo(f"{'id':>6}  {'channel':8} {'state':10} {'priority':8} {'assignee':16} created")
         for c in rows:
-            typer.echo(f"{c.id:>6}  {c.channel:8} {c.state:10} {c.priority:8} {(c.assignee_name or c.assignee_id or '-'):16} "
+            assignee = c.assignee_name or c.assignee_id or "-"
+            typer.echo(f"{c.id:>6}  {c.channel:8} {c.state:10} {c.priority:8} {assignee:16} "
                        f"{c.created_at:%Y-%m-%d %H:%M}")
 
     _run(_with_session(go))
@@ -234,7 +236,8 @@ def sla(
             row: dict[str, Any] = {"id": c.id, "channel": c.channel, "state": c.state, "priority": c.priority,
                                    "assignee": c.assignee_name or c.assignee_id}
             for clock in (status.first_response, status.resolution) if status else ():
-                row[clock.name] = {"due_at": clock.due_at.isoformat(), "met_at": clock.met_at and clock.met_at.isoformat(),
+                row[clock.name] = {"due_at": clock.due_at.isoformat(),
+                                   "met_at": clock.met_at and clock.met_at.isoformat(),
                                    "breached": clock.breached, "remaining_seconds": round(clock.remaining_seconds),
                                    "text": describe_clock(clock)}
             rows.append(row)

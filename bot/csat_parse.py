@@ -75,6 +75,7 @@ def parse_rating(text: str) -> Rating | None:
     score = WORDS.get(value) or int(value)
     rest = body[m.end():]
     words = re.findall(r"[a-z%]+", rest.lower())
-    if not m.group("scale") and not m.group("stars") and words and (words[0] in QUANTITY or rest.lstrip().startswith("%")):
+    if (not m.group("scale") and not m.group("stars") and words
+            and (words[0] in QUANTITY or rest.lstrip().startswith("%"))):
         return None
     return Rating(score, _comment(rest))

@@ -41,8 +41,9 @@ async def _last_message(session: AsyncSession, conversation_id: int) -> Message 
 
 
 async def _candidates(session: AsyncSession, state: str, cutoff: datetime, limit: int) -> list[int]:
-    return list((await session.execute(select(Conversation.id).where(
-        Conversation.state == state, Conversation.updated_at < cutoff).order_by(Conversation.id).limit(limit))).scalars())
+    query = (select(Conversation.id).where(Conversation.state == state, Conversation.updated_at < cutoff)
+             .order_by(Conversation.id).limit(limit))
+    return list((await session.execute(query)).scalars())
 
 
 async def close_idle(*, sessionmaker: async_sessionmaker[AsyncSession], pipeline: Closer, bot_idle: timedelta,

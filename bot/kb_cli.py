@@ -153,7 +153,10 @@ def eval_(
     ] = None,
     serving_threshold: Annotated[
         float | None,
-        typer.Option("--serving-threshold", help="Threshold for conversation rows (default: ANSWER_THRESHOLD, else the index's calibrated one)"),
+        typer.Option(
+            "--serving-threshold",
+            help="Threshold for conversation rows (default: ANSWER_THRESHOLD, else the index's calibrated one)",
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     model_path: ModelPath = None,

@@ -25,7 +25,9 @@ def _keys(spec: str) -> list[Fernet]:
     try:
         return [Fernet(k) for k in keys]
     except (ValueError, TypeError) as exc:
-        raise VaultError("PII_KEYS: every key must be 32 url-safe base64-encoded bytes (Fernet.generate_key())") from exc
+        raise VaultError(
+            "PII_KEYS: every key must be 32 url-safe base64-encoded bytes (Fernet.generate_key())"
+        ) from exc
 
 
 def check_keys(spec: str) -> None:

@@ -163,7 +163,8 @@ def compute_report(
     ).items()))
     articles = Counter(str(e.data.get("article_id")) for e in in_window
                        if e.kind == "bot_answered" and e.data.get("article_id"))
-    r.top_articles = [{"article_id": a, "answers": n} for a, n in sorted(articles.items(), key=lambda kv: (-kv[1], kv[0]))[:top]]
+    ranked = sorted(articles.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+    r.top_articles = [{"article_id": a, "answers": n} for a, n in ranked]
 
     _automation(r, created, segs, now)
     all_segs = [s for ss in segs.values() for s in ss]

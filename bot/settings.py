@@ -38,12 +38,16 @@ class Settings(BaseSettings):
         "sqlite+aiosqlite:///./switchboard.db",
         description="SQLAlchemy async URL: sqlite+aiosqlite:///path or postgresql+asyncpg://user:pw@host/db",
     )
-    secret_key: str = Field(DEV_SECRET_KEY, description="Signs web chat session tokens and console cookies (32+ characters in production)")
+    secret_key: str = Field(
+        DEV_SECRET_KEY, description="Signs web chat session tokens and console cookies (32+ characters in production)"
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     public_base_url: str = Field("http://127.0.0.1:8000", description="The URL platforms use to reach us")
     run_worker_in_web: bool = Field(True, description="Run the delivery worker inside the web process")
-    redis_url: str | None = Field(None, description="Optional: web chat and console fan-out across several web processes")
+    redis_url: str | None = Field(
+        None, description="Optional: web chat and console fan-out across several web processes"
+    )
 
     # --- knowledge base -----------------------------------------------------------------------
     kb_path: Path = Field(Path("kb/sample"), description="Folder of articles loaded by `make run`")

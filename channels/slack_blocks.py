@@ -322,8 +322,9 @@ def home_view(*, user: str, mine: Sequence[HomeRow], queue: Sequence[HomeRow]) -
         out: Blocks = []
         for r in items[:40]:
             name = link(r.link, f"#{r.conversation_id}") if r.link else f"#{r.conversation_id}"
+            waiting = f" \u00b7 {r.waiting}" if r.waiting else ""
             out.append(section(f"{STATE_ICONS.get(r.state, '')} *{name}* {escape(r.customer)} \u00b7 {r.channel}"
-                                f" \u00b7 {r.state} \u00b7 {r.priority}" + (f" \u00b7 {r.waiting}" if r.waiting else "")))
+                                f" \u00b7 {r.state} \u00b7 {r.priority}{waiting}"))
         return out
 
     return {"type": "home", "blocks": [

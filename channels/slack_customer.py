@@ -64,10 +64,10 @@ def customer_modal(form: CustomerForm, *, channel: str | None, thread_ts: str | 
     vip: dict[str, Any] = {"type": "checkboxes", "action_id": "vip", "options": [vip_option]}
     if form.vip:
         vip["initial_options"] = [vip_option]
+    metadata = {"c": form.conversation_id, "cu": form.customer_id, "ch": channel, "th": thread_ts}
     return {
         "type": "modal", "callback_id": V_CUSTOMER,
-        "private_metadata": json.dumps({"c": form.conversation_id, "cu": form.customer_id, "ch": channel, "th": thread_ts},
-                                       separators=(",", ":")),
+        "private_metadata": json.dumps(metadata, separators=(",", ":")),
         "title": {"type": "plain_text", "text": "Customer profile"},
         "submit": {"type": "plain_text", "text": "Save"},
         "close": {"type": "plain_text", "text": "Cancel"},

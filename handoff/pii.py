@@ -96,18 +96,27 @@ _CARD_RUN = re.compile(r"(?<![\w.,/+-])\d(?:[ .-]?\d){12,18}(?![\w/]|[.,]\d)")
 _CARD_GROUPS = re.compile(
     r"\d{4}([ .-])\d{4}\1\d{4}\1\d{1,7}|\d{4}([ .-])\d{6}\2\d{4,5}|\d{4}([ .-])\d{4}\3\d{4}\3\d{4}\3\d{1,3}"
 )
-_ISSUER = re.compile(r"4|5[1-5]|2[2-7]|3[47]|3[0689]|35|6[0245]|5[0678]|8[18]")  # Visa MC Amex Diners JCB Disc. UnionPay Maestro
+# issuer prefixes: Visa MC Amex Diners JCB Disc. UnionPay Maestro
+_ISSUER = re.compile(r"4|5[1-5]|2[2-7]|3[47]|3[0689]|35|6[0245]|5[0678]|8[18]")
 _NOT_CARD_BEFORE = re.compile(
     r"(?i)\b(?:order|invoice|ref(?:erence)?|tracking|ticket|case|booking|account|acct|customer|member|"
     r"confirmation|transaction|txn|receipt|serial|sku|id)\s*(?:no\.?|number|id|#)?\s*[:#]?\s*$"
 )
-_CARD_WORDS = re.compile(r"(?i)\b(?:card|visa|master\s?card|amex|american express|discover|credit|debit|cvv2?|cvc2?|pan)\b")
-_CVV = re.compile(r"(?i)\b(?:cvv2?|cvc2?|csc|cvn|security\s+code|card\s+code)\b\s*(?:is|was|:|=|#|no\.?)?\s*(\d{3,4})\b")
+_CARD_WORDS = re.compile(
+    r"(?i)\b(?:card|visa|master\s?card|amex|american express|discover|credit|debit|cvv2?|cvc2?|pan)\b"
+)
+_CVV = re.compile(
+    r"(?i)\b(?:cvv2?|cvc2?|csc|cvn|security\s+code|card\s+code)\b\s*(?:is|was|:|=|#|no\.?)?\s*(\d{3,4})\b"
+)
 _EXPIRY = re.compile(
     r"(?i)\b(?:exp(?:\.|iry|ires|ire|iration)?(?:\s+date)?|valid\s+(?:thru|through|until|till))\s*(?:is|on|:|=)?\s*"
     r"((?:0?[1-9]|1[0-2])\s*[/-]\s*(?:20)?\d{2})\b"
 )
-_AFTER_CARD = re.compile(r"[\s,;]*(?:exp\w*\s*)?((?:0[1-9]|1[0-2])\s?/\s?(?:20)?\d{2})(?:[\s,;]*(?:cvv2?|cvc2?)?\s*(\d{3,4}))?\b", re.I)
+_AFTER_CARD = re.compile(
+    r"[\s,;]*(?:exp\w*\s*)?((?:0[1-9]|1[0-2])\s?/\s?(?:20)?\d{2})"
+    r"(?:[\s,;]*(?:cvv2?|cvc2?)?\s*(\d{3,4}))?\b",
+    re.I,
+)
 _IBAN = re.compile(r"(?i)\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{1,4}){3,8}\b")
 _SSN = re.compile(r"(?<![\d-])(?!000|666|9\d\d)(\d{3})([- ])(?!00)(\d{2})\2(?!0000)(\d{4})(?![\d-])")
 _SSN_BARE = re.compile(r"(?i)\b(?:ssn|social\s+security(?:\s+(?:number|no\.?|#))?)\s*(?:is|:|#|=)?\s*(\d{9})\b")
@@ -115,14 +124,17 @@ _DATE = re.compile(r"\d{1,2}[./ ]\d{1,2}[./ ](?:19|20)\d{2}|(?:19|20)\d{2}[./ -]
 _EMAIL = re.compile(r"(?i)(?<![\w.+-])[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b")
 _SECRET = re.compile(
     r"(?i)\b(?:password|passwort|passcode|passwd|pwd|pass\s?phrase|pin(?:\s?(?:code|number))?|login)"
-    r"(?:\s+(?:is|was|=|:)(?:\s+now)?|\s*[:=])\s*[\"'\u201c]?(?![\[\u2022*])([^\s\"'\u201d]+?)[\"'\u201d]?(?=[.,;!?]?(?:\s|$))"
+    r"(?:\s+(?:is|was|=|:)(?:\s+now)?|\s*[:=])\s*[\"'\u201c]?(?![\[\u2022*])"
+    r"([^\s\"'\u201d]+?)[\"'\u201d]?(?=[.,;!?]?(?:\s|$))"
 )
 _CODE = re.compile(
     r"(?i)\b(?:(?:one[- ]time|verification|confirmation|security|login|sign[- ]in|2fa|mfa|auth(?:entication)?|"
     r"sms|access|my|the)\s+(?:pass)?code|otp|passcode|pin)\b(?:\s+(?:is|was))?\s*[:=]?\s*"
     r"([0-9]{4,8}|(?=[A-Za-z]*[0-9])[A-Za-z0-9]{6,8})\b"
 )
-_CODE_FIRST = re.compile(r"(?i)\b([0-9]{4,8})\s+is\s+(?:my|the|your)\s+(?:one[- ]time\s+|verification\s+|login\s+)?(?:code|otp|pin)\b")
+_CODE_FIRST = re.compile(
+    r"(?i)\b([0-9]{4,8})\s+is\s+(?:my|the|your)\s+(?:one[- ]time\s+|verification\s+|login\s+)?(?:code|otp|pin)\b"
+)
 
 
 def _card_spans(text: str) -> list[Span]:

@@ -66,7 +66,8 @@ CASES = [
     ("handoff/summary.py", "import bot.models\n", "handoff imports neither", "handoff.summary -> bot.models"),
     ("handoff/sla.py", "def _late() -> None:\n    import channels.base\n", "handoff imports neither",
      "handoff.sla -> channels.base"),  # an import inside a function counts too
-    ("kb_index/index.py", "from bot.models import Message\n", "kb_index imports no bot", "kb_index.index -> bot.models"),
+    ("kb_index/index.py", "from bot.models import Message\n", "kb_index imports no bot",
+     "kb_index.index -> bot.models"),
     ("kb_index/store.py", "import bot.settings\n", "kb_index imports no bot", "kb_index.store -> bot.settings"),
     ("bot/engine.py", "import channels.sms\n", "bot.engine imports no channels", "bot.engine -> channels.sms"),
     ("bot/worker.py", "import channels.slack_blocks\n", "only bot.app and the Slack desk",

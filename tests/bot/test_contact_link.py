@@ -69,7 +69,8 @@ async def test_phone_from_web_chat_links_the_sms_history(db: async_sessionmaker[
     async with db() as s:
         history = await customer_history(s, conversation=await s.get(Conversation, web_conv.id))  # type: ignore[arg-type]
     assert history["channels"] == ["sms", "web (linked on the customer's word, unverified)"]
-    assert [(e["id"], e["outcome"]) for e in history["earlier"]] == [(sms_conv, "resolved by a person (low_confidence)")]
+    earlier = [(e["id"], e["outcome"]) for e in history["earlier"]]
+    assert earlier == [(sms_conv, "resolved by a person (low_confidence)")]
 
 
 async def test_phone_first_then_a_text_from_it_joins_the_profile(
@@ -113,20 +114,21 @@ async def test_thumbs_down_on_a_bot_answer_counts_as_a_miss(db: async_sessionmak
     app.include_router(web_people_router(settings, db))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
         url = "/api/web/feedback"
-        assert (await http.post(url, json={"token": other, "message_id": answer.id, "helpful": False})).status_code == 404
-        assert (await http.post(url, json={"token": token, "message_id": 99999, "helpful": False})).status_code == 404
-        assert (await http.post(url, json={"token": token, "message_id": "x", "helpful": False})).status_code == 400
-        assert (await http.post(url, json={"token": token, "message_id": answer.id, "helpful": False})).json() == {"ok": True}
+        thumbs_down = {"token": token, "message_id": answer.id, "helpful": False}
+        assert (await http.post(url, json={**thumbs_down, "token": other})).status_code == 404
+        assert (await http.post(url, json={**thumbs_down, "message_id": 99999})).status_code == 404
+        assert (await http.post(url, json={**thumbs_down, "message_id": "x"})).status_code == 400
+        assert (await http.post(url, json=thumbs_down)).json() == {"ok": True}
         async with db() as s:
             assert await unanswered_questions(session=s) == ["how do refunds work?"]
             # ... and a learning signal: a negative phrasing of the article, from the customer.
             learned = [(p.article_id, p.question, p.negative, p.agent_id)
                        for p in (await s.execute(select(KBPhrasing))).scalars()]
             assert learned == [("refunds", "how do refunds work?", True, "customer")]
-        again = await http.post(url, json={"token": token, "message_id": answer.id, "helpful": False})
+        again = await http.post(url, json=thumbs_down)
         assert again.status_code == 200  # a second 👎 stores nothing twice
         # Changing one's mind: a later 👍 takes the miss back.
-        assert (await http.post(url, json={"token": token, "message_id": answer.id, "helpful": True})).status_code == 200
+        assert (await http.post(url, json={**thumbs_down, "helpful": True})).status_code == 200
     async with db() as s:
         assert await unanswered_questions(session=s) == []
         rated = await s.get(Message, answer.id)

@@ -78,7 +78,8 @@ async def test_merge_keeps_every_message_and_refuses_bad_merges(rig: Rig) -> Non
         with pytest.raises(admin.SameCustomer, match="cannot be merged with itself"):
             await admin.merge_customers(s, source_id=target, target_id=target)
         merged = await admin.merge_customers(s, source_id=source, target_id=target)
-        assert (merged.display_name, merged.email, merged.vip, merged.tags) == ("Dana", "dana@example.com", True, ["beta"])
+        assert (merged.display_name, merged.email, merged.vip, merged.tags) == (
+            "Dana", "dana@example.com", True, ["beta"])
     async with rig.sm() as s, s.begin():
         with pytest.raises(admin.AlreadyMerged, match=f"merged into customer {target}"):
             await admin.merge_customers(s, source_id=source, target_id=target)

@@ -91,7 +91,8 @@ def test_metrics_move_after_a_conversation_and_logs_are_json_without_text(
     assert _sample(after, "switchboard_deliveries_total", channel="web", outcome="delivered") > \
         _sample(before, "switchboard_deliveries_total", channel="web", outcome="delivered")
     assert _sample(after, "switchboard_delivery_latency_seconds_count", channel="web") >= 2
-    assert _sample(after, "switchboard_kb_search_seconds_count") - _sample(before, "switchboard_kb_search_seconds_count") >= 2
+    assert _sample(after, "switchboard_kb_search_seconds_count") - \
+        _sample(before, "switchboard_kb_search_seconds_count") >= 2
     assert _sample(after, "switchboard_kb_top_confidence_bucket", le="0.9") >= 1
     assert _sample(after, "switchboard_handoffs_total", reason="keyword") - \
         _sample(before, "switchboard_handoffs_total", reason="keyword") == 1

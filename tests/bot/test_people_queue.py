@@ -42,10 +42,12 @@ async def test_a_breach_is_paged_again_every_interval_until_someone_takes_it(
     assert len(await check_sla(sessionmaker=db, desk=desk, policy=ALWAYS)) == 1
     every = timedelta(minutes=30)
     t0 = utcnow()
-    assert await repage_breaches(sessionmaker=db, desk=desk, policy=ALWAYS, every=every, now=t0 + timedelta(minutes=10)) == []
+    assert await repage_breaches(sessionmaker=db, desk=desk, policy=ALWAYS, every=every,
+                                 now=t0 + timedelta(minutes=10)) == []
     assert await repage_breaches(sessionmaker=db, desk=desk, policy=ALWAYS, every=every,
                                  now=t0 + timedelta(minutes=31)) == [(conv_id, "first_response")]
-    assert await repage_breaches(sessionmaker=db, desk=desk, policy=ALWAYS, every=every, now=t0 + timedelta(minutes=40)) == []
+    assert await repage_breaches(sessionmaker=db, desk=desk, policy=ALWAYS, every=every,
+                                 now=t0 + timedelta(minutes=40)) == []
     assert await repage_breaches(sessionmaker=db, desk=desk, policy=ALWAYS, every=every,
                                  now=t0 + timedelta(minutes=62)) == [(conv_id, "first_response")]
     assert len(desk.breaches) == 3
@@ -55,7 +57,8 @@ async def test_a_breach_is_paged_again_every_interval_until_someone_takes_it(
     # Someone takes it: no more pages.
     pipeline = make_pipeline(db, settings_factory())
     await pipeline.assign(conv_id, user_id="U1", user_name="Ann")
-    assert await repage_breaches(sessionmaker=db, desk=desk, policy=ALWAYS, every=every, now=t0 + timedelta(hours=3)) == []
+    assert await repage_breaches(sessionmaker=db, desk=desk, policy=ALWAYS, every=every,
+                                 now=t0 + timedelta(hours=3)) == []
     assert await repage_breaches(sessionmaker=db, desk=desk, policy=ALWAYS, every=timedelta(0), now=t0) == []
     assert len(desk.breaches) == 3
 

@@ -43,8 +43,8 @@ async def test_customer_message_is_masked_before_storage_and_search(
     pipeline, kb, worker, _ = make_pipeline(any_db, settings_factory(answer_threshold=0.9))
     receipt = await pipeline.receive(InboundMessage(Address("web", "s1"), "m-1", TEXT))
     await pipeline.drain()
-    assert receipt.text == ("My card number is \u2022\u2022\u2022\u2022 \u2022\u2022\u2022\u2022 \u2022\u2022\u2022\u2022 "
-                            "1111, why was I charged twice?? mail me at j***@example.com")
+    assert receipt.text == ("My card number is \u2022\u2022\u2022\u2022 \u2022\u2022\u2022\u2022 "
+                            "\u2022\u2022\u2022\u2022 1111, why was I charged twice?? mail me at j***@example.com")
     again = await pipeline.receive(InboundMessage(Address("web", "s1"), "m-1", TEXT))
     assert again.duplicate and again.text == receipt.text  # a retry's ack shows the stored text too
     async with any_db() as s:
@@ -150,7 +150,8 @@ async def test_profile_notes_are_masked(db: async_sessionmaker[AsyncSession]) ->
         await s.flush()
         s.add(ChannelIdentity(customer_id=c.id, channel="web", address="n-1"))
         saved = await admin.set_profile(s, customer_id=c.id, notes=f"paid with {CARD}, prefers SMS")
-    assert saved.notes == "paid with \u2022\u2022\u2022\u2022 \u2022\u2022\u2022\u2022 \u2022\u2022\u2022\u2022 1111, prefers SMS"
+    assert saved.notes == ("paid with \u2022\u2022\u2022\u2022 \u2022\u2022\u2022\u2022 \u2022\u2022\u2022\u2022 1111, "
+                           "prefers SMS")
 
 
 def test_door_meta_drops_the_senders_second_copy() -> None:

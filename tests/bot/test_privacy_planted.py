@@ -109,7 +109,8 @@ async def test_planted_pii_goes_nowhere(rig_factory: Any, twilio: FakeTwilio, po
 
     # What was said reached everyone it should, masked.
     twilio_bodies = [r.form.get("Body", "") for r in twilio.requests]
-    assert any("\u2022\u2022\u2022\u2022 \u2022\u2022\u2022\u2022 \u2022\u2022\u2022\u2022 0005" in b for b in twilio_bodies)
+    masked_card = "\u2022\u2022\u2022\u2022 \u2022\u2022\u2022\u2022 \u2022\u2022\u2022\u2022 0005"
+    assert any(masked_card in b for b in twilio_bodies)
     assert any("4444" in t and "parcel is on its way" in t for t in [m.text for _, m in rig.web.sent])
     posted = json.dumps([c.params for c in rig.fake.calls])
     assert "j***" not in posted and "p***@example.org" in posted  # the email, masked, in Slack

@@ -46,7 +46,8 @@ async def test_json_csv_text_and_channel(env: CliRunner) -> None:
     data = json.loads(out.output)
     assert data["conversations"] == 6 and data["customers"] == 5
     assert data["resolution_business"]["mean_s"] == 1542.9  # needs SLA_HOLIDAYS: the Thursday is closed
-    sms = json.loads((await run(env, "--from", "2026-11-23", "--to", "2026-11-29", "--channel", "sms", "--json")).output)
+    sms_out = await run(env, "--from", "2026-11-23", "--to", "2026-11-29", "--channel", "sms", "--json")
+    sms = json.loads(sms_out.output)
     assert sms["conversations"] == 2 and sms["channel"] == "sms"
     csv_out = await run(env, "--from", "2026-11-23", "--to", "2026-11-29", "--csv")
     assert csv_out.exit_code == 0 and "csat,csat,0.6667" in csv_out.output.splitlines()

@@ -48,7 +48,8 @@ def t(day: int, hh: int, mm: int = 0) -> datetime:
 HANDOFF = {"asked_for_human": {"trigger": "asked_for_human", "priority": "normal", "target": "agents"}}
 
 # (conversation, channel, customer, created, final state, [(kind, at, data)], [(at, unanswered question)])
-HISTORY: list[tuple[str, str, str, datetime, str, list[tuple[str, datetime, dict[str, Any]]], list[tuple[datetime, str]]]] = [
+EventRows = list[tuple[str, datetime, dict[str, Any]]]
+HISTORY: list[tuple[str, str, str, datetime, str, EventRows, list[tuple[datetime, str]]]] = [
     ("C1", "web", "A", t(23, 10), "resolved", [
         ("bot_answered", t(23, 10, 1), {"article_id": "refunds"}),
         ("resolved", t(23, 10, 30), {"by": "idle"}),

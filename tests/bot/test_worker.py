@@ -23,7 +23,8 @@ async def _owe(sm: async_sessionmaker[AsyncSession], n: int, *, key: Callable[[i
     ids = []
     async with sm() as s, s.begin():
         for i in range(n):
-            e = await store.enqueue(s, channel="web", order_key=f"web:{key(i)}", payload={"to": key(i), "text": f"m{i}"})
+            e = await store.enqueue(s, channel="web", order_key=f"web:{key(i)}",
+                                    payload={"to": key(i), "text": f"m{i}"})
             ids.append(e.id)
     return ids
 

@@ -104,8 +104,9 @@ async def test_a_handed_off_question_reaches_the_open_queue_and_a_console_reply_
         async with live.parts.sessionmaker() as s:
             conv = await s.get(Conversation, cid)
             assert conv is not None and conv.state == "resolved" and conv.assignee_id == "console:ann"
-            actions = list((await s.scalars(select(AuditEntry.action).where(
-                AuditEntry.target_kind == "conversation", AuditEntry.target_id == str(cid)).order_by(AuditEntry.id))).all())
+            query = select(AuditEntry.action).where(
+                AuditEntry.target_kind == "conversation", AuditEntry.target_id == str(cid)).order_by(AuditEntry.id)
+            actions = list((await s.scalars(query)).all())
         assert actions == ["take", "reply", "note", "resolve"]
 
         # the reports page counts this conversation; its tables hold what `report --json` prints

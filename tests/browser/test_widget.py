@@ -231,7 +231,8 @@ async def test_a_card_number_is_shown_masked_once_the_server_acks(browser: Any, 
     try:
         await ask(page, "My card number is 4111 1111 1111 1111, why was I charged twice??")
         mine = page.locator(f"{MSG}.sb-customer[data-id] .sb-text")
-        masked = "My card number is \u2022\u2022\u2022\u2022 \u2022\u2022\u2022\u2022 \u2022\u2022\u2022\u2022 1111, why was I charged twice??"
+        masked = ("My card number is \u2022\u2022\u2022\u2022 \u2022\u2022\u2022\u2022 \u2022\u2022\u2022\u2022 1111, "
+                  "why was I charged twice??")
         await expect(mine).to_have_text(masked, timeout=15_000)
         stored = await page.evaluate("() => JSON.stringify(Object.assign({}, localStorage))")
         assert "4111 1111 1111 1111" not in stored and "1111, why was I charged" in stored
