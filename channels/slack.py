@@ -37,6 +37,7 @@ from slack_sdk.errors import SlackApiError
 from channels import slack_blocks as kit
 from channels import slack_customer as customer_kit
 from channels import slack_guard as guard
+from channels.body_limit import Refused
 from channels.slack_api import SlackApi, make_client
 from channels.slack_format import storable, to_plain, user_ids
 
@@ -169,7 +170,7 @@ class SlackChannel:
                 guard.verify(secret, body, request.headers.get("x-slack-request-timestamp"),
                              request.headers.get("x-slack-signature"))
                 guard.check_shape(request.url.path, body, request.headers.get("content-type"))
-            except guard.Refused as exc:
+            except Refused as exc:
                 if exc.status == 401:
                     log.warning("refused a Slack request to %s: %s", request.url.path, exc.detail)
                 return Response(exc.detail, status_code=exc.status, media_type="text/plain")
