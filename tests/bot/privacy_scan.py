@@ -12,14 +12,16 @@ from bot.db import Base, import_all_models
 
 
 async def every_cell(sm: async_sessionmaker[AsyncSession]) -> list[tuple[str, str, str]]:
-    """(table, column, value as text) for every non-null cell in the database."""
+    """(table, column, value as text) for every text or JSON cell in the database."""
     import_all_models()
     out: list[tuple[str, str, str]] = []
     async with sm() as s:
         for table in Base.metadata.sorted_tables:
             for row in (await s.execute(select(table))).mappings():
                 for column, value in row.items():
-                    if value is None:
+                    # Only text and JSON can hold what a person wrote or told us. Timestamps and numbers
+                    # cannot, and their digits would match a needle by chance ("4111" in ".424111").
+                    if not isinstance(value, (str, dict, list)):
                         continue
                     text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
                     out.append((table.name, str(column), text))
