@@ -27,6 +27,10 @@ from bot.gdpr import Erasure, erase_customer, export_customer, export_json
 from bot.models import ChannelIdentity, Conversation, Customer
 
 
+def _n(count: int, one: str, many: str | None = None) -> str:
+    return f"{count} {one if count == 1 else many or one + 's'}"
+
+
 def _missing(console: Console, request: Request, viewer: Viewer, customer_id: int) -> Response:
     return console.page(request, "error.html", viewer, status_code=404, message=f"There is no customer #{customer_id}.")
 
@@ -93,9 +97,9 @@ def router(console: Console) -> APIRouter:
         if done is None:
             return await confirm_page(request, viewer, customer_id, status_code=400,
                                       error=f"Type {customer.id} to confirm. Nothing was erased.")
-        text = (f"Customer #{done.customer_id} erased: {done.conversations} conversation(s), {done.messages} "
-                f"message(s) and {done.identities} identity(ies) anonymised"
-                + (f"; {done.slack_posts} Slack post(s) will read “[erased]”." if done.slack_posts else "."))
+        text = (f"Customer #{done.customer_id} erased: {_n(done.conversations, 'conversation')}, "
+                f"{_n(done.messages, 'message')} and {_n(done.identities, 'identity', 'identities')} anonymised"
+                + (f"; {_n(done.slack_posts, 'Slack post')} will read “[erased]”." if done.slack_posts else "."))
         return RedirectResponse(flash.url(f"/console/customers/{done.customer_id}", ok=True, text=text),
                                 status_code=303)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -118,7 +119,10 @@ async def test_erase_needs_the_typed_number_then_nothing_of_the_person_is_left(p
         assert r.status_code == 303 and r.headers["location"].startswith(f"/console/customers/{cid}?m=")
         after = await ann.client.get(r.headers["location"])
         assert after.status_code == 200 and f"Customer #{cid} erased:" in after.text
-        assert "Slack post(s) will read “[erased]”" in after.text
+        said = re.search(r"1 conversation, 2 messages and 1 identity anonymised; (\d+) Slack posts will read “\[erased\]”\.",
+                         after.text)  # the messages: theirs and the handoff notice
+        assert said is not None, after.text
+        slack_posts = int(said.group(1))
         assert "Dana" not in after.text and EMAIL not in after.text
 
     async with app.state.parts.sessionmaker() as s:
@@ -127,7 +131,8 @@ async def test_erase_needs_the_typed_number_then_nothing_of_the_person_is_left(p
     before = len(person.fake.calls)
     await person.settle()
     updates = [c.params for c in person.fake.calls[before:] if c.method == "chat.update"]
-    assert updates and all(u["text"] == "[erased]" for u in updates)
+    assert all(u["text"] == "[erased]" for u in updates)
+    assert len({u["ts"] for u in updates}) == slack_posts >= 1  # the card and the posts in its thread
 
     leaks = found([EMAIL, WHO, "Dana", "parcel is late", "Friday"],
                   [(f"{t}.{c}", v) for t, c, v in await every_cell(app.state.parts.sessionmaker)])
