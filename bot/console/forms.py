@@ -1,6 +1,7 @@
-"""Text typed into a console form or query string, made safe to store and show: control characters
-(NUL above all: PostgreSQL refuses it in text, so it would be a 500) are dropped, and the value is
-trimmed and capped. Every console text input goes through `clean`.
+"""What a console user types, made safe before it reaches the database. Text from a form or query
+string goes through `clean`: control characters (NUL above all: PostgreSQL refuses it in text, so it
+would be a 500) are dropped, and the value is trimmed and capped. A record id in a URL is a `RowId`:
+one beyond the database's integer range is refused (422) instead of failing in the query.
 
     clean("  hi\\x00 there ")                 -> "hi there"
     clean("line 1\\r\\nline 2", multiline=True) -> "line 1\\nline 2"
@@ -10,6 +11,12 @@ trimmed and capped. Every console text input goes through `clean`.
 from __future__ import annotations
 
 import unicodedata
+from typing import Annotated
+
+from fastapi import Path
+
+MAX_ROW_ID = 2**31 - 1  # INTEGER primary keys (PostgreSQL's int4)
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 
 
 def clean(value: object, *, limit: int | None = None, multiline: bool = False) -> str:
@@ -30,4 +37,4 @@ def clean(value: object, *, limit: int | None = None, multiline: bool = False) -
     return text[:limit] if limit is not None else text
 
 
-__all__ = ["clean"]
+__all__ = ["clean", "RowId", "MAX_ROW_ID"]

@@ -15,7 +15,7 @@ from bot.console.actions import MAX_TEXT, Outcome
 from bot.console.auth import Viewer
 from bot.console.context import Console
 from bot.console.flash import Flash
-from bot.console.forms import clean
+from bot.console.forms import RowId, clean
 from bot.console.queue import clocks_for, customer_label
 from bot.console.users import list_users
 from bot.handoff_context import build_context
@@ -66,7 +66,7 @@ def router(console: Console) -> APIRouter:
             return conv
 
     @r.get("/console/c/{conversation_id}", include_in_schema=False)
-    async def conversation_page(request: Request, conversation_id: int, m: str | None = None) -> Response:
+    async def conversation_page(request: Request, conversation_id: RowId, m: str | None = None) -> Response:
         viewer = await console.sessions.require(request)
         conv = await load(conversation_id)
         if conv is None:
@@ -80,7 +80,7 @@ def router(console: Console) -> APIRouter:
                             suggestions=await suggestions(conv, values["messages"]), **values)
 
     @r.get("/console/c/{conversation_id}/live", include_in_schema=False)
-    async def conversation_fragment(request: Request, conversation_id: int) -> Response:
+    async def conversation_fragment(request: Request, conversation_id: RowId) -> Response:
         viewer = await console.sessions.require(request)
         conv = await load(conversation_id)
         if conv is None:
@@ -90,7 +90,7 @@ def router(console: Console) -> APIRouter:
         return console.page(request, "_conversation_live.html", viewer, **values)
 
     @r.post("/console/c/{conversation_id}/{action}", include_in_schema=False)
-    async def act(request: Request, conversation_id: int, action: str) -> Response:
+    async def act(request: Request, conversation_id: RowId, action: str) -> Response:
         viewer = await console.sessions.require(request)
         if action not in ACTIONS:
             return Response("Unknown action.", status_code=404)

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 
 from bot.console.context import Console
 from bot.console.flash import Flash
-from bot.console.forms import clean
+from bot.console.forms import RowId, clean
 from bot.customers_admin import CustomerNotFound, list_customers, show_customer
 from handoff.context import mask_address
 
@@ -30,7 +30,7 @@ def router(console: Console) -> APIRouter:
         return console.page(request, "customers.html", viewer, nav="customers", query=query, found=found)
 
     @r.get("/console/customers/{customer_id}", include_in_schema=False)
-    async def customer_page(request: Request, customer_id: int, m: str | None = None) -> Response:
+    async def customer_page(request: Request, customer_id: RowId, m: str | None = None) -> Response:
         viewer = await console.sessions.require(request)
         async with console.sessionmaker() as session:
             try:

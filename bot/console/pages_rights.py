@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.console.auth import Viewer
 from bot.console.context import Console
 from bot.console.flash import Flash
-from bot.console.forms import clean
+from bot.console.forms import RowId, clean
 from bot.console.live import mark_changed
 from bot.customers_admin import CustomerNotFound, get_customer
 from bot.gdpr import Erasure, erase_customer, export_customer, export_json
@@ -49,7 +49,7 @@ def router(console: Console) -> APIRouter:
     flash = Flash(console.settings.secret_key)
 
     @r.post("/console/customers/{customer_id}/export", include_in_schema=False)
-    async def export(request: Request, customer_id: int) -> Response:
+    async def export(request: Request, customer_id: RowId) -> Response:
         viewer = await console.sessions.require(request, supervisor=True)
         try:
             async with console.sessionmaker() as session, session.begin():  # the audit entry commits with it
@@ -73,12 +73,12 @@ def router(console: Console) -> APIRouter:
                             c=customer, held=held, error=error)
 
     @r.get("/console/customers/{customer_id}/erase", include_in_schema=False)
-    async def erase_form(request: Request, customer_id: int) -> Response:
+    async def erase_form(request: Request, customer_id: RowId) -> Response:
         viewer = await console.sessions.require(request, supervisor=True)
         return await confirm_page(request, viewer, customer_id)
 
     @r.post("/console/customers/{customer_id}/erase", include_in_schema=False)
-    async def erase(request: Request, customer_id: int) -> Response:
+    async def erase(request: Request, customer_id: RowId) -> Response:
         viewer = await console.sessions.require(request, supervisor=True)
         typed = clean((await request.form()).get("confirm"), limit=40).lstrip("#").strip()
         done: Erasure | None = None

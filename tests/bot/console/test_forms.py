@@ -1,5 +1,6 @@
 """Every console text input goes through one cleaner (`bot.console.forms.clean`): control characters
-dropped (a NUL would be a 500 on PostgreSQL), trimmed, capped; and one signed flash message helper."""
+dropped (a NUL would be a 500 on PostgreSQL), trimmed, capped; ids beyond the INTEGER range are refused
+before any query; and one signed flash message helper."""
 
 from __future__ import annotations
 
@@ -63,6 +64,9 @@ async def test_control_characters_never_reach_the_database(settings_factory: Cal
             for page, params in (("/console/customers", {"q": "da\x00na"}), ("/console", {"tag": "x\x00"}),
                                  ("/console/reports", {"channel": "web\x00", "from": "2026-01-01\x00"})):
                 assert (await ann.client.get(page, params=params)).status_code in (200, 400), page
+            for path in (f"/console/c/{2**31}", f"/console/c/{2**31}/live"):  # beyond INTEGER: refused, no query
+                assert (await ann.client.get(path)).status_code == 422, path
+            assert (await ann.client.post(f"/console/c/{2**31}/take", data={"csrf": ann.csrf})).status_code == 422
             login = await ann.client.post("/console/login", data={"username": "ann\x00", "password": "x",
                                                                    "csrf": ann.csrf})
             assert login.status_code in (401, 403)

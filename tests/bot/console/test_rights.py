@@ -171,7 +171,11 @@ async def test_unknown_customers_are_404_and_signed_out_users_are_sent_to_sign_i
                                    ("POST", "erase", {"csrf": ann.csrf, "confirm": "9999"})):
             r = await ann.client.request(method, f"/console/customers/9999/{path}", data=data)
             assert r.status_code == 404 and "There is no customer #9999." in r.text, (method, path)
-        assert (await ann.client.post("/console/customers/abc/export", data={"csrf": ann.csrf})).status_code == 422
+        for bad in ("abc", "0", str(2**31)):  # not an id, or beyond the INTEGER column (a 500 on PostgreSQL)
+            for method, path in (("POST", "export"), ("GET", "erase"), ("POST", "erase"), ("GET", "")):
+                r = await ann.client.request(method, f"/console/customers/{bad}/{path}".rstrip("/"),
+                                             data={"csrf": ann.csrf} if method == "POST" else None)
+                assert r.status_code == 422, (bad, method, path)
     async with client(person.app) as anonymous:
         r = await anonymous.post(f"/console/customers/{person.customer_id}/export")  # an action: 401, not a page
         assert r.status_code == 401 and r.headers["hx-redirect"].startswith("/console/login")
