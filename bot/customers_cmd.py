@@ -168,7 +168,7 @@ def export(
 ) -> None:
     """Everything held on a person (GDPR access request) as JSON: profile, identities, conversations,
     messages, events, CSAT, deliveries. Audited."""
-    from bot.gdpr import export_customer, find_person
+    from bot.gdpr import export_customer, export_json, find_person
     from bot.privacy import Redactor
 
     settings = Settings()
@@ -179,13 +179,13 @@ def export(
                                    region=settings.sms_default_region)
         return await export_customer(s, customer_id=person.id, redactor=redactor, actor=actor)
 
-    data = json.dumps(_run(go, write=True), indent=2, ensure_ascii=False)
+    data = export_json(_run(go, write=True))
     if out:
         with open(out, "w", encoding="utf-8") as fh:
-            fh.write(data + "\n")
+            fh.write(data)
         typer.echo(f"wrote {out}", err=True)
     else:
-        typer.echo(data)
+        typer.echo(data, nl=False)
 
 
 @app.command()

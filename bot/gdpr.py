@@ -1,6 +1,7 @@
 """A person's rights over their data (GDPR articles 15 and 17): export everything we hold, erase it.
 
     data = await export_customer(session, customer_id=7, redactor=redactor, actor="cli")
+    text = export_json(data)  # the one serialisation: `customers export` and the console's download
     result = await erase_customer(session, customer_id=7, actor="cli", slack=True)
 
 Both run inside the caller's transaction and write one audit entry (bot.audit) with counts, never data.
@@ -14,6 +15,7 @@ per conversation (delivered by bot.slack_deliver through chat.update).
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -123,6 +125,11 @@ async def export_customer(
     await audit.record(session, actor=actor, action="customer.export", target_kind="customer",
                        target_id=customer.id, detail={"conversations": len(convs), "messages": len(messages)})
     return data
+
+
+def export_json(data: dict[str, Any]) -> str:
+    """An export as the person receives it: indented UTF-8 JSON (their words as written, not escaped)."""
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from bot.audit import record as audit_record
 from bot.console.auth import Forbidden, Sessions, check_csrf
 from bot.console.context import Console
+from bot.console.forms import clean
 from bot.console.users import check_login, end_sessions
 
 OFF_HINT = "switchboard users add NAME --role supervisor"
@@ -58,7 +59,7 @@ def router(console: Console) -> APIRouter:
             raise Forbidden("Your session expired before you signed in. Reload the page and try again.")
         await check_csrf(request, cookie.csrf)
         form = await request.form()
-        username, password = str(form.get("username") or ""), str(form.get("password") or "")
+        username, password = clean(form.get("username"), limit=200), str(form.get("password") or "")
         next_path = safe_next(str(form.get("next") or ""))
         wait = await console.login_limiter.take(f"console-login:{client_ip(request)}")
         if wait > 0:

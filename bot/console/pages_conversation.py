@@ -8,13 +8,14 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.agent_context import customer_history
 from bot.console.actions import MAX_TEXT, Outcome
 from bot.console.auth import Viewer
 from bot.console.context import Console
+from bot.console.flash import Flash
+from bot.console.forms import RowId, clean
 from bot.console.queue import clocks_for, customer_label
 from bot.console.users import list_users
 from bot.handoff_context import build_context
@@ -27,13 +28,13 @@ from handoff.permissions import NotAllowed
 ACTIONS = ("take", "reply", "note", "assign", "escalate", "resolve", "release", "customer")
 
 
-def _split_tags(text: str) -> list[str]:
-    return [t for t in (p.strip() for p in text.replace(";", ",").split(",")) if t][:20]
+def _split_tags(value: object) -> list[str]:
+    return [t for t in (p.strip() for p in clean(value).replace(";", ",").split(",")) if t][:20]
 
 
 def router(console: Console) -> APIRouter:
     r = APIRouter()
-    flash = URLSafeSerializer(console.settings.secret_key, salt="switchboard.console.flash")
+    flash = Flash(console.settings.secret_key)
 
     async def details(session: AsyncSession, conv: Conversation) -> dict[str, Any]:
         package = await build_context(session, conversation_id=conv.id)
@@ -65,7 +66,7 @@ def router(console: Console) -> APIRouter:
             return conv
 
     @r.get("/console/c/{conversation_id}", include_in_schema=False)
-    async def conversation_page(request: Request, conversation_id: int, m: str | None = None) -> Response:
+    async def conversation_page(request: Request, conversation_id: RowId, m: str | None = None) -> Response:
         viewer = await console.sessions.require(request)
         conv = await load(conversation_id)
         if conv is None:
@@ -74,19 +75,12 @@ def router(console: Console) -> APIRouter:
         async with console.sessionmaker() as session:
             values = await details(session, conv)
             users = [u for u in await list_users(session) if u.active]
-        message = None
-        if m:
-            try:
-                ok, text = flash.loads(m)
-                message = {"ok": bool(ok), "text": str(text)}
-            except (BadSignature, ValueError, TypeError):
-                message = None
-        return console.page(request, "conversation.html", viewer, nav="queue", flash=message, users=users,
+        return console.page(request, "conversation.html", viewer, nav="queue", flash=flash.read(m), users=users,
                             nonce=secrets.token_urlsafe(12), max_text=MAX_TEXT,
                             suggestions=await suggestions(conv, values["messages"]), **values)
 
     @r.get("/console/c/{conversation_id}/live", include_in_schema=False)
-    async def conversation_fragment(request: Request, conversation_id: int) -> Response:
+    async def conversation_fragment(request: Request, conversation_id: RowId) -> Response:
         viewer = await console.sessions.require(request)
         conv = await load(conversation_id)
         if conv is None:
@@ -96,38 +90,38 @@ def router(console: Console) -> APIRouter:
         return console.page(request, "_conversation_live.html", viewer, **values)
 
     @r.post("/console/c/{conversation_id}/{action}", include_in_schema=False)
-    async def act(request: Request, conversation_id: int, action: str) -> Response:
+    async def act(request: Request, conversation_id: RowId, action: str) -> Response:
         viewer = await console.sessions.require(request)
         if action not in ACTIONS:
             return Response("Unknown action.", status_code=404)
         form = await request.form()
         try:
-            outcome = await run(viewer, conversation_id, action, {k: str(v) for k, v in form.items()})
+            outcome = await run(viewer, conversation_id, action, dict(form.items()))
         except NotAllowed as exc:  # the pipeline's permission rule, checked under the row lock
             outcome = Outcome(False, exc.reason.replace("<@", "").replace(">", "") + " Nothing was done.")
-        target = f"/console/c/{conversation_id}?m={flash.dumps([outcome.ok, outcome.message])}"
+        target = flash.url(f"/console/c/{conversation_id}", ok=outcome.ok, text=outcome.message)
         return RedirectResponse(target, status_code=303)
 
-    async def run(viewer: Viewer, cid: int, action: str, form: dict[str, str]) -> Outcome:
+    async def run(viewer: Viewer, cid: int, action: str, form: dict[str, object]) -> Outcome:
         a, user = console.actions, viewer.user
-        nonce = (form.get("nonce") or "")[:40] or secrets.token_urlsafe(12)
+        nonce = clean(form.get("nonce"), limit=40) or secrets.token_urlsafe(12)
         if action == "take":
             return await a.take(cid, user)
         if action == "reply":
-            return await a.reply(cid, user, form.get("text", ""), nonce=nonce)
+            return await a.reply(cid, user, clean(form.get("text"), multiline=True), nonce=nonce)
         if action == "note":
-            return await a.note(cid, user, form.get("text", ""), nonce=nonce)
+            return await a.note(cid, user, clean(form.get("text"), multiline=True), nonce=nonce)
         if action == "assign":
-            return await a.assign(cid, user, form.get("to", ""))
+            return await a.assign(cid, user, clean(form.get("to"), limit=100))
         if action == "escalate":
-            return await a.escalate(cid, user, form.get("reason"))
+            return await a.escalate(cid, user, clean(form.get("reason"), limit=300))
         if action == "resolve":
             return await a.resolve(cid, user)
         if action == "release":
             return await a.release(cid, user)
         return await a.set_customer(cid, user, vip=form.get("vip") == "on",
-                                    add_tags=_split_tags(form.get("add_tags", "")),
-                                    remove_tags=_split_tags(form.get("remove_tags", "")))
+                                    add_tags=_split_tags(form.get("add_tags")),
+                                    remove_tags=_split_tags(form.get("remove_tags")))
 
     return r
 

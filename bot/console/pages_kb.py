@@ -9,10 +9,11 @@ import inspect
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from itsdangerous import BadSignature, URLSafeSerializer
 
 from bot.audit import record as audit_record
 from bot.console.context import Console
+from bot.console.flash import Flash
+from bot.console.forms import clean
 from bot.console.kb_view import article_stats, gap_clusters, stats_since
 from kb_index.errors import UnknownArticleError
 from kb_index.store import add_phrasing
@@ -22,7 +23,7 @@ STATS_DAYS = 30
 
 def router(console: Console) -> APIRouter:
     r = APIRouter()
-    flash = URLSafeSerializer(console.settings.secret_key, salt="switchboard.console.flash")
+    flash = Flash(console.settings.secret_key)
 
     def article_ids() -> list[str]:
         ids = getattr(console.kb, "article_ids", None)
@@ -36,23 +37,16 @@ def router(console: Console) -> APIRouter:
             stats = await article_stats(session, article_ids=ids, since=stats_since(STATS_DAYS))
             clusters = await gap_clusters(session, kb=console.kb)
         status = console.kb.status() if hasattr(console.kb, "status") else None
-        message = None
-        if m:
-            try:
-                ok, text = flash.loads(m)
-                message = {"ok": bool(ok), "text": str(text)}
-            except (BadSignature, ValueError, TypeError):
-                message = None
         return console.page(request, "kb.html", viewer, nav="kb", status=status, stats=stats, gaps=clusters,
-                            article_ids=sorted(ids), days=STATS_DAYS, flash=message)
+                            article_ids=sorted(ids), days=STATS_DAYS, flash=flash.read(m))
 
     @r.post("/console/kb/teach", include_in_schema=False)
     async def teach(request: Request) -> Response:
         viewer = await console.sessions.require(request, supervisor=True)
         form = await request.form()
-        article, question = str(form.get("article_id") or ""), str(form.get("question") or "").strip()[:500]
+        article, question = clean(form.get("article_id"), limit=200), clean(form.get("question"), limit=500)
         ok, text = await _teach(viewer.user.actor, article, question)
-        return RedirectResponse(f"/console/kb?m={flash.dumps([ok, text])}", status_code=303)
+        return RedirectResponse(flash.url("/console/kb", ok=ok, text=text), status_code=303)
 
     async def _teach(actor: str, article: str, question: str) -> tuple[bool, str]:
         if article not in article_ids():

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from bot.console.context import Console
+from bot.console.forms import clean
 from bot.console.report_view import RangeError, default_range, report_view
 
 
@@ -16,8 +17,8 @@ def router(console: Console) -> APIRouter:
     def params(request: Request) -> tuple[str, str, str | None]:
         start, end = default_range(console.settings)
         q = request.query_params
-        channel = (q.get("channel") or "").strip()[:32] or None
-        return (q.get("from") or start).strip(), (q.get("to") or end).strip(), channel
+        channel = clean(q.get("channel"), limit=32) or None
+        return clean(q.get("from"), limit=32) or start, clean(q.get("to"), limit=32) or end, channel
 
     @r.get("/console/reports", include_in_schema=False)
     async def reports_page(request: Request) -> Response:

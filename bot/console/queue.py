@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from bot.console.forms import clean
 from bot.messages import utcnow
 from bot.models import Conversation
 from bot.models import ConversationState as S
@@ -37,13 +38,12 @@ class QueueFilters:
 
     @classmethod
     def parse(cls, params: dict[str, str]) -> QueueFilters:
-        def clean(key: str) -> str | None:
-            value = (params.get(key) or "").strip()
-            return value[:64] or None
+        def field(key: str) -> str | None:
+            return clean(params.get(key), limit=64) or None
 
-        state = clean("state")
-        return cls(state=state if state in STATES else None, channel=clean("channel"), owner=clean("owner"),
-                   tag=(clean("tag") or "").lower() or None)
+        state = field("state")
+        return cls(state=state if state in STATES else None, channel=field("channel"), owner=field("owner"),
+                   tag=(field("tag") or "").lower() or None)
 
 
 @dataclass(frozen=True, slots=True)

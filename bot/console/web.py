@@ -19,6 +19,7 @@ from bot.console import (
     pages_kb,
     pages_queue,
     pages_reports,
+    pages_rights,
     pages_settings,
 )
 from bot.console.actions import Actions
@@ -49,8 +50,8 @@ def mount(app: FastAPI, parts: Any, broadcaster: Broadcaster) -> Console:
     console = build_console(parts, broadcaster)
     app.state.console = console
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
-    for module in (pages_auth, pages_queue, pages_conversation, pages_customers, pages_kb, pages_audit,
-                   pages_reports, pages_settings):
+    for module in (pages_auth, pages_queue, pages_conversation, pages_customers, pages_rights, pages_kb,
+                   pages_audit, pages_reports, pages_settings):
         app.include_router(module.router(console))
 
     @app.exception_handler(LoginRequired)
