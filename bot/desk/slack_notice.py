@@ -2,7 +2,7 @@
 
 - ``slack.notice``: a top-level post in a given channel (a low CSAT score for the supervisors),
   with a link to the conversation's thread when it has one;
-- ``slack.context``: the context package in the conversation's thread (`bot.agent_context`),
+- ``slack.context``: the context package in the conversation's thread (`bot.desk.agent_context`),
   rendered at delivery; retried until the thread's root is posted.
 
 Registered as the worker's ``slack_notice`` deliverer when Slack is on (`bot.people_wiring`).
@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.agent_context import KIND, render_agent_context
+from bot.desk.agent_context import KIND, render_agent_context
 from bot.messages import SendResult
 from bot.models import OutboxEntry
 from bot.slack_models import SlackThread

@@ -115,5 +115,5 @@ async def render_agent_context(session: AsyncSession, *, conversation_id: int,
     sla = package["sla"]
     if sla:
         blocks.append(kit.context_block("SLA \u00b7 " + " \u00b7 ".join(sla)))
-    blocks.append(customer_actions(conversation_id))  # VIP, tags, contact details, notes (bot.customer_card)
+    blocks.append(customer_actions(conversation_id))  # VIP, tags, contact details, notes (bot.desk.customer_card)
     return text, head + blocks
