@@ -177,10 +177,10 @@ def build_parts(
     if "sms" in channels:  # looks a message up at Twilio before resending it (bot.sms_deliver)
         deliverers["sms"] = SmsDeliverer(channels["sms"], sessionmaker=sessionmaker)
 
-    slack_desk = _slack_desk(settings) if settings.slack_enabled else None
+    slack = _slack_hooks(settings) if settings.slack_enabled else None
     # Every desk hook also announces its conversation to open console pages, after the commit.
     broadcaster = make_broadcaster(settings.redis_url)
-    desk = LiveDesk(slack_desk or NullDesk(), broadcaster)
+    desk = LiveDesk(slack or NullDesk(), broadcaster)
     conversations = Conversations(settings=settings, desk=desk)
     worker = Worker(sessionmaker=sessionmaker, settings=settings, deliverers=deliverers,
                     on_failure=conversations.delivery_failed)
@@ -192,15 +192,15 @@ def build_parts(
     parts = Parts(settings=settings, engine=engine, sessionmaker=sessionmaker, desk=desk, agents=agents,
                   pipeline=pipeline, worker=worker, channels=channels, kb=kb, broadcaster=broadcaster)
     parts.closers.append(broadcaster.aclose)
-    if slack_desk is not None:
-        _wire_slack(parts, slack_desk, deliverers)
+    if slack is not None:
+        _wire_slack(parts, slack, deliverers)
     wire_people(parts)  # bot.people_sweep: the web chat contact and feedback routes
     return parts
 
 
 # Slack's modules (slack-bolt, slack_sdk) are imported only when Slack is on: a deployment without
 # Slack never loads them.
-def _slack_desk(settings: Settings) -> Desk:
+def _slack_hooks(settings: Settings) -> Desk:
     from bot.desk.slack import SlackDesk
 
     return SlackDesk(settings=settings)

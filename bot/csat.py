@@ -236,7 +236,7 @@ async def _late(conversations: Any, session: AsyncSession, survey: CsatSurvey, c
 
 
 async def _alert(session: AsyncSession, conv: Conversation, survey: CsatSurvey, config: CsatConfig) -> None:
-    """A low score: a top-level post in the supervisors' channel (`bot.slack_notice`), with the thread link."""
+    """A low score: a top-level post in the supervisors' channel (`bot.desk.slack_notice`), with the thread link."""
     await store.log_event(session, kind=LOW_SCORE_NOTICE, conversation_id=conv.id,
                           data={"survey_id": survey.id, "score": survey.score})
     if not config.supervisors_channel:

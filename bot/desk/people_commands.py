@@ -95,7 +95,8 @@ async def _presence(host: Any, user: Any, verb: str, rest: list[str]) -> str:
 async def _customer(host: Any, user: Any, rest: list[str]) -> str:
     conv_id = _conv_id(rest)
     if conv_id is None:
-        return "Usage: `/switchboard customer <conversation id> [vip|notvip|tag <t>|untag <t>|name|email|phone|note ...]`"
+        return ("Usage: `/switchboard customer <conversation id> "
+                "[vip|notvip|tag <t>|untag <t>|name|email|phone|note ...]`")
     action, value = (rest[1].lower(), " ".join(rest[2:])) if len(rest) > 1 else ("show", "")
     region = host.settings.sms_default_region
     async with host.sessionmaker() as session, session.begin():

@@ -87,9 +87,9 @@ class SlackDesk:
     def _txn(session: AsyncSession, conversation_id: int) -> dict[str, Any]:
         """This transaction's Slack entries for one conversation (session.info is per session)."""
         marker = session.sync_session.get_transaction()
-        book = session.info.get("slack_desk")
+        book = session.info.get("slack_posts")
         if book is None or book["txn"] is not marker:
-            book = session.info["slack_desk"] = {"txn": marker, "convs": {}}
+            book = session.info["slack_posts"] = {"txn": marker, "convs": {}}
         convs: dict[int, dict[str, Any]] = book["convs"]
         return convs.setdefault(conversation_id, {"entries": [], "deferred": []})
 
@@ -205,7 +205,7 @@ class SlackDesk:
             thread = await self._open_thread(session, conv)
         if thread is None:
             return
-        await owe_agent_context(session, conversation=conv, old=old, new=new)  # bot.agent_context
+        await owe_agent_context(session, conversation=conv, old=old, new=new)  # bot.desk.agent_context
         book = self._txn(session, conv.id)
         await self._refresh_card(session, conv)
         assignee = f"<@{conv.assignee_id}>" if conv.assignee_id else "nobody"

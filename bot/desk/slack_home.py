@@ -58,9 +58,10 @@ class SlackHome(SlackActions):
                 rows = await self._rows(session, Conversation.state.in_((S.WAITING, S.ESCALATED)))
             if not rows:
                 return "Nobody is waiting."
-            return "\n".join(f"\u2022 #{r.conversation_id} {kit.escape(r.customer)} \u00b7 {r.channel} \u00b7 {r.state}"
-                             f" \u00b7 {r.priority} \u00b7 {r.waiting}" + (f" \u00b7 <{r.link}|thread>" if r.link else "")
-                             for r in rows)
+            return "\n".join(
+                f"\u2022 #{r.conversation_id} {kit.escape(r.customer)} \u00b7 {r.channel} \u00b7 {r.state}"
+                f" \u00b7 {r.priority} \u00b7 {r.waiting}" + (f" \u00b7 <{r.link}|thread>" if r.link else "")
+                for r in rows)
         if cmd.verb == "stats":
             async with self.sessionmaker() as session:
                 states, events = await counts(session)

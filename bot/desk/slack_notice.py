@@ -5,7 +5,7 @@
 - ``slack.context``: the context package in the conversation's thread (`bot.desk.agent_context`),
   rendered at delivery; retried until the thread's root is posted.
 
-Registered as the worker's ``slack_notice`` deliverer when Slack is on (`bot.people_wiring`).
+Registered as the worker's ``slack_notice`` deliverer when Slack is on (`bot.app`).
 A retry first looks for the post it may already have made (the entry id rides in the message
 metadata), so a timeout never posts twice.
 """
@@ -76,5 +76,6 @@ class SlackNoticeDeliverer:
                 return SendResult(platform_id=str(found))
         ts = await self.api.post_message(channel=thread.channel_id, text=text, blocks=blocks,
                                          thread_ts=thread.thread_ts,
-                                         metadata={"event_type": "switchboard_post", "event_payload": {"outbox": marker}})
+                                         metadata={"event_type": "switchboard_post",
+                                                   "event_payload": {"outbox": marker}})
         return SendResult(platform_id=ts)

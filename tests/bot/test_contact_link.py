@@ -76,7 +76,7 @@ async def test_phone_first_then_a_text_from_it_joins_the_profile(
     db: async_sessionmaker[AsyncSession], settings_factory: Callable[..., Settings]
 ) -> None:
     settings = settings_factory()
-    pipeline = make_core(db, settings, kb=TableSearcher({}), policy=Policy(PolicyConfig.from_settings(settings))).pipeline
+    pipeline = make_core(db, settings, kb=TableSearcher({})).pipeline
     token = SessionSigner(settings.secret_key).issue()
     await pipeline.request_human(Address("web", token.split(".")[1]))
     app = FastAPI()
@@ -99,7 +99,7 @@ async def test_thumbs_down_on_a_bot_answer_counts_as_a_miss(db: async_sessionmak
     from kb_index.models import KBPhrasing
 
     settings = settings_factory()
-    pipeline = make_core(db, settings, kb=TableSearcher({"refund": ("refunds", 0.9)}), policy=Policy(PolicyConfig.from_settings(settings))).pipeline
+    pipeline = make_core(db, settings, kb=TableSearcher({"refund": ("refunds", 0.9)})).pipeline
     token = SessionSigner(settings.secret_key).issue()
     other = SessionSigner(settings.secret_key).issue()
     await pipeline.receive(InboundMessage(Address("web", token.split(".")[1]), "w1", "how do refunds work?"))
