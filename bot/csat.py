@@ -148,7 +148,7 @@ async def send_due_surveys(sessionmaker: async_sessionmaker[AsyncSession], conve
                 survey.due_at = allowed  # quiet hours for them: wait
                 continue
             await conversations.say(session, conv, config.question, author_kind="system",
-                               meta={"csat": {"survey_id": survey.id, "scale": 5}})
+                                    meta={"csat": {"survey_id": survey.id, "scale": 5}})
             survey.status, survey.sent_at, survey.expires_at = SurveyStatus.SENT, now, now + config.window
             await store.log_event(session, kind="csat_sent", conversation_id=conv.id, data={"survey_id": survey.id})
             sent.append(survey.id)

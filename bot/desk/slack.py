@@ -70,7 +70,6 @@ class SlackDesk:
         self.settings = settings
         self.routes = parse_routes(settings.slack_routes)
         self.supervisor_ids = {u.strip() for u in settings.slack_supervisor_ids.split(",") if u.strip()}
-        self.agent_ids = frozenset(u.strip() for u in settings.slack_agent_ids.split(",") if u.strip())
         self.desk_channels = frozenset(c for c in (settings.slack_agents_channel, settings.slack_supervisors_channel,
                                                    *(ch for _, ch in self.routes)) if c)
 
