@@ -58,7 +58,8 @@ async def run(args: argparse.Namespace) -> None:
     model = fu.Model(
         tuple(float(c) for c in lr.coef_[0]),
         float(lr.intercept_[0]),
-        fitted_on=f"kb/eval/sample-followups-tune.jsonl (x{args.sample_weight:g}), kb/eval/banking77-followups-tune.jsonl",
+        fitted_on=(f"kb/eval/sample-followups-tune.jsonl (x{args.sample_weight:g}), "
+                   "kb/eval/banking77-followups-tune.jsonl"),
     )
     model.save(args.out)
     for f, c in zip(fu.FEATURES, model.coef, strict=True):

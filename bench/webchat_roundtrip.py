@@ -3,12 +3,14 @@
     .venv/bin/python bench/webchat_roundtrip.py --url http://127.0.0.1:8000 [-n 200] [--concurrency 1]
 
 Each question gets a fresh session, so start the server with WEB_SESSIONS_PER_MINUTE (and
-WEB_RATE_PER_MINUTE) raised above the run's rate, as `make bench` does (a conversation handed to a person stops getting bot answers,
-so one long session would measure nothing after the first out-of-scope question). The clock
+WEB_RATE_PER_MINUTE) raised above the run's rate, as `make bench` does (a conversation handed to
+a person stops getting bot answers, so one long session would measure nothing after the first
+out-of-scope question). The clock
 starts when the message frame is sent and stops at the first frame authored by the bot or the
 system (an answer, or the handoff notice). In the same run, the bare embedding time of the same
 questions is measured in this process with the bundled model, one question at a time, for
-comparison (interleaved with the round trips so both see the same machine load). Prints a table and updates the "## Web chat round trip" section of bench/RESULTS.md.
+comparison (interleaved with the round trips so both see the same machine load). Prints a table
+and updates the "## Web chat round trip" section of bench/RESULTS.md.
 """
 
 from __future__ import annotations

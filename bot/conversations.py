@@ -6,9 +6,10 @@ message belongs to, handing it to people, moving its state, and saying something
     await conversations.hand_off(session, conv, decision)                     # to agents or supervisors
     await conversations.say(session, conv, "Hello", author_kind="system")     # message + outbox entry
 
-Used by the bot turn (`bot.engine.Pipeline`) and by the agent actions (`bot.agents.Agents`). Every
-method takes the caller's session and writes in its transaction, so a state change and the message
-it owes commit together; the desk's hooks run in the same transaction.
+Used by the bot turn (`bot.engine.Pipeline`) and by the agent actions (`bot.agents.Agents`). Each
+method that writes takes the caller's session and writes in its transaction, so a state change and
+the message it owes commit together, and the desk's hooks run in the same transaction; `move` only
+changes the conversation row the caller already holds.
 """
 
 from __future__ import annotations
