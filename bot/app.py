@@ -1,5 +1,6 @@
 """The ASGI app factory: the only place that wires settings, storage, the KB, handoff,
-channels, the pipeline and the delivery worker together.
+channels, the desks, the agent actions, the pipeline and the delivery worker together, in one
+pass (`build_parts`): desk -> conversations -> worker -> agents -> pipeline -> channels.
 
     uvicorn bot.app:create_app --factory
 """
@@ -21,18 +22,21 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import log_redact, metrics
+from bot.agents import Agents
 from bot.console.live import Broadcaster, LiveDesk, make_broadcaster
 from bot.console.web import mount as mount_console
+from bot.conversations import Conversations
 from bot.db import make_engine, make_sessionmaker, with_session
-from bot.desk import Desk, NullDesk
+from bot.desk.base import Desk, NullDesk
 from bot.engine import Pipeline
-from bot.models import OutboxEntry
 from bot.people_sweep import wire_people
+from bot.privacy import Redactor
 from bot.settings import Settings, load_settings
 from bot.sms_deliver import SmsDeliverer
 from bot.worker import ChannelDeliverer, Deliverer, Worker
 from channels.base import BadRequest, Channel, ChannelError
 from handoff.policy import Policy, PolicyConfig
+from handoff.sla import SLAPolicy
 from kb_index.types import Searcher
 
 log = logging.getLogger("switchboard.app")
@@ -45,6 +49,8 @@ class Parts:
     settings: Settings
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
+    desk: Desk  # the hooks every conversation move calls (the Slack desk, or none; the console's live marks)
+    agents: Agents
     pipeline: Pipeline
     worker: Worker
     channels: dict[str, Channel] = field(default_factory=dict)
@@ -167,45 +173,57 @@ def build_parts(
 
     metrics.install()  # ops hook: committed rows -> Prometheus counters (bot.metrics)
     searcher = metrics.InstrumentedSearcher(kb) if kb is not None else None  # ops hook: KB latency/confidence
-    pipeline = Pipeline(sessionmaker=sessionmaker, settings=settings, kb=searcher, policy=policy, desk=NullDesk())
     deliverers: dict[str, Deliverer] = {name: ChannelDeliverer(ch) for name, ch in channels.items()}
     if "sms" in channels:  # looks a message up at Twilio before resending it (bot.sms_deliver)
         deliverers["sms"] = SmsDeliverer(channels["sms"], sessionmaker=sessionmaker)
 
-    async def on_failure(session: AsyncSession, entry: OutboxEntry, exc: Exception) -> None:
-        await pipeline.on_delivery_failure(session, entry, exc)
-
-    worker = Worker(sessionmaker=sessionmaker, settings=settings, deliverers=deliverers, on_failure=on_failure)
-    pipeline.set_wake(worker.wake)
-    parts = Parts(settings=settings, engine=engine, sessionmaker=sessionmaker, pipeline=pipeline,
-                  worker=worker, channels=channels, kb=kb)
-
-    if settings.slack_enabled:
-        desk: Desk = _wire_slack(parts, deliverers)
-        pipeline.desk = desk
+    slack = _slack_hooks(settings) if settings.slack_enabled else None
     # Every desk hook also announces its conversation to open console pages, after the commit.
-    parts.broadcaster = make_broadcaster(settings.redis_url)
-    parts.closers.append(parts.broadcaster.aclose)
-    pipeline.desk = LiveDesk(pipeline.desk, parts.broadcaster)
-    wire_people(parts, deliverers)  # bot.people_sweep: low-CSAT notices
+    broadcaster = make_broadcaster(settings.redis_url)
+    desk = LiveDesk(slack or NullDesk(), broadcaster)
+    conversations = Conversations(settings=settings, desk=desk)
+    worker = Worker(sessionmaker=sessionmaker, settings=settings, deliverers=deliverers,
+                    on_failure=conversations.delivery_failed)
+    redactor = Redactor.from_settings(settings)  # personal data masked at the door, for customers and agents
+    agents = Agents(sessionmaker=sessionmaker, settings=settings, conversations=conversations, policy=policy,
+                    redactor=redactor, wake=worker.wake)
+    pipeline = Pipeline(sessionmaker=sessionmaker, settings=settings, kb=searcher, policy=policy,
+                        conversations=conversations, redactor=redactor, wake=worker.wake)
+    parts = Parts(settings=settings, engine=engine, sessionmaker=sessionmaker, desk=desk, agents=agents,
+                  pipeline=pipeline, worker=worker, channels=channels, kb=kb, broadcaster=broadcaster)
+    parts.closers.append(broadcaster.aclose)
+    if slack is not None:
+        _wire_slack(parts, slack, deliverers)
+    wire_people(parts)  # bot.people_sweep: the web chat contact and feedback routes
     return parts
 
 
-def _wire_slack(parts: Parts, deliverers: dict[str, Deliverer]) -> Desk:
-    from bot.slack_desk import SlackDeliverer, SlackDesk
-    from channels.slack import SlackChannel
+# Slack's modules (slack-bolt, slack_sdk) are imported only when Slack is on: a deployment without
+# Slack never loads them.
+def _slack_hooks(settings: Settings) -> Desk:
+    from bot.desk.slack import SlackDesk
 
-    settings = parts.settings
-    learn = getattr(parts.kb, "learn", None)
-    desk = SlackDesk(settings=settings, sessionmaker=parts.sessionmaker, policy=parts.pipeline.policy,
-                     kb=parts.kb, learn=learn)
-    channel = SlackChannel(settings, host=desk)
-    deliverers["slack"] = SlackDeliverer(sessionmaker=parts.sessionmaker, api=channel.api, settings=settings)
-    desk.attach(parts.pipeline, wake=parts.worker.wake, api=channel.api)
+    return SlackDesk(settings=settings)
+
+
+def _wire_slack(parts: Parts, desk: Any, deliverers: dict[str, Deliverer]) -> None:
+    """The Slack listeners' host (actions, slash command, App Home) and the Slack outbox deliverers."""
+    from bot.desk.slack_deliver import SlackDeliverer
+    from bot.desk.slack_home import SlackHome
+    from bot.desk.slack_notice import SlackNoticeDeliverer
+    from channels.slack import SlackChannel, make_api
+
+    settings, sm = parts.settings, parts.sessionmaker
+    api = make_api(settings)
+    host = SlackHome(kb=parts.kb, settings=settings, sessionmaker=sm, agents=parts.agents, desk=desk, api=api,
+                     learn=getattr(parts.kb, "learn", None), wake=parts.worker.wake)
+    channel = SlackChannel(settings, host=host, api=api)
+    deliverers["slack"] = SlackDeliverer(sessionmaker=sm, api=api, settings=settings)
+    deliverers["slack_notice"] = SlackNoticeDeliverer(  # low CSAT notices, the context package
+        sessionmaker=sm, api=api, sla_policy=SLAPolicy.from_settings(settings))
     parts.extra_routers.append(channel.router())
     parts.closers.append(channel.aclose)
     parts.slack = channel
-    return desk
 
 
 def create_app(settings: Settings | None = None, *, kb: Searcher | None = None, embedder: Any = None) -> FastAPI:
@@ -286,7 +304,6 @@ def _idle(parts: Parts) -> Any:
     from bot.people_sweep import PeopleSweep
     from bot.retention import Retention
     from bot.sla_watch import check_sla
-    from handoff.sla import SLAPolicy
 
     last = {"at": 0.0, "sla": 0.0}
     sla_policy = SLAPolicy.from_settings(parts.settings)  # a bad SLA_* setting fails at start-up
@@ -299,7 +316,7 @@ def _idle(parts: Parts) -> Any:
         await retention.tick(now_s=loop.time())
         if sla_every > 0 and loop.time() - last["sla"] >= sla_every:
             last["sla"] = loop.time()
-            await check_sla(sessionmaker=parts.sessionmaker, desk=parts.pipeline.desk, policy=sla_policy,
+            await check_sla(sessionmaker=parts.sessionmaker, desk=parts.desk, policy=sla_policy,
                             warn_at=parts.settings.sla_warn_fraction)
         await people.tick()
         if loop.time() - last["at"] < 10:

@@ -1,8 +1,8 @@
 """Auto-assignment sweep (`AUTO_ASSIGN=round_robin|least_loaded`): waiting conversations go to
 available agents (`bot.presence`), priority first, never past an agent's cap (`handoff.assign`).
 
-Escalated conversations are left to supervisors. Each assignment goes through the pipeline's own
-`assign` (which refuses a conversation someone took meanwhile), and is logged as ``auto_assigned``.
+Escalated conversations are left to supervisors. Each assignment goes through
+`Agents.assign` (which refuses a conversation someone took meanwhile), and is logged as ``auto_assigned``.
 
 One round at a time across processes: on PostgreSQL a round holds a transaction-level advisory
 lock (`ROUND_LOCK`) while it reads the loads and assigns, so two workers never plan from the same
@@ -47,20 +47,20 @@ async def waiting_queue(session: AsyncSession, *, limit: int = 200) -> list[Queu
     return [QueueItem(int(i), p, at) for i, p, at in rows.all()]
 
 
-async def auto_assign(*, sessionmaker: async_sessionmaker[AsyncSession], pipeline: Assigner, strategy: Strategy,
+async def auto_assign(*, sessionmaker: async_sessionmaker[AsyncSession], agents: Assigner, strategy: Strategy,
                       default_cap: int) -> list[tuple[int, str]]:
     """One round; returns the (conversation, agent) pairs assigned ([] if another worker's round is on)."""
     bind = sessionmaker.kw.get("bind")
     if bind is None or bind.dialect.name != "postgresql":
-        return await _round(sessionmaker, pipeline, strategy, default_cap)
+        return await _round(sessionmaker, agents, strategy, default_cap)
     async with sessionmaker() as lock, lock.begin():
         got = (await lock.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": ROUND_LOCK})).scalar_one()
         if not got:
             return []
-        return await _round(sessionmaker, pipeline, strategy, default_cap)
+        return await _round(sessionmaker, agents, strategy, default_cap)
 
 
-async def _round(sessionmaker: async_sessionmaker[AsyncSession], pipeline: Assigner, strategy: Strategy,
+async def _round(sessionmaker: async_sessionmaker[AsyncSession], assigner: Assigner, strategy: Strategy,
                  default_cap: int) -> list[tuple[int, str]]:
     async with sessionmaker() as session:
         presence = [p for p in await list_presence(session) if p.status == AVAILABLE]
@@ -75,7 +75,7 @@ async def _round(sessionmaker: async_sessionmaker[AsyncSession], pipeline: Assig
     for conv_id, agent_id in plan_assignments(queue, agents, strategy=strategy, default_cap=default_cap):
         if not await _has_room(sessionmaker, agent_id, default_cap):
             continue  # they took one themselves, or went away, since the plan was made
-        result = await pipeline.assign(conv_id, user_id=agent_id, user_name=names.get(agent_id), role="agent")
+        result = await assigner.assign(conv_id, user_id=agent_id, user_name=names.get(agent_id), role="agent")
         if not getattr(result, "assigned", False):
             continue  # someone took it first
         async with sessionmaker() as session, session.begin():

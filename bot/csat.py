@@ -2,8 +2,8 @@
 answered by a reply the pipeline recognises as a rating (docs/customers.md#csat).
 
     await schedule_surveys(sessionmaker, config)        # the sweep: owe one survey per resolved conversation
-    await send_due_surveys(sessionmaker, pipeline, config)
-    receipt = await capture_rating(pipeline, session, identity=identity, message=msg)  # in the inbound path
+    await send_due_surveys(sessionmaker, conversations, config)
+    receipt = await capture_rating(conversations, session, identity=identity, message=msg)  # inbound path
 
 One survey per conversation (a unique row, whatever happens next). Never to an opted-out address
 (the survey is marked ``suppressed``), never inside quiet hours in the customer's time zone (it
@@ -122,7 +122,7 @@ async def schedule_surveys(sessionmaker: async_sessionmaker[AsyncSession], confi
     return made
 
 
-async def send_due_surveys(sessionmaker: async_sessionmaker[AsyncSession], pipeline: Speaker, config: CsatConfig,
+async def send_due_surveys(sessionmaker: async_sessionmaker[AsyncSession], conversations: Speaker, config: CsatConfig,
                            *, now: datetime | None = None, limit: int = 100) -> list[int]:
     """Send each survey that is due, unless the customer opted out, it is quiet hours for them, or
     the conversation came back. Returns the survey ids sent."""
@@ -147,8 +147,8 @@ async def send_due_surveys(sessionmaker: async_sessionmaker[AsyncSession], pipel
             if allowed > now:
                 survey.due_at = allowed  # quiet hours for them: wait
                 continue
-            await pipeline.say(session, conv, config.question, author_kind="system",
-                               meta={"csat": {"survey_id": survey.id, "scale": 5}})
+            await conversations.say(session, conv, config.question, author_kind="system",
+                                    meta={"csat": {"survey_id": survey.id, "scale": 5}})
             survey.status, survey.sent_at, survey.expires_at = SurveyStatus.SENT, now, now + config.window
             await store.log_event(session, kind="csat_sent", conversation_id=conv.id, data={"survey_id": survey.id})
             sent.append(survey.id)
@@ -165,14 +165,14 @@ async def expire_surveys(sessionmaker: async_sessionmaker[AsyncSession], *, now:
     return len(rows)
 
 
-async def capture_rating(pipeline: Any, session: AsyncSession, *, identity: ChannelIdentity,
+async def capture_rating(conversations: Any, session: AsyncSession, *, identity: ChannelIdentity,
                          message: InboundMessage, config: CsatConfig | None = None,
                          now: datetime | None = None) -> Receipt | None:
     """In the inbound transaction: if this message answers the customer's open survey with a
     rating, store it on the surveyed conversation (which stays resolved), thank them, alert
     supervisors on a low score, and return the receipt. None: handle it as an ordinary message."""
     now = now or utcnow()
-    config = config or CsatConfig.from_settings(pipeline.settings)
+    config = config or CsatConfig.from_settings(conversations.settings)
     survey = (await session.execute(select(CsatSurvey).where(
         CsatSurvey.identity_id == identity.id, CsatSurvey.status.in_((SurveyStatus.SENT, SurveyStatus.EXPIRED)))
         .order_by(CsatSurvey.sent_at.desc()).limit(1).with_for_update())).scalar_one_or_none()
@@ -188,7 +188,7 @@ async def capture_rating(pipeline: Any, session: AsyncSession, *, identity: Chan
     conv = await store.get_conversation(session, conversation_id=survey.conversation_id, lock=True)
     expires = aware(survey.expires_at) if survey.expires_at is not None else None
     if survey.status == SurveyStatus.EXPIRED or (expires is not None and expires < now):
-        return await _late(pipeline, session, survey, conv, message, rating.comment, config, now)
+        return await _late(conversations, session, survey, conv, message, rating.comment, config, now)
     if conv.state != S.RESOLVED:
         return None  # the conversation came back since: this is part of it
     row = await _store_reply(session, conv, message, {"survey_id": survey.id, "score": rating.score}, now)
@@ -197,7 +197,7 @@ async def capture_rating(pipeline: Any, session: AsyncSession, *, identity: Chan
     await store.log_event(session, kind=ANSWERED, conversation_id=conv.id,
                           data={"survey_id": survey.id, "score": rating.score})
     if config.thanks:
-        await pipeline.say(session, conv, config.thanks, author_kind="system", meta={"csat": {"thanks": True}})
+        await conversations.say(session, conv, config.thanks, author_kind="system", meta={"csat": {"thanks": True}})
     if rating.score <= config.alert_at_or_below:
         await _alert(session, conv, survey, config)
     return Receipt(message_id=row.id, conversation_id=conv.id, duplicate=False, text=row.text)
@@ -212,7 +212,7 @@ async def _store_reply(session: AsyncSession, conv: Conversation, message: Inbou
         meta={**dict(message.meta), "csat": csat}, created_at=message.received_at, processed_at=now)
 
 
-async def _late(pipeline: Any, session: AsyncSession, survey: CsatSurvey, conv: Conversation,
+async def _late(conversations: Any, session: AsyncSession, survey: CsatSurvey, conv: Conversation,
                 message: InboundMessage, comment: str | None, config: CsatConfig, now: datetime) -> Receipt | None:
     """A rating after the survey's window: never a score. A bare rating to the survey that is still
     the last word (the conversation resolved, not reopened since, within one more window) is kept on
@@ -231,12 +231,12 @@ async def _late(pipeline: Any, session: AsyncSession, survey: CsatSurvey, conv: 
         return None
     row = await _store_reply(session, conv, message, {"survey_id": survey.id, "late": True}, now)
     if config.closed:
-        await pipeline.say(session, conv, config.closed, author_kind="system", meta={"csat": {"closed": True}})
+        await conversations.say(session, conv, config.closed, author_kind="system", meta={"csat": {"closed": True}})
     return Receipt(message_id=row.id, conversation_id=conv.id, duplicate=False)
 
 
 async def _alert(session: AsyncSession, conv: Conversation, survey: CsatSurvey, config: CsatConfig) -> None:
-    """A low score: a top-level post in the supervisors' channel (`bot.slack_notice`), with the thread link."""
+    """A low score: a top-level post in the supervisors' channel (`bot.desk.slack_notice`), with the thread link."""
     await store.log_event(session, kind=LOW_SCORE_NOTICE, conversation_id=conv.id,
                           data={"survey_id": survey.id, "score": survey.score})
     if not config.supervisors_channel:

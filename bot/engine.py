@@ -1,9 +1,10 @@
-"""The conversation pipeline: inbound -> answer | assist | handoff, and the agents' actions.
+"""The conversation pipeline: a customer's message in -> answer | clarifying question | handoff.
 
 `Pipeline.receive` stores a customer message idempotently and returns before the bot turn
 runs (channels acknowledge right after it). The turn runs in a tracked background task; a
 message whose turn never finished (a crash) is picked up again by `recover_unprocessed`.
-Every reply is written to the outbox in the same transaction as the state change that owes it.
+Every reply is written to the outbox in the same transaction as the state change that owes it
+(`bot.conversations`). What people do to a conversation is `bot.agents`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -21,19 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import delivery_status as delivery
 from bot import store, turn_context
-from bot.audit import Note
+from bot.conversations import Conversations, decision_dict
 from bot.csat import capture_rating
-from bot.desk import Desk, NullDesk
-from bot.messages import Address, InboundMessage, Receipt, RecipientOptedOut, TranscriptItem, utcnow
-from bot.models import ChannelIdentity, Conversation, Customer, Message
+from bot.messages import Address, InboundMessage, Receipt, TranscriptItem, utcnow
+from bot.models import Conversation, Customer, Message
 from bot.models import ConversationState as S
 from bot.privacy import Redactor, door_meta
 from bot.settings import Settings
 from bot.sms_compliance import apply_compliance
-from bot.sms_outbox import enqueue_reply
-from bot.states import check_move
-from handoff import permissions
-from handoff.permissions import Action, Actor
 from handoff.policy import Decision, Policy, Turn
 from kb_index import clarify
 from kb_index.threshold import threshold_in_force
@@ -41,7 +37,6 @@ from kb_index.types import Hit, Searcher
 
 log = logging.getLogger("switchboard.engine")
 
-REOPEN_WINDOW = timedelta(hours=24)
 # Bot turns running at once in one process. The others wait without holding a database connection,
 # so storing new messages (before we acknowledge them) never queues behind a burst of turns for the
 # pool (bot.db: 10 + 10 overflow). Found by bench/webchat_load.py: with 1,000 sockets asking at once,
@@ -49,15 +44,8 @@ REOPEN_WINDOW = timedelta(hours=24)
 TURN_SLOTS = 8
 
 
-@dataclass(frozen=True, slots=True)
-class AssignResult:
-    assigned: bool  # this call made the assignment
-    assignee_id: str | None  # who owns the conversation now
-    state: str
-
-
 class Pipeline:
-    """Implements `channels.base.ChannelHost` and the actions agents take."""
+    """Implements `channels.base.ChannelHost`: the customer's side of every channel."""
 
     def __init__(
         self,
@@ -66,7 +54,7 @@ class Pipeline:
         settings: Settings,
         kb: Searcher | None,
         policy: Policy,
-        desk: Desk | None = None,
+        conversations: Conversations,
         wake: Callable[[], None] | None = None,
         redactor: Redactor | None = None,
         turn_slots: int = TURN_SLOTS,
@@ -77,12 +65,9 @@ class Pipeline:
         self.redactor = redactor or Redactor.from_settings(settings)
         self.kb = kb
         self.policy = policy
-        self.desk: Desk = desk or NullDesk()
+        self.conversations = conversations
         self._wake = wake or (lambda: None)
         self._tasks: set[asyncio.Task[None]] = set()
-
-    def set_wake(self, wake: Callable[[], None]) -> None:
-        self._wake = wake
 
     # ---- customer side (ChannelHost) ----------------------------------------------------------
 
@@ -102,9 +87,9 @@ class Pipeline:
             identity = await store.get_or_create_identity(
                 session, address=msg.sender, display_name=msg.display_name
             )
-            if (rated := await capture_rating(self, session, identity=identity, message=msg)) is not None:
+            if (rated := await capture_rating(self.conversations, session, identity=identity, message=msg)) is not None:
                 return rated, False  # a CSAT answer: stored on the surveyed conversation, no bot turn
-            conv = await self._conversation_for(session, identity=identity)
+            conv = await self.conversations.conversation_for(session, identity=identity)
             meta: dict[str, Any] = dict(msg.meta)
             if msg.attachments:
                 meta["attachments"] = [{"url": a.url, "content_type": a.content_type} for a in msg.attachments]
@@ -135,30 +120,6 @@ class Pipeline:
         return Receipt(message_id=existing.id, conversation_id=existing.conversation_id, duplicate=True,
                        text=existing.text)
 
-    async def _conversation_for(self, session: AsyncSession, *, identity: ChannelIdentity) -> Conversation:
-        conv = await store.open_conversation(session, identity_id=identity.id)
-        if conv is not None:
-            return conv
-        latest = await store.latest_conversation(session, identity_id=identity.id)
-        if (latest is not None and latest.resolved_at
-                and utcnow() - latest.resolved_at < timedelta(hours=self.settings.reopen_window_hours)):
-            await self._move(session, latest, S.BOT, reason="customer wrote again")
-            latest.handoff_notified = False
-            latest.takeover_notified = False
-            latest.low_confidence_streak = 0
-            # A reopened conversation starts its clocks again (SLA, reports).
-            latest.handed_off_at = None
-            latest.first_human_response_at = None
-            latest.resolved_at = None
-            latest.assignee_id = latest.assignee_name = latest.assignee_role = None
-            await store.log_event(session, kind="reopened", conversation_id=latest.id)
-            return latest
-        conv = Conversation(customer_id=identity.customer_id, identity_id=identity.id, channel=identity.channel)
-        session.add(conv)
-        await session.flush()
-        await store.log_event(session, kind="created", conversation_id=conv.id, data={"channel": conv.channel})
-        return conv
-
     async def history(self, address: Address, *, after_id: int = 0, limit: int = 500) -> Sequence[TranscriptItem]:
         async with self.sessionmaker() as session:
             identity = await store.find_identity(session, address=address)
@@ -186,13 +147,13 @@ class Pipeline:
     async def request_human(self, address: Address) -> None:
         async with self.sessionmaker() as session, session.begin():
             identity = await store.get_or_create_identity(session, address=address)
-            conv = await self._conversation_for(session, identity=identity)
+            conv = await self.conversations.conversation_for(session, identity=identity)
             if conv.state != S.BOT:
                 return
             decision = Decision(
                 trigger="asked_for_human", evidence="pressed 'talk to a human'", target="agent", priority="normal"
             )
-            await self._hand_off(session, conv, decision)
+            await self.conversations.hand_off(session, conv, decision)
         self._wake()
 
     async def delivery_status(
@@ -209,7 +170,7 @@ class Pipeline:
             msg.error_code = error_code
             if status in delivery.PROBLEMS:
                 conv = await store.get_conversation(session, conversation_id=msg.conversation_id)
-                await self.desk.on_delivery_problem(session, conversation=conv, message=msg)
+                await self.conversations.desk.on_delivery_problem(session, conversation=conv, message=msg)
         self._wake()
 
     # ---- the bot turn ----------------------------------------------------------------------------
@@ -268,7 +229,7 @@ class Pipeline:
         customer: Customer | None,
         history: Sequence[str],
     ) -> None:
-        if await apply_compliance(self, session, conv, msg):
+        if await apply_compliance(self.conversations, session, conv, msg):
             return  # STOP / START / HELP keywords: handled, no bot turn
         top = hits[0] if hits else None
         threshold = threshold_in_force(self.settings.answer_threshold, self.kb).value
@@ -308,22 +269,23 @@ class Pipeline:
                     for h in hits
                 ],
             },
-            **({"decision": _decision_dict(decision)} if decision else {}),
+            **({"decision": decision_dict(decision)} if decision else {}),
         }
         # The agents see the customer's message (with suggestions) before whatever the bot does next.
-        await self.desk.on_customer_message(session, conversation=conv, message=msg, hits=hits, decision=decision)
+        await self.conversations.desk.on_customer_message(session, conversation=conv, message=msg, hits=hits,
+                                                          decision=decision)
         if conv.state == S.BOT:
             if decision is not None:
-                await self._hand_off(session, conv, decision)
+                await self.conversations.hand_off(session, conv, decision)
             elif self.settings.auto_answer and (offer := clarify.options(hits, threshold=threshold)):
                 question, meta = turn_context.clarifying(offer, numbered=conv.channel == "sms")
-                await self.say(session, conv, question, author_kind="bot", meta=meta)
+                await self.conversations.say(session, conv, question, author_kind="bot", meta=meta)
                 await store.log_event(session, kind="bot_clarified", conversation_id=conv.id, data={
                     "articles": [h.article_id for h in offer],
                 })
             elif confident and self.settings.auto_answer and top is not None:
                 conv.low_confidence_streak = 0
-                await self.say(session, conv, top.answer, author_kind="bot", meta={
+                await self.conversations.say(session, conv, top.answer, author_kind="bot", meta={
                     "kb_article": top.article_id, "confidence": round(top.confidence, 4), "url": top.url,
                 })
                 await store.log_event(session, kind="bot_answered", conversation_id=conv.id, data={
@@ -334,240 +296,14 @@ class Pipeline:
                 await store.log_event(session, kind="bot_unsure", conversation_id=conv.id, data={
                     "confidence": top.confidence if top else None, "streak": conv.low_confidence_streak,
                 })
-                await self.say(
+                await self.conversations.say(
                     session, conv,
                     "I'm not sure I have the right answer to that. Could you rephrase it, "
                     "or press \u201ctalk to a human\u201d?",
                     author_kind="bot",
                 )
         elif decision is not None:
-            await self._hand_off(session, conv, decision)
-
-    async def _hand_off(self, session: AsyncSession, conv: Conversation, decision: Decision) -> None:
-        new = S.ESCALATED if decision.target == "supervisor" else S.WAITING
-        if conv.state == new:
-            return
-        old = conv.state
-        await self._move(session, conv, new, reason=decision.trigger)
-        conv.handoff_reason = decision.trigger
-        conv.priority = decision.priority
-        conv.handed_off_at = conv.handed_off_at or utcnow()
-        kind = "escalated" if new == S.ESCALATED else "handed_off"
-        await store.log_event(session, kind=kind, conversation_id=conv.id, data=_decision_dict(decision))
-        if old == S.BOT and not conv.handoff_notified:
-            conv.handoff_notified = True
-            await self.say(session, conv, self.settings.handoff_message, author_kind="system",
-                           meta={"handoff_notice": True})  # the widget offers its contact form here
-        await self.desk.on_state_change(session, conversation=conv, old=old, new=new, reason=decision.trigger)
-
-    async def _move(self, session: AsyncSession, conv: Conversation, new: str, *, reason: str | None) -> None:
-        check_move(conv.state, new)
-        conv.state = new
-        conv.updated_at = utcnow()
-
-    # ---- outbound ----------------------------------------------------------------------------------
-
-    async def say(
-        self,
-        session: AsyncSession,
-        conv: Conversation,
-        text: str,
-        *,
-        author_kind: str,
-        author_id: str | None = None,
-        author_name: str | None = None,
-        source_id: str | None = None,
-        meta: dict[str, Any] | None = None,
-    ) -> Message:
-        """Store an outbound message and owe its delivery (same transaction)."""
-        identity = await session.get(ChannelIdentity, conv.identity_id)
-        assert identity is not None
-        msg = await store.add_message(
-            session,
-            conversation_id=conv.id,
-            channel=conv.channel,
-            direction="out",
-            author_kind=author_kind,
-            author_id=author_id,
-            author_name=author_name,
-            text=text,
-            source_id=source_id,
-            delivery_status="suppressed" if identity.opted_out else "queued",
-            meta=meta or {},
-        )
-        if not identity.opted_out:
-            await enqueue_reply(  # ops hook: one entry per SMS part (bot.sms_outbox)
-                session,
-                channel=conv.channel,
-                order_key=store.customer_order_key(conv.channel, identity.address),
-                conversation_id=conv.id,
-                message_id=msg.id,
-                payload={"to": identity.address, "text": text, "author_kind": author_kind,
-                         "author_name": author_name, "meta": meta or {}},
-                sms_max_segments=self.settings.sms_max_segments,
-            )
-        await self.desk.on_outbound(session, conversation=conv, message=msg)
-        return msg
-
-    # ---- the agents' side ----------------------------------------------------------------------------
-
-    async def agent_reply(
-        self,
-        conversation_id: int,
-        *,
-        text: str,
-        author_id: str,
-        author_name: str | None = None,
-        role: str = "agent",
-        source_id: str | None = None,
-        internal: bool = False,
-        meta: dict[str, Any] | None = None,
-        actor: Actor | None = None,
-        audit: Note | None = None,
-    ) -> int | None:
-        """An agent's reply (or internal note). Returns the message id, None for a retry already stored.
-
-        Every desk passes `actor`: `handoff.permissions` decides under the row lock and raises
-        `NotAllowed` (nothing written) when the actor may not; None is the application's own jobs.
-        `audit` is written in the same transaction (the console's actions)."""
-        # agents paste card numbers too: masked before storing or sending (replies keep contact details)
-        clean = self.redactor.inbound(text, author="note" if internal else "agent")
-        text = clean.text
-        try:
-            async with self.sessionmaker() as session, session.begin():
-                if source_id is not None:
-                    dup = (await session.execute(select(Message.id).where(Message.source_id == source_id))).first()
-                    if dup is not None:
-                        return None
-                conv = await store.get_conversation(session, conversation_id=conversation_id, lock=True)
-                self._authorise(actor, Action.NOTE if internal else Action.REPLY, conv)
-                if internal:
-                    note = await store.add_message(
-                        session, conversation_id=conv.id, channel=conv.channel, direction="out",
-                        author_kind=role, author_id=author_id, author_name=author_name, text=text,
-                        sealed_text=clean.sealed, internal=True, source_id=source_id, meta=meta or {},
-                    )
-                    if audit is not None:
-                        await audit.write(session)
-                    return note.id
-                if conv.state in (S.BOT, S.WAITING, S.RESOLVED):
-                    if conv.state == S.RESOLVED:
-                        await self._move(session, conv, S.BOT, reason="agent wrote after resolve")
-                    await self._assign(session, conv, user_id=author_id, user_name=author_name, role=role)
-                msg = await self.say(
-                    session, conv, text, author_kind=role, author_id=author_id, author_name=author_name,
-                    source_id=source_id, meta=meta,
-                )
-                if conv.first_human_response_at is None:
-                    conv.first_human_response_at = utcnow()
-                    await store.log_event(session, kind="first_human_response", conversation_id=conv.id,
-                                          data={"by": author_id})
-                await store.log_event(session, kind="agent_replied", conversation_id=conv.id, data={"by": author_id})
-                if audit is not None:
-                    await audit.write(session)
-                result = msg.id
-        except IntegrityError:
-            return None  # the same source message raced in twice
-        self._wake()
-        return result
-
-    async def assign(
-        self, conversation_id: int, *, user_id: str, user_name: str | None = None, role: str = "agent",
-        force: bool = False, actor: Actor | None = None, audit: Note | None = None,
-    ) -> AssignResult:
-        """Give the conversation to `user_id`. Someone else's (or an escalated) conversation moves only
-        to a supervisor, or with `force` (the caller decided it may: a supervisor, or the owner handing
-        over); a forced move is logged with ``"forced": True`` and tells the customer nothing new.
-        With `actor`, `handoff.permissions` decides (a supervisor taking it: TAKE) and the owner or a
-        supervisor moving it is a forced move; refused raises `NotAllowed` with nothing changed."""
-        async with self.sessionmaker() as session, session.begin():
-            conv = await store.get_conversation(session, conversation_id=conversation_id, lock=True)
-            if actor is not None:
-                taking = actor.id == user_id and role == "supervisor"
-                self._authorise(actor, Action.TAKE if taking else Action.ASSIGN, conv)
-                owner = conv.state == S.ASSIGNED and conv.assignee_id == actor.id
-                force = force or owner or actor.role in (permissions.SUPERVISOR, permissions.SYSTEM)
-            if conv.state == S.ESCALATED and role != "supervisor" and not force:
-                return AssignResult(False, conv.assignee_id, conv.state)
-            if (conv.state == S.ASSIGNED and conv.assignee_id and conv.assignee_id != user_id
-                    and role != "supervisor" and not force):
-                return AssignResult(False, conv.assignee_id, conv.state)
-            if conv.state == S.RESOLVED:
-                await self._move(session, conv, S.BOT, reason="assigned after resolve")
-            changed = await self._assign(session, conv, user_id=user_id, user_name=user_name, role=role,
-                                         forced=force)
-            if changed and audit is not None:
-                await audit.write(session)
-            result = AssignResult(changed, conv.assignee_id, conv.state)
-        self._wake()
-        return result
-
-    async def _assign(
-        self, session: AsyncSession, conv: Conversation, *, user_id: str, user_name: str | None, role: str,
-        forced: bool = False,
-    ) -> bool:
-        if conv.state == S.ASSIGNED and conv.assignee_id == user_id:
-            return False
-        old, previous = conv.state, conv.assignee_id
-        if old == S.ASSIGNED:  # re-assignment: same state (the state machine has no assigned -> assigned)
-            conv.updated_at = utcnow()
-        else:
-            await self._move(session, conv, S.ASSIGNED, reason=f"{role} {user_id}")
-        conv.assignee_id, conv.assignee_name, conv.assignee_role = user_id, user_name, role
-        conv.handed_off_at = conv.handed_off_at or utcnow()
-        data: dict[str, Any] = {"to": user_id, "role": role, "from_state": old}
-        if forced:
-            data.update({"forced": True, "from": previous})
-        await store.log_event(session, kind="assigned", conversation_id=conv.id, data=data)
-        if not conv.takeover_notified:
-            conv.takeover_notified = True
-            conv.handoff_notified = True
-            name = user_name or ("A supervisor" if role == "supervisor" else "An agent")
-            await self.say(session, conv, self.settings.takeover_message.format(name=name), author_kind="system")
-        await self.desk.on_state_change(session, conversation=conv, old=old, new=S.ASSIGNED, reason=role)
-        return True
-
-    async def escalate(
-        self, conversation_id: int, *, decision: Decision, actor: Actor | None = None, audit: Note | None = None
-    ) -> bool:
-        async with self.sessionmaker() as session, session.begin():
-            conv = await store.get_conversation(session, conversation_id=conversation_id, lock=True)
-            self._authorise(actor, Action.ESCALATE, conv)
-            if conv.state in (S.ESCALATED, S.RESOLVED):
-                return False
-            if decision.target != "supervisor":
-                decision = Decision(decision.trigger, decision.evidence, "supervisor", decision.priority)
-            await self._hand_off(session, conv, decision)
-            if audit is not None:
-                await audit.write(session)
-        self._wake()
-        return True
-
-    async def resolve(
-        self, conversation_id: int, *, by: str | None = None, actor: Actor | None = None, audit: Note | None = None
-    ) -> bool:
-        async with self.sessionmaker() as session, session.begin():
-            conv = await store.get_conversation(session, conversation_id=conversation_id, lock=True)
-            self._authorise(actor, Action.RESOLVE, conv)
-            if conv.state == S.RESOLVED:
-                return False
-            old = conv.state
-            await self._move(session, conv, S.RESOLVED, reason=by)
-            conv.resolved_at = utcnow()
-            conv.low_confidence_streak = 0
-            await store.log_event(session, kind="resolved", conversation_id=conv.id, data={"by": by})
-            await self.desk.on_state_change(session, conversation=conv, old=old, new=S.RESOLVED, reason=by)
-            if audit is not None:
-                await audit.write(session)
-        self._wake()
-        return True
-
-    @staticmethod
-    def _authorise(actor: Actor | None, action: Action, conv: Conversation) -> None:
-        """The one place every desk's action is checked (under the conversation's row lock)."""
-        if actor is not None:
-            permissions.check(actor, action, state=conv.state, assignee_id=conv.assignee_id,
-                              conversation_id=conv.id)
+            await self.conversations.hand_off(session, conv, decision)
 
     # ---- background work -------------------------------------------------------------------------
 
@@ -601,26 +337,8 @@ class Pipeline:
             await self.process(mid)
         return len(ids)
 
-    async def on_delivery_failure(self, session: AsyncSession, entry: Any, exc: Exception) -> None:
-        """The worker dead-lettered an entry: record opt-outs and tell the agents (same transaction)."""
-        if entry.conversation_id is None:
-            return
-        conv = await store.get_conversation(session, conversation_id=entry.conversation_id)
-        if isinstance(exc, RecipientOptedOut) and "to" in (entry.payload or {}):
-            await store.set_opted_out(session, channel=entry.channel, address=entry.payload["to"])
-            await store.log_event(session, kind="opted_out", conversation_id=conv.id,
-                                  data={"channel": entry.channel, "via": "delivery error"})
-        if entry.message_id is not None and entry.kind == "message":
-            msg = await session.get(Message, entry.message_id)
-            if msg is not None:
-                await self.desk.on_delivery_problem(session, conversation=conv, message=msg)
-
     async def mark_opted_out(self, *, address: Address, opted_out: bool = True) -> None:
         async with self.sessionmaker() as session, session.begin():
             await store.set_opted_out(
                 session, channel=address.channel, address=address.address, opted_out=opted_out
             )
-
-def _decision_dict(decision: Decision) -> dict[str, Any]:
-    return {"trigger": decision.trigger, "evidence": decision.evidence, "target": decision.target,
-            "priority": decision.priority}

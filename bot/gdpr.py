@@ -10,7 +10,7 @@ stay as they were: the profile and identities lose every contact detail, every m
 conversations becomes "[erased]" (meta keeps only what reports count), outbox payloads are emptied and
 pending ones cancelled, event data loses free text, and KB phrasings learned from their words are deleted.
 The bot's own Slack posts in their threads are rewritten to "[erased]" by one ``slack.erase`` outbox entry
-per conversation (delivered by bot.slack_deliver through chat.update).
+per conversation (delivered by bot.desk.slack_deliver through chat.update).
 """
 
 from __future__ import annotations

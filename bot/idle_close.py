@@ -13,25 +13,18 @@ meantime keeps the conversation open.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import store
+from bot.agents import Agents
 from bot.messages import utcnow
 from bot.models import Conversation, Message
 from bot.models import ConversationState as S
 
 PEOPLE = ("agent", "supervisor")
 NOTICE = "waiting_on_customer_close"
-
-
-class Closer(Protocol):
-    async def resolve(self, conversation_id: int, *, by: str | None = None) -> bool: ...
-
-    async def say(self, session: AsyncSession, conv: Conversation, text: str, *, author_kind: str,
-                  meta: dict[str, Any] | None = None) -> Any: ...
 
 
 async def _last_message(session: AsyncSession, conversation_id: int) -> Message | None:
@@ -46,7 +39,7 @@ async def _candidates(session: AsyncSession, state: str, cutoff: datetime, limit
     return list((await session.execute(query)).scalars())
 
 
-async def close_idle(*, sessionmaker: async_sessionmaker[AsyncSession], pipeline: Closer, bot_idle: timedelta,
+async def close_idle(*, sessionmaker: async_sessionmaker[AsyncSession], agents: Agents, bot_idle: timedelta,
                      waiting_on_customer: timedelta, message: str, now: datetime | None = None,
                      limit: int = 200) -> list[tuple[int, str]]:
     """One sweep; returns (conversation, reason) for each conversation closed."""
@@ -59,19 +52,19 @@ async def close_idle(*, sessionmaker: async_sessionmaker[AsyncSession], pipeline
         for conv_id in ids:
             async with sessionmaker() as session:
                 last = await _last_message(session, conv_id)
-            if last is not None and last.created_at < cutoff and await pipeline.resolve(conv_id, by="idle"):
+            if last is not None and last.created_at < cutoff and await agents.resolve(conv_id, by="idle"):
                 closed.append((conv_id, "idle"))
     if waiting_on_customer > timedelta(0):
         cutoff = now - waiting_on_customer
         async with sessionmaker() as session:
             ids = await _candidates(session, S.ASSIGNED, cutoff, limit)
         for conv_id in ids:
-            if await _tell_and_close(sessionmaker, pipeline, conv_id, cutoff, message):
+            if await _tell_and_close(sessionmaker, agents, conv_id, cutoff, message):
                 closed.append((conv_id, "waiting_on_customer"))
     return closed
 
 
-async def _tell_and_close(sessionmaker: async_sessionmaker[AsyncSession], pipeline: Closer, conv_id: int,
+async def _tell_and_close(sessionmaker: async_sessionmaker[AsyncSession], agents: Agents, conv_id: int,
                           cutoff: datetime, message: str) -> bool:
     async with sessionmaker() as session, session.begin():
         conv = await store.get_conversation(session, conversation_id=conv_id, lock=True)
@@ -82,5 +75,5 @@ async def _tell_and_close(sessionmaker: async_sessionmaker[AsyncSession], pipeli
         if not told:
             if last.direction != "out" or last.author_kind not in PEOPLE or last.created_at >= cutoff:
                 return False
-            await pipeline.say(session, conv, message, author_kind="system", meta={NOTICE: True})
-    return await pipeline.resolve(conv_id, by="waiting_on_customer")
+            await agents.conversations.say(session, conv, message, author_kind="system", meta={NOTICE: True})
+    return await agents.resolve(conv_id, by="waiting_on_customer")

@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import store
-from bot.desk import Desk
+from bot.desk.base import Desk
 from bot.messages import utcnow
 from bot.models import Conversation, Event
 from bot.models import ConversationState as S

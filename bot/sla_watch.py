@@ -2,7 +2,7 @@
 
 Called from the worker's idle hook every `sla_check_seconds` (`bot.app._idle`)::
 
-    breaches = await check_sla(sessionmaker=sm, desk=pipeline.desk, policy=SLAPolicy.from_settings(settings))
+    breaches = await check_sla(sessionmaker=sm, desk=parts.desk, policy=SLAPolicy.from_settings(settings))
 
 For every open handed-off conversation (waiting / assigned / escalated) it computes both clocks
 (`handoff.sla`). A running clock past its due time is paged once: an ``Event(kind="sla_breached",
@@ -25,7 +25,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import store
-from bot.desk import Desk
+from bot.desk.base import Desk
 from bot.messages import utcnow
 from bot.models import Conversation, Event
 from bot.models import ConversationState as S

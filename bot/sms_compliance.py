@@ -5,7 +5,7 @@ The SMS channel marks a stored inbound message with ``meta["compliance"]`` = "st
 pipeline calls `apply_compliance` first thing in its turn, inside the turn's transaction:
 
 - stop: the number is opted out (`ChannelIdentity.opted_out`); replies still owed to it are
-  cancelled; from now on `Pipeline.say` stores replies as "suppressed" and sends nothing.
+  cancelled; from now on `Conversations.say` stores replies as "suppressed" and sends nothing.
   No reply is sent (Twilio itself confirms the opt-out to the handset).
 - start: the number is opted back in. Only handled when it was opted out: "yes" is also an
   ordinary answer, and then the bot turn runs as usual.
@@ -18,23 +18,19 @@ Agents see every handled keyword: the message goes to the desk (`on_customer_mes
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import store
+from bot.conversations import Conversations
 from bot.messages import utcnow
 from bot.models import ChannelIdentity, Conversation, Message, OutboxEntry, OutboxStatus
-
-if TYPE_CHECKING:
-    from bot.engine import Pipeline
 
 KEYWORDS = ("stop", "start", "help")
 
 
 async def apply_compliance(
-    pipeline: Pipeline | Any, session: AsyncSession, conversation: Conversation, message: Message
+    conversations: Conversations, session: AsyncSession, conversation: Conversation, message: Message
 ) -> bool:
     """Act on a compliance keyword. True: handled, the pipeline must skip the bot turn."""
     kind = (message.meta or {}).get("compliance")
@@ -46,7 +42,7 @@ async def apply_compliance(
     if kind == "start" and not identity.opted_out:
         return False
     # The agents see the customer's keyword first, then whatever we answer.
-    await pipeline.desk.on_customer_message(
+    await conversations.desk.on_customer_message(
         session, conversation=conversation, message=message, hits=[], decision=None
     )
     if kind == "stop":
@@ -76,9 +72,9 @@ async def apply_compliance(
             conversation_id=conversation.id,
             data={"channel": identity.channel},
         )
-        help_text = getattr(pipeline.settings, "sms_help_text", "") or ""
+        help_text = conversations.settings.sms_help_text or ""
         if help_text.strip():
-            await pipeline.say(
+            await conversations.say(
                 session, conversation, help_text, author_kind="system", meta={"compliance": "help"}
             )
     return True

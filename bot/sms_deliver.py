@@ -4,7 +4,7 @@ Twilio has no idempotency key. An outbox entry whose earlier attempt may have re
 worker died with the lease held, or the call timed out after Twilio took it: ``attempts > 0``) is
 first looked up: a message Twilio took for the same number with exactly this text, created since
 the entry was written, whose SID no other entry or message already holds, is that attempt. It is
-recorded as delivered instead of being sent again (as `bot.slack_deliver` does with message
+recorded as delivered instead of being sent again (as `bot.desk.slack_deliver` does with message
 metadata). Otherwise the entry is sent. docs/security.md gives the measured duplicate window.
 
     deliverers["sms"] = SmsDeliverer(channel, sessionmaker=sm)

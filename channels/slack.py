@@ -4,7 +4,7 @@
 ``/slack/interactivity`` (buttons, modals) and ``/slack/commands`` (``/switchboard``); all three
 go to the same bolt handler, which verifies the v0 signature (forged or older than 5 min -> 401).
 Listeners translate Slack payloads into calls on an `AgentHost` (implemented by
-`bot.slack_desk.SlackDesk`, which owns the database) and answer fast: with
+`bot.desk.slack_home.SlackHome`, which owns the database) and answer fast: with
 ``process_before_response=True`` (default) Slack gets its 200 only once the host has stored
 what matters, so a crash before that makes Slack retry, and the host dedupes the retry.
 
@@ -16,7 +16,8 @@ host decoded from Slack's wire format (`channels.slack_format.to_plain`).
 
 Example::
 
-    channel = SlackChannel(settings, host=desk)
+    api = make_api(settings)          # built first: the host uses it too (the supervisors' user group)
+    channel = SlackChannel(settings, host=host, api=api)
     app.include_router(channel.router())
 """
 
@@ -71,7 +72,7 @@ Notice = str | None  # text shown to the acting user only (ephemeral); None = no
 
 
 class AgentHost(Protocol):
-    """What the Slack listeners need from the application. Implemented by `bot.slack_desk.SlackDesk`.
+    """What the Slack listeners need from the application. Implemented by `bot.desk.slack_home.SlackHome`.
 
     Every method is idempotent for a retried Slack delivery of the same event or click.
     """
@@ -130,20 +131,26 @@ class SlackConfig(Protocol):
     def slack_process_before_response(self) -> bool: ...
 
 
+def make_api(settings: SlackConfig) -> SlackApi:
+    """The workspace's Web API client (bot token, base URL and timeout from the settings)."""
+    return SlackApi(make_client(token=settings.slack_bot_token, base_url=settings.slack_api_base_url,
+                                timeout=settings.slack_timeout))
+
+
 class SlackChannel:
     """Bolt app + Web API client for one workspace (bot token + signing secret from a `SlackConfig`)."""
 
     name = "slack"
 
-    def __init__(self, settings: SlackConfig, *, host: AgentHost, command: str = "/switchboard") -> None:
+    def __init__(self, settings: SlackConfig, *, host: AgentHost, api: SlackApi | None = None,
+                 command: str = "/switchboard") -> None:
         if not settings.slack_signing_secret:
             raise ValueError("SLACK_SIGNING_SECRET is required (bolt would answer 500 to every request)")
         self.settings = settings
         self.host = host
         self.command_name = command
-        self.client = make_client(token=settings.slack_bot_token, base_url=settings.slack_api_base_url,
-                                  timeout=settings.slack_timeout)
-        self.api = SlackApi(self.client)
+        self.api = api or make_api(settings)
+        self.client = self.api.client
         self._auth: AuthorizeResult | None = None
         self.app = AsyncApp(
             signing_secret=settings.slack_signing_secret,

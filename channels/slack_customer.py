@@ -1,5 +1,5 @@
 """The customer profile on Slack: a "Customer profile" button on the context card opens a modal
-(VIP, tags, name, email, phone, notes); its submission sets the profile (`bot.customer_card`).
+(VIP, tags, name, email, phone, notes); its submission sets the profile (`bot.desk.customer_card`).
 
     customer_actions(42)                     # the context card's actions block
     customer_modal(form, channel=..., thread_ts=...)

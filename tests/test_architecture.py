@@ -69,10 +69,15 @@ CASES = [
     ("kb_index/index.py", "from bot.models import Message\n", "kb_index imports no bot",
      "kb_index.index -> bot.models"),
     ("kb_index/store.py", "import bot.settings\n", "kb_index imports no bot", "kb_index.store -> bot.settings"),
-    ("bot/engine.py", "import channels.sms\n", "bot.engine imports no channels", "bot.engine -> channels.sms"),
-    ("bot/worker.py", "import channels.slack_blocks\n", "only bot.app and the Slack desk",
+    ("bot/engine.py", "import channels.sms\n", "bot.agents and bot.conversations import no channels",
+     "bot.engine -> channels.sms"),
+    ("bot/agents.py", "import channels.webchat\n", "bot.agents and bot.conversations import no channels",
+     "bot.agents -> channels.webchat"),
+    ("bot/worker.py", "import channels.slack_blocks\n", "only bot.app and bot.desk",
      "bot.worker -> channels.slack_blocks"),
     ("bot/store.py", "import bot.engine\n", "bot layers", "bot.store -> bot.engine"),
+    ("bot/conversations.py", "import bot.agents\n", "bot layers", "bot.conversations -> bot.agents"),
+    ("bot/engine.py", "import bot.desk.routing_tags\n", "bot layers", "bot.engine -> bot.desk.routing_tags"),
     ("bot/messages.py", "import bot.db\n", "bot layers", "bot.messages -> bot.db"),
 ]
 

@@ -5,7 +5,7 @@
 Owns its accounts (`users`), sessions and CSRF (`auth`), live updates (`live`) and pages
 (`pages_*`, Jinja2 `templates/`, vendored `static/`), with two helpers every page shares: `flash`
 (the signed message a redirect carries) and `forms` (typed text cleaned of control characters). Its
-actions are the pipeline's agent actions, the same code path as the Slack desk (`actions`); a
+actions are the agent actions (`bot.agents`), the same code path as the Slack desk (`actions`); a
 person's export and erasure are `bot.gdpr`'s (`pages_rights`). Channels, kb_index and handoff never
 import it.
 """

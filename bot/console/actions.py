@@ -1,9 +1,9 @@
-"""What a console user does to a conversation: the same pipeline actions the Slack desk calls
-(`Pipeline.assign`, `agent_reply`, `escalate`, `resolve`, `bot.queue_actions.release`), with the
+"""What a console user does to a conversation: the same agent actions the Slack desk calls
+(`bot.agents.Agents`: `assign`, `reply`, `note`, `escalate`, `resolve`, `unassign`), with the
 same rules (an escalation is a supervisor's; someone else's conversation moves only by its owner or
 a supervisor), each writing one audit entry inside the action's own transaction.
 
-    result = await Actions(pipeline, sessionmaker, broadcaster).reply(7, viewer.user, "On it", nonce="...")
+    result = await Actions(agents, sessionmaker, broadcaster).reply(7, viewer.user, "On it", nonce="...")
 
 A console user is known to the pipeline as ``console:<username>`` (assignee id, message author).
 """
@@ -15,15 +15,14 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import customers_admin
+from bot.agents import Agents
 from bot.audit import Note
 from bot.audit import record as audit_record
 from bot.console.live import Broadcaster, mark_changed
 from bot.console.users import ConsoleUser, UserError, get_user
 from bot.customers_admin import CustomerError
-from bot.engine import Pipeline
 from bot.models import Conversation, Message
 from bot.models import ConversationState as S
-from bot.queue_actions import release
 from handoff.permissions import Actor
 
 MAX_TEXT = 4000
@@ -50,9 +49,9 @@ def _actor(user: ConsoleUser) -> Actor:
 
 
 class Actions:
-    def __init__(self, pipeline: Pipeline, sessionmaker: async_sessionmaker[AsyncSession],
+    def __init__(self, agents: Agents, sessionmaker: async_sessionmaker[AsyncSession],
                  broadcaster: Broadcaster) -> None:
-        self.pipeline = pipeline
+        self.agents = agents
         self.sessionmaker = sessionmaker
         self.broadcaster = broadcaster
 
@@ -75,9 +74,9 @@ class Actions:
         refusal = self._refusal(conv, user)
         if refusal:
             return Outcome(False, refusal)
-        result = await self.pipeline.assign(conversation_id, user_id=user.actor, user_name=user.name,
-                                            role=_role(user), actor=_actor(user),
-                                            audit=_note(user, "take", conversation_id))
+        result = await self.agents.assign(conversation_id, user_id=user.actor, user_name=user.name,
+                                          role=_role(user), actor=_actor(user),
+                                          audit=_note(user, "take", conversation_id))
         if result.assignee_id != user.actor:
             return Outcome(False, f"Already taken by {result.assignee_id}.")
         return Outcome(True, "You have it." if result.assigned else "You already have it.")
@@ -97,7 +96,7 @@ class Actions:
             taken = await self.take(conversation_id, user)
             if not taken.ok:
                 return Outcome(False, taken.message + " Your reply was NOT sent.")
-        mid = await self.pipeline.agent_reply(
+        mid = await self.agents.reply(
             conversation_id, text=text, author_id=user.actor, author_name=user.name, role=_role(user),
             source_id=f"console:{nonce}", meta={"via": "console"}, actor=_actor(user),
             audit=_note(user, "reply", conversation_id, chars=len(text)),
@@ -110,14 +109,14 @@ class Actions:
             return Outcome(False, f"A note is 1-{MAX_TEXT} characters.")
         if await self._conv(conversation_id) is None:
             return Outcome(False, "That conversation does not exist.")
-        mid = await self.pipeline.agent_reply(
+        mid = await self.agents.note(
             conversation_id, text=text, author_id=user.actor, author_name=user.name, role=_role(user),
-            internal=True, source_id=f"console:{nonce}", meta={"via": "console_note"}, actor=_actor(user),
+            source_id=f"console:{nonce}", meta={"via": "console_note"}, actor=_actor(user),
             audit=_note(user, "note", conversation_id, chars=len(text)),
         )
         if mid is None:
             return Outcome(True, "Already added.")
-        post_note = getattr(self.pipeline.desk, "post_note", None)  # the Slack desk shows notes in its thread
+        post_note = getattr(self.agents.desk, "post_note", None)  # the Slack desk shows notes in its thread
         if post_note is not None:
             async with self.sessionmaker() as session, session.begin():
                 conv = await session.get(Conversation, conversation_id)
@@ -142,7 +141,7 @@ class Actions:
             return Outcome(False, f"{target.username} is disabled.")
         if conv.state == S.ESCALATED and not target.is_supervisor:
             return Outcome(False, "An escalated conversation goes to a supervisor.")
-        result = await self.pipeline.assign(
+        result = await self.agents.assign(
             conversation_id, user_id=target.actor, user_name=target.name, role=_role(target), force=True,
             actor=_actor(user), audit=_note(user, "assign", conversation_id, to=target.actor),
         )
@@ -152,9 +151,9 @@ class Actions:
 
     async def escalate(self, conversation_id: int, user: ConsoleUser, reason: str | None) -> Outcome:
         reason = (reason or "").strip()[:300] or None
-        decision = self.pipeline.policy.agent_escalation(by=user.name, reason=reason)
-        done = await self.pipeline.escalate(conversation_id, decision=decision, actor=_actor(user),
-                                            audit=_note(user, "escalate", conversation_id))
+        decision = self.agents.policy.agent_escalation(by=user.name, reason=reason)
+        done = await self.agents.escalate(conversation_id, decision=decision, actor=_actor(user),
+                                          audit=_note(user, "escalate", conversation_id))
         return Outcome(done, "Escalated to the supervisors." if done else "Already escalated or resolved.")
 
     async def resolve(self, conversation_id: int, user: ConsoleUser) -> Outcome:
@@ -162,14 +161,13 @@ class Actions:
         if conv is not None and conv.state == S.ASSIGNED and conv.assignee_id != user.actor \
                 and not user.is_supervisor:
             return Outcome(False, f"{conv.assignee_name or conv.assignee_id} owns this conversation.")
-        done = await self.pipeline.resolve(conversation_id, by=user.actor, actor=_actor(user),
-                                           audit=_note(user, "resolve", conversation_id))
+        done = await self.agents.resolve(conversation_id, by=user.actor, actor=_actor(user),
+                                         audit=_note(user, "resolve", conversation_id))
         return Outcome(done, "Resolved." if done else "Already resolved.")
 
     async def release(self, conversation_id: int, user: ConsoleUser) -> Outcome:
-        result = await release(self.sessionmaker, self.pipeline.desk, conversation_id=conversation_id,
-                               by=user.actor, is_supervisor=user.is_supervisor, actor=_actor(user),
-                               audit=_note(user, "release", conversation_id))
+        result = await self.agents.unassign(conversation_id, by=user.actor, is_supervisor=user.is_supervisor,
+                                            actor=_actor(user), audit=_note(user, "release", conversation_id))
         return Outcome(result.released, result.message)
 
     async def set_customer(self, conversation_id: int, user: ConsoleUser, *, vip: bool,

@@ -1,7 +1,7 @@
 """Live console updates: "conversation N changed" fans out to every open console page.
 
     broadcaster = make_broadcaster(settings.redis_url)
-    pipeline.desk = LiveDesk(pipeline.desk, broadcaster)   # every desk hook marks its conversation
+    desk = LiveDesk(desk, broadcaster)                     # every desk hook marks its conversation
     async with broadcaster.subscribe() as inbox: ...       # the SSE stream of one page
 
 A desk hook runs inside the pipeline's transaction, so `LiveDesk` only marks the conversation on the
@@ -26,7 +26,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from bot.desk import Desk
+from bot.desk.base import Desk
 from bot.models import Conversation, Message
 from kb_index.types import Hit
 

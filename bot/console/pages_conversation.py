@@ -10,7 +10,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.agent_context import customer_history
 from bot.console.actions import MAX_TEXT, Outcome
 from bot.console.auth import Viewer
 from bot.console.context import Console
@@ -18,6 +17,7 @@ from bot.console.flash import Flash
 from bot.console.forms import RowId, clean
 from bot.console.queue import clocks_for, customer_label
 from bot.console.users import list_users
+from bot.desk.agent_context import customer_history
 from bot.handoff_context import build_context
 from bot.messages import utcnow
 from bot.models import Conversation, Customer

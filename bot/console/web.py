@@ -39,7 +39,7 @@ def build_console(parts: Any, broadcaster: Broadcaster) -> Console:
     return Console(
         settings=settings, sessionmaker=parts.sessionmaker, pipeline=parts.pipeline, broadcaster=broadcaster,
         sessions=Sessions(settings, parts.sessionmaker),
-        actions=Actions(parts.pipeline, parts.sessionmaker, broadcaster),
+        actions=Actions(parts.agents, parts.sessionmaker, broadcaster),
         templates=make_templates(), login_limiter=limiter,
         lockout=Lockout(settings.console_login_attempts, settings.console_lockout_minutes),
         sla_policy=SLAPolicy.from_settings(settings), kb=parts.kb,

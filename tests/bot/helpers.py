@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from fastapi import APIRouter
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.agents import Agents
+from bot.conversations import Conversations
+from bot.desk.base import Desk, NullDesk
+from bot.engine import Pipeline
 from bot.messages import Address, OutboundMessage, SendResult
+from bot.settings import Settings
 from channels.base import ChannelHost, PermanentSendError, TransientSendError
-from kb_index.types import Hit
+from handoff.policy import Policy, PolicyConfig
+from kb_index.types import Hit, Searcher
 
 
 class TableSearcher:
@@ -72,3 +80,25 @@ def texts(channel: ScriptedChannel) -> list[str]:
 
 def kwargs(**kw: Any) -> dict[str, Any]:
     return kw
+
+
+@dataclass
+class Core:
+    """What `bot.app.build_parts` builds around one desk: the conversation moves, the agent actions
+    and the pipeline, sharing the desk, the policy and the worker's wake-up."""
+
+    conversations: Conversations
+    agents: Agents
+    pipeline: Pipeline
+
+
+def make_core(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, *, kb: Searcher | None,
+              policy: Policy | None = None, desk: Desk | None = None, wake: Callable[[], None] | None = None,
+              conversations: Conversations | None = None, **pipeline_kw: Any) -> Core:
+    policy = policy or Policy(PolicyConfig.from_settings(settings))
+    conversations = conversations or Conversations(settings=settings, desk=desk or NullDesk())
+    agents = Agents(sessionmaker=sessionmaker, settings=settings, conversations=conversations, policy=policy,
+                    wake=wake)
+    pipeline = Pipeline(sessionmaker=sessionmaker, settings=settings, kb=kb, policy=policy,
+                        conversations=conversations, wake=wake, **pipeline_kw)
+    return Core(conversations, agents, pipeline)

@@ -16,8 +16,8 @@ from channels import slack_blocks as kit
 from handoff.permissions import AGENT as AGENT_ROLE
 from handoff.permissions import SUPERVISOR as SUPERVISOR_ROLE
 from handoff.permissions import Actor, NotAllowed
+from tests.bot.desk.slack_rig import AGENT, AGENT2, SUPER, Rig
 from tests.bot.helpers import texts
-from tests.bot.test_slack_desk import AGENT, AGENT2, SUPER, Rig, rig_factory  # noqa: F401
 
 OUTSIDE_CHANNEL = "C0RANDOM"
 OUTSIDER = "U0OUTSIDER"
@@ -150,15 +150,15 @@ async def test_the_pipeline_enforces_the_rule_for_every_desk(rig: Rig) -> None:
     before = await _snapshot(rig, conv_id)
     agent = Actor(AGENT, AGENT_ROLE)
     with pytest.raises(NotAllowed) as refused:
-        await rig.pipeline.resolve(conv_id, by=AGENT, actor=agent)
+        await rig.agents.resolve(conv_id, by=AGENT, actor=agent)
     assert refused.value.conversation_id == conv_id and refused.value.action == "resolve"
     with pytest.raises(NotAllowed):
-        await rig.pipeline.agent_reply(conv_id, text="hi", author_id=AGENT, actor=agent)
+        await rig.agents.reply(conv_id, text="hi", author_id=AGENT, actor=agent)
     with pytest.raises(NotAllowed):
-        await rig.pipeline.assign(conv_id, user_id=AGENT, actor=agent)
+        await rig.agents.assign(conv_id, user_id=AGENT, actor=agent)
     from handoff.policy import Decision
 
     with pytest.raises(NotAllowed):
-        await rig.pipeline.escalate(conv_id, decision=Decision("agent", "test", "supervisor", "high"), actor=agent)
+        await rig.agents.escalate(conv_id, decision=Decision("agent", "test", "supervisor", "high"), actor=agent)
     assert await _snapshot(rig, conv_id) == before
-    assert await rig.pipeline.resolve(conv_id, by=SUPER, actor=Actor(SUPER, SUPERVISOR_ROLE))
+    assert await rig.agents.resolve(conv_id, by=SUPER, actor=Actor(SUPER, SUPERVISOR_ROLE))

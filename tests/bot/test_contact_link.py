@@ -11,7 +11,6 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.engine import Pipeline
 from bot.handoff_context import build_context
 from bot.messages import Address, InboundMessage
 from bot.models import Conversation, Customer, Message
@@ -19,18 +18,18 @@ from bot.settings import Settings
 from bot.web_people_api import web_people_router
 from channels.webchat_session import SessionSigner
 from handoff.policy import Policy, PolicyConfig
-from tests.bot.helpers import TableSearcher
+from tests.bot.helpers import TableSearcher, make_core
 
 
 async def test_phone_from_web_chat_links_the_sms_history(db: async_sessionmaker[AsyncSession],
                                                           settings_factory: Callable[..., Settings]) -> None:
     settings = settings_factory()
-    pipeline = Pipeline(sessionmaker=db, settings=settings, kb=TableSearcher({}),
-                        policy=Policy(PolicyConfig.from_settings(settings)))
+    core = make_core(db, settings, kb=TableSearcher({}), policy=Policy(PolicyConfig.from_settings(settings)))
+    pipeline, agents = core.pipeline, core.agents
     sms_conv = (await pipeline.receive(InboundMessage(Address("sms", "+14155550101"), "SM1",
                                                       "my parcel never came"))).conversation_id
     await pipeline.drain()
-    await pipeline.resolve(sms_conv, by="U1")
+    await agents.resolve(sms_conv, by="U1")
     token = SessionSigner(settings.secret_key).issue()
     sid = token.split(".")[1]
     await pipeline.request_human(Address("web", sid))
@@ -64,7 +63,7 @@ async def test_phone_from_web_chat_links_the_sms_history(db: async_sessionmaker[
     assert pkg.customer.customer_id == sms_customer
     assert [(p.id, p.channel) for p in pkg.customer.previous] == [(sms_conv, "sms")]
     # The agents' context shows the SMS history, and that the web chat joined it on the customer's word.
-    from bot.agent_context import customer_history
+    from bot.desk.agent_context import customer_history
 
     async with db() as s:
         history = await customer_history(s, conversation=await s.get(Conversation, web_conv.id))  # type: ignore[arg-type]
@@ -77,8 +76,7 @@ async def test_phone_first_then_a_text_from_it_joins_the_profile(
     db: async_sessionmaker[AsyncSession], settings_factory: Callable[..., Settings]
 ) -> None:
     settings = settings_factory()
-    pipeline = Pipeline(sessionmaker=db, settings=settings, kb=TableSearcher({}),
-                        policy=Policy(PolicyConfig.from_settings(settings)))
+    pipeline = make_core(db, settings, kb=TableSearcher({})).pipeline
     token = SessionSigner(settings.secret_key).issue()
     await pipeline.request_human(Address("web", token.split(".")[1]))
     app = FastAPI()
@@ -101,8 +99,7 @@ async def test_thumbs_down_on_a_bot_answer_counts_as_a_miss(db: async_sessionmak
     from kb_index.models import KBPhrasing
 
     settings = settings_factory()
-    pipeline = Pipeline(sessionmaker=db, settings=settings, kb=TableSearcher({"refund": ("refunds", 0.9)}),
-                        policy=Policy(PolicyConfig.from_settings(settings)))
+    pipeline = make_core(db, settings, kb=TableSearcher({"refund": ("refunds", 0.9)})).pipeline
     token = SessionSigner(settings.secret_key).issue()
     other = SessionSigner(settings.secret_key).issue()
     await pipeline.receive(InboundMessage(Address("web", token.split(".")[1]), "w1", "how do refunds work?"))

@@ -13,7 +13,6 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.csat_models import CsatSurvey, SurveyStatus
-from bot.engine import Pipeline
 from bot.messages import Address, InboundMessage, utcnow
 from bot.models import Conversation, Event, Message, OutboxEntry
 from bot.models import ConversationState as S
@@ -21,7 +20,7 @@ from bot.people_sweep import PeopleSweep
 from bot.settings import Settings
 from bot.worker import ChannelDeliverer, Worker
 from handoff.policy import Policy, PolicyConfig
-from tests.bot.helpers import ScriptedChannel, TableSearcher, texts
+from tests.bot.helpers import ScriptedChannel, TableSearcher, make_core, texts
 
 QUESTION = "How did we do? Reply with a number from 1 (poor) to 5 (great)."
 
@@ -34,11 +33,11 @@ class Rig:
     def __init__(self, sm: async_sessionmaker[AsyncSession], settings: Settings) -> None:
         self.sm, self.settings = sm, settings
         self.sms = SmsChannel()
-        self.pipeline = Pipeline(sessionmaker=sm, settings=settings, kb=TableSearcher({"refund": ("refunds", 0.9)}),
-                                 policy=Policy(PolicyConfig.from_settings(settings)))
         self.worker = Worker(sessionmaker=sm, settings=settings, deliverers={"sms": ChannelDeliverer(self.sms)})
-        self.pipeline.set_wake(self.worker.wake)
-        self.sweep = PeopleSweep(settings=settings, sessionmaker=sm, pipeline=self.pipeline)
+        core = make_core(sm, settings, kb=TableSearcher({"refund": ("refunds", 0.9)}),
+                         policy=Policy(PolicyConfig.from_settings(settings)), wake=self.worker.wake)
+        self.pipeline, self.agents = core.pipeline, core.agents
+        self.sweep = PeopleSweep(settings=settings, sessionmaker=sm, agents=self.agents)
         self._n = 0
 
     async def text(self, body: str, who: str = "+15550001") -> int:
@@ -54,8 +53,8 @@ class Rig:
 
     async def handled_by_a_person(self, who: str = "+15550001") -> int:
         conv_id = await self.text("the weather is wrong", who=who)  # low confidence: handed off
-        await self.pipeline.agent_reply(conv_id, text="Sorry, fixed it.", author_id="U1", author_name="Ann")
-        await self.pipeline.resolve(conv_id, by="U1")
+        await self.agents.reply(conv_id, text="Sorry, fixed it.", author_id="U1", author_name="Ann")
+        await self.agents.resolve(conv_id, by="U1")
         await self.settle()
         return conv_id
 
@@ -226,7 +225,7 @@ async def test_a_number_for_a_newer_conversation_is_not_a_rating(rig_factory: Ca
 async def test_bot_resolutions_are_surveyed_only_when_asked(rig_factory: Callable[..., Rig]) -> None:
     rig = rig_factory()
     conv_id = await rig.text("refund?")  # the bot answers
-    await rig.pipeline.resolve(conv_id, by="idle")
+    await rig.agents.resolve(conv_id, by="idle")
     await rig.sweep_at(utcnow() + timedelta(minutes=10))
     assert await rig.surveys() == []
     rig2 = rig_factory(csat_after_bot=True)

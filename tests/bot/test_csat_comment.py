@@ -13,7 +13,6 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.csat_models import CsatSurvey, SurveyStatus
-from bot.engine import Pipeline
 from bot.messages import Address, InboundMessage, utcnow
 from bot.models import Conversation, Event, OutboxEntry
 from bot.people_sweep import PeopleSweep
@@ -21,16 +20,16 @@ from bot.settings import Settings
 from bot.web_people_api import web_people_router
 from channels.webchat_session import SessionSigner
 from handoff.policy import Policy, PolicyConfig
-from tests.bot.helpers import TableSearcher
+from tests.bot.helpers import TableSearcher, make_core
 
 
 async def test_rating_then_comment_and_every_wrong_case(db: async_sessionmaker[AsyncSession],
                                                         settings_factory: Callable[..., Settings]) -> None:
     settings = settings_factory(csat_quiet_hours="", slack_bot_token="xoxb-t", slack_signing_secret="s" * 20,
                                 slack_supervisors_channel="C0SUPER")
-    pipeline = Pipeline(sessionmaker=db, settings=settings, kb=TableSearcher({}),
-                        policy=Policy(PolicyConfig.from_settings(settings)))
-    sweep = PeopleSweep(settings=settings, sessionmaker=db, pipeline=pipeline)
+    core = make_core(db, settings, kb=TableSearcher({}), policy=Policy(PolicyConfig.from_settings(settings)))
+    pipeline, agents = core.pipeline, core.agents
+    sweep = PeopleSweep(settings=settings, sessionmaker=db, agents=agents)
     token = SessionSigner(settings.secret_key).issue()
     sid = token.split(".")[1]
     other = SessionSigner(settings.secret_key).issue()
@@ -53,8 +52,8 @@ async def test_rating_then_comment_and_every_wrong_case(db: async_sessionmaker[A
     conv_id = await say("the weather is wrong")  # nothing in the KB: handed to people
     nothing = await comment("hello?")
     assert nothing.status_code == 404 and nothing.json() == {"error": "there is no survey in this chat to comment on"}
-    await pipeline.agent_reply(conv_id, text="Sorry, fixed it.", author_id="U1", author_name="Ann")
-    await pipeline.resolve(conv_id, by="U1")
+    await agents.reply(conv_id, text="Sorry, fixed it.", author_id="U1", author_name="Ann")
+    await agents.resolve(conv_id, by="U1")
     await sweep.run(now=utcnow() + timedelta(minutes=6))
     early = await comment("slow")
     assert early.status_code == 409 and early.json() == {"error": "rate us from 1 to 5 first"}

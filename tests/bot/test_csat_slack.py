@@ -8,8 +8,8 @@ from typing import Any
 from bot.messages import utcnow
 from bot.people_sweep import PeopleSweep
 from channels import slack_blocks as kit
+from tests.bot.desk.slack_rig import SUPERS, Rig
 from tests.bot.helpers import texts
-from tests.bot.test_slack_desk import SUPERS, Rig, rig_factory  # noqa: F401  (the fixture)
 
 
 async def test_low_web_chat_rating_posts_to_supervisors(rig_factory: Any) -> None:  # noqa: F811
@@ -17,7 +17,7 @@ async def test_low_web_chat_rating_posts_to_supervisors(rig_factory: Any) -> Non
     conv_id = await rig.customer("my parcel is late")
     await rig.reply("Sorry, it is on its way.", conv_id=conv_id)
     await rig.click(kit.A_RESOLVE, str(conv_id), conv_id=conv_id)
-    sweep = PeopleSweep(settings=rig.settings, sessionmaker=rig.sm, pipeline=rig.pipeline)
+    sweep = PeopleSweep(settings=rig.settings, sessionmaker=rig.sm, agents=rig.agents)
     await sweep.run(now=utcnow() + timedelta(minutes=6))
     await rig.settle()
     assert texts(rig.web)[-1] == rig.settings.csat_question  # on the customer's own channel

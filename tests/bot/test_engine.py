@@ -1,4 +1,4 @@
-"""The pipeline on SQLite and PostgreSQL: idempotent storage, answer | handoff, agents' actions."""
+"""The pipeline on SQLite and PostgreSQL: idempotent storage, answer | handoff, and the agent actions after it."""
 
 from __future__ import annotations
 
@@ -10,13 +10,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import policy_config
-from bot.engine import Pipeline
 from bot.messages import Address, InboundMessage
 from bot.models import Conversation, Event, Message, OutboxEntry
 from bot.settings import Settings
 from bot.worker import ChannelDeliverer, Worker
 from handoff.policy import Policy
-from tests.bot.helpers import ScriptedChannel, TableSearcher, texts
+from tests.bot.helpers import ScriptedChannel, TableSearcher, make_core, texts
 
 TABLE = {"refund": ("refunds", 0.93), "ship": ("shipping", 0.88), "weather": ("misc", 0.1)}
 
@@ -26,10 +25,9 @@ class Rig:
         self.sm = sm
         self.channel = ScriptedChannel()
         self.kb = TableSearcher(TABLE)
-        self.pipeline = Pipeline(sessionmaker=sm, settings=settings, kb=self.kb,
-                                 policy=Policy(policy_config(settings)))
         self.worker = Worker(sessionmaker=sm, settings=settings, deliverers={"web": ChannelDeliverer(self.channel)})
-        self.pipeline.set_wake(self.worker.wake)
+        core = make_core(sm, settings, kb=self.kb, policy=Policy(policy_config(settings)), wake=self.worker.wake)
+        self.pipeline, self.agents = core.pipeline, core.agents
 
     async def say(self, text: str, pid: str, who: str = "s1") -> int:
         receipt = await self.pipeline.receive(InboundMessage(sender=Address("web", who), platform_id=pid, text=text))
@@ -114,11 +112,11 @@ async def test_talk_to_a_human_button(rig: Rig) -> None:
 
 async def test_agent_takes_over_replies_once_and_resolve_returns_to_bot(rig: Rig) -> None:
     cid = await rig.say("weather", "g1")
-    mid = await rig.pipeline.agent_reply(cid, text="Hi, Ana here.", author_id="U1", author_name="Ana",
-                                         source_id="slack:C1:1.1")
-    again = await rig.pipeline.agent_reply(cid, text="Hi, Ana here.", author_id="U1", author_name="Ana",
-                                           source_id="slack:C1:1.1")
-    note = await rig.pipeline.agent_reply(cid, text="customer seems confused", author_id="U1", internal=True)
+    mid = await rig.agents.reply(cid, text="Hi, Ana here.", author_id="U1", author_name="Ana",
+                                 source_id="slack:C1:1.1")
+    again = await rig.agents.reply(cid, text="Hi, Ana here.", author_id="U1", author_name="Ana",
+                                   source_id="slack:C1:1.1")
+    note = await rig.agents.note(cid, text="customer seems confused", author_id="U1")
     while await rig.worker.run_once():
         pass
     assert mid is not None and again is None and note is not None
@@ -128,8 +126,8 @@ async def test_agent_takes_over_replies_once_and_resolve_returns_to_bot(rig: Rig
     assert sent[-2:] == ["Ana from our team has joined the conversation.", "Hi, Ana here."]
     assert "customer seems confused" not in sent
     # A second agent cannot grab an assigned conversation; a supervisor can.
-    assert not (await rig.pipeline.assign(cid, user_id="U2")).assigned
-    assert await rig.pipeline.resolve(cid, by="U1")
+    assert not (await rig.agents.assign(cid, user_id="U2")).assigned
+    assert await rig.agents.resolve(cid, by="U1")
     await rig.say("how do refunds work", "g2")
     assert texts(rig.channel)[-1] == "Answer about refunds."
     assert (await rig.conv(cid)).state == "bot"
@@ -137,7 +135,7 @@ async def test_agent_takes_over_replies_once_and_resolve_returns_to_bot(rig: Rig
 
 async def test_keyword_escalates_to_supervisor_even_when_assigned(rig: Rig) -> None:
     cid = await rig.say("weather", "k1")
-    await rig.pipeline.agent_reply(cid, text="Looking into it", author_id="U1")
+    await rig.agents.reply(cid, text="Looking into it", author_id="U1")
     await rig.say("I will talk to my lawyer about this", "k2")
     conv = await rig.conv(cid)
     assert conv.state == "escalated" and conv.priority in ("high", "urgent")
@@ -173,8 +171,8 @@ async def test_report_counts_what_happened(rig: Rig) -> None:
 
     await rig.say("refund", "rp1", who="a")
     cid = await rig.say("weather", "rp2", who="b")
-    await rig.pipeline.agent_reply(cid, text="on it", author_id="U1")
-    await rig.pipeline.resolve(cid, by="U1")
+    await rig.agents.reply(cid, text="on it", author_id="U1")
+    await rig.agents.resolve(cid, by="U1")
     async with rig.sm() as s:
         r = await build_report(s)
     assert r.conversations == 2 and r.bot_answers == 1 and r.handed_off == 1 and r.resolved == 1

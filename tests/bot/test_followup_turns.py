@@ -11,14 +11,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import policy_config
-from bot.engine import Pipeline
 from bot.messages import Address, InboundMessage
 from bot.models import Event, Message
 from bot.settings import Settings
 from bot.worker import ChannelDeliverer, Worker
 from handoff.policy import Policy
 from kb_index.types import Hit
-from tests.bot.helpers import ScriptedChannel, texts
+from tests.bot.helpers import ScriptedChannel, make_core, texts
 
 
 def hit(art: str, conf: float) -> Hit:
@@ -53,11 +52,10 @@ class Rig:
         self.name = channel
         self.channel = ScriptedChannel()
         self.kb = ConversationSearcher()
-        self.pipeline = Pipeline(sessionmaker=sm, settings=settings, kb=self.kb,
-                                 policy=Policy(policy_config(settings)))
         self.worker = Worker(sessionmaker=sm, settings=settings,
                              deliverers={channel: ChannelDeliverer(self.channel)})
-        self.pipeline.set_wake(self.worker.wake)
+        self.pipeline = make_core(sm, settings, kb=self.kb, policy=Policy(policy_config(settings)),
+                                  wake=self.worker.wake).pipeline
         self.n = 0
 
     async def say(self, text: str) -> None:

@@ -23,8 +23,8 @@ from bot.reports import build_report
 from channels import slack_blocks as kit
 from handoff.sla import SLAPolicy
 from kb_index.models import KBPhrasing
+from tests.bot.desk.slack_rig import SECRET, Rig
 from tests.bot.privacy_scan import every_cell, found
-from tests.bot.test_slack_desk import SECRET, Rig, rig_factory  # noqa: F401  (the fixture)
 
 EMAIL, PHONE = "dana.planted@example.org", "+14155550187"
 FIRST = "my parcel is late, card 4111 1111 1111 1111 and my iban DE89 3704 0044 0532 0130 00"
@@ -69,7 +69,7 @@ async def test_export_then_erase_everywhere_with_reports_unchanged(rig: Rig) -> 
         customer_id = conv.customer_id
     async with rig.sm() as s:
         assert (await s.execute(select(KBPhrasing))).scalars().all()  # something to forget
-    await rig.pipeline.resolve(conv_id, by="U0AGENT")
+    await rig.agents.resolve(conv_id, by="U0AGENT")
     await rig.settle()
     now = utcnow() + timedelta(seconds=5)
     before = await report_dict(rig, now)

@@ -13,7 +13,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import policy_config
-from bot.engine import Pipeline
 from bot.messages import Address, InboundMessage
 from bot.models import Message, OutboxEntry
 from bot.pii_vault import Vault, VaultError
@@ -21,26 +20,26 @@ from bot.privacy import Redactor
 from bot.settings import Settings
 from bot.worker import ChannelDeliverer, Worker
 from handoff.policy import Policy
-from tests.bot.helpers import ScriptedChannel, TableSearcher
+from tests.bot.helpers import Core, ScriptedChannel, TableSearcher, make_core
 
 CARD = "4111 1111 1111 1111"
 TEXT = f"My card number is {CARD}, why was I charged twice?? mail me at jo.doe@example.com"
 
 
-def make_pipeline(sm: async_sessionmaker[AsyncSession], settings: Settings) -> tuple[Pipeline, TableSearcher,
+def make_pipeline(sm: async_sessionmaker[AsyncSession], settings: Settings) -> tuple[Core, TableSearcher,
                                                                                      Worker, ScriptedChannel]:
     kb = TableSearcher({"charged": ("billing", 0.3)})
     channel = ScriptedChannel()
-    pipeline = Pipeline(sessionmaker=sm, settings=settings, kb=kb, policy=Policy(policy_config(settings)))
     worker = Worker(sessionmaker=sm, settings=settings, deliverers={"web": ChannelDeliverer(channel)})
-    pipeline.set_wake(worker.wake)
-    return pipeline, kb, worker, channel
+    core = make_core(sm, settings, kb=kb, policy=Policy(policy_config(settings)), wake=worker.wake)
+    return core, kb, worker, channel
 
 
 async def test_customer_message_is_masked_before_storage_and_search(
     any_db: async_sessionmaker[AsyncSession], settings_factory: Callable[..., Settings]
 ) -> None:
-    pipeline, kb, worker, _ = make_pipeline(any_db, settings_factory(answer_threshold=0.9))
+    core, kb, worker, _ = make_pipeline(any_db, settings_factory(answer_threshold=0.9))
+    pipeline = core.pipeline
     receipt = await pipeline.receive(InboundMessage(Address("web", "s1"), "m-1", TEXT))
     await pipeline.drain()
     assert receipt.text == ("My card number is \u2022\u2022\u2022\u2022 \u2022\u2022\u2022\u2022 "
@@ -56,13 +55,13 @@ async def test_customer_message_is_masked_before_storage_and_search(
 async def test_agent_reply_and_note_are_masked(
     any_db: async_sessionmaker[AsyncSession], settings_factory: Callable[..., Settings]
 ) -> None:
-    pipeline, _, worker, channel = make_pipeline(any_db, settings_factory())
+    core, _, worker, channel = make_pipeline(any_db, settings_factory())
+    pipeline, agents = core.pipeline, core.agents
     receipt = await pipeline.receive(InboundMessage(Address("web", "s2"), "m-1", "hello"))
     await pipeline.drain()
     cid = receipt.conversation_id
-    await pipeline.agent_reply(cid, text=f"Card {CARD} noted; write to help@shop.example", author_id="U1")
-    await pipeline.agent_reply(cid, text="note: customer said pin is 4455, email jo@example.com",
-                               author_id="U1", internal=True)
+    await agents.reply(cid, text=f"Card {CARD} noted; write to help@shop.example", author_id="U1")
+    await agents.note(cid, text="note: customer said pin is 4455, email jo@example.com", author_id="U1")
     while await worker.run_once():
         pass
     async with any_db() as s:
@@ -81,7 +80,8 @@ async def test_kept_kinds_are_stored_encrypted(
 ) -> None:
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     settings = settings_factory(pii_policy="email=keep,phone=keep", pii_keys=old)
-    pipeline, _, _, _ = make_pipeline(db, settings)
+    core, _, _, _ = make_pipeline(db, settings)
+    pipeline = core.pipeline
     receipt = await pipeline.receive(InboundMessage(Address("web", "s3"), "m-1", TEXT))
     await pipeline.drain()
     async with db() as s:
@@ -116,7 +116,8 @@ async def test_rotate_re_encrypts_with_the_newest_key(
     from bot.pii_cmd import rotate_sealed
 
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
-    pipeline, _, _, _ = make_pipeline(db, settings_factory(pii_policy="email=keep", pii_keys=old))
+    core, _, _, _ = make_pipeline(db, settings_factory(pii_policy="email=keep", pii_keys=old))
+    pipeline = core.pipeline
     for n in range(3):
         await pipeline.receive(InboundMessage(Address("web", f"r{n}"), f"m-{n}", f"mail r{n}@example.com"))
     await pipeline.drain()

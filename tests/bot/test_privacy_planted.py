@@ -25,8 +25,8 @@ from bot.worker import ChannelDeliverer
 from channels import slack_blocks as kit
 from channels.sms import INBOUND_PATH, SmsChannel
 from kb_index.gaps import gaps
+from tests.bot.desk.slack_rig import Rig
 from tests.bot.privacy_scan import every_cell, found
-from tests.bot.test_slack_desk import Rig, rig_factory  # noqa: F401  (the fixture)
 from tests.fakes.twilio import FakeTwilio, inbound_params, new_sid, running_fake, sign
 from tests.kb_index.fakes import HashEmbedder
 

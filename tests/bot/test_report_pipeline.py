@@ -19,11 +19,11 @@ def rig(db: async_sessionmaker[AsyncSession], settings_factory: Callable[..., Se
 
 async def test_reopened_handed_off_conversation_is_not_automated(rig: Rig) -> None:
     cid = await rig.say("weather today?", "p1", who="c1")  # low confidence: handed off
-    await rig.pipeline.agent_reply(cid, text="Sunny, I think.", author_id="U1", author_name="Una")
-    await rig.pipeline.resolve(cid, by="U1")
+    await rig.agents.reply(cid, text="Sunny, I think.", author_id="U1", author_name="Una")
+    await rig.agents.resolve(cid, by="U1")
     again = await rig.say("and a refund?", "p2", who="c1")  # within 24 h: the same conversation reopens
     assert again == cid
-    await rig.pipeline.resolve(cid, by="bot")
+    await rig.agents.resolve(cid, by="bot")
     conv = await rig.conv(cid)
     assert conv.handed_off_at is None and conv.first_human_response_at is None  # the reopen cleared them
     async with rig.sm() as s:
@@ -38,7 +38,7 @@ async def test_reopened_handed_off_conversation_is_not_automated(rig: Rig) -> No
 
 async def test_bot_only_conversation_is_automated(rig: Rig) -> None:
     cid = await rig.say("how do refunds work?", "q1", who="c2")
-    await rig.pipeline.resolve(cid, by="idle")
+    await rig.agents.resolve(cid, by="idle")
     async with rig.sm() as s:
         r = await build_report(s)
     assert (r.automated_resolutions, r.automated_pending, r.automated_resolution_rate) == (1, 1, 1.0)

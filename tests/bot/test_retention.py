@@ -32,7 +32,7 @@ async def test_old_text_is_purged_in_batches_and_reports_stay(rig: Rig, settings
                                                                caplog: pytest.LogCaptureFixture) -> None:
     old_conv = await rig.say(OLD, "m1", who="old")
     await rig.say("and shipping?", "m2", who="old")
-    await rig.pipeline.resolve(old_conv, by="bot")
+    await rig.agents.resolve(old_conv, by="bot")
     open_conv = await rig.say("weather today?", "m3", who="new")
     now = utcnow()
     async with rig.sm() as s, s.begin():  # the first conversation happened 45 days ago

@@ -13,7 +13,7 @@ from bot.models import Conversation
 from bot.sla_repage import repage_breaches
 from bot.sla_watch import check_sla
 from handoff.sla import SLAPolicy
-from tests.bot.test_slack_desk import AGENT, SUPERS, Rig, rig_factory  # noqa: F401  (the fixture)
+from tests.bot.desk.slack_rig import AGENT, SUPERS, Rig
 
 POLICY = SLAPolicy.from_spec(hours="24/7", targets="normal=4h/24h")
 

@@ -12,7 +12,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db import make_engine, make_sessionmaker
-from bot.engine import Pipeline
 from bot.messages import Address, utcnow
 from bot.models import ChannelIdentity, Conversation, Customer, Event
 from bot.models import ConversationState as S
@@ -20,14 +19,14 @@ from bot.settings import Settings
 from bot.sla_watch import BREACHED, WARNING, check_sla, describe_clock, human_duration
 from handoff.policy import Policy, PolicyConfig
 from handoff.sla import SLAPolicy, sla_for_conversation
-from tests.bot.helpers import TableSearcher
+from tests.bot.helpers import TableSearcher, make_core
 
 ALWAYS = SLAPolicy.from_spec(hours="24/7", targets="urgent=15m/4h,high=1h/8h,normal=4h/24h")
 FRI_1630 = datetime(2024, 3, 1, 16, 30, tzinfo=UTC)  # a Friday (London is on UTC in March before the 31st)
 
 
 class RecordingDesk:
-    """Records the SLA hooks the sweep calls (the Slack desk's rendering is tested in test_slack_desk)."""
+    """Records the SLA hooks the sweep calls (the Slack desk's rendering is tested in tests/bot/desk/test_slack.py)."""
 
     def __init__(self, *, fail_for: set[int] | None = None) -> None:
         self.breaches: list[dict[str, Any]] = []
@@ -124,13 +123,13 @@ async def test_answered_in_time_never_pages_then_the_resolution_clock_does(
 ) -> None:
     """Through the real pipeline: a handoff, an agent's reply in time, then no resolution."""
     settings: Settings = settings_factory()
-    pipeline = Pipeline(sessionmaker=db, settings=settings, kb=TableSearcher({}),
-                        policy=Policy(PolicyConfig.from_settings(settings)))
+    core = make_core(db, settings, kb=TableSearcher({}), policy=Policy(PolicyConfig.from_settings(settings)))
+    pipeline, agents = core.pipeline, core.agents
     await pipeline.request_human(Address("web", "sess-9"))
     async with db() as s:
         conv = (await s.execute(select(Conversation))).scalar_one()
     assert conv.state == S.WAITING and conv.priority == "normal" and conv.handed_off_at is not None
-    await pipeline.agent_reply(conv.id, text="Hi, I'm here", author_id="U1", author_name="Ann")
+    await agents.reply(conv.id, text="Hi, I'm here", author_id="U1", author_name="Ann")
     started = conv.handed_off_at
     desk = RecordingDesk()
     for hours in (1, 3.9, 5, 23):  # normal: 4h first response (met at once), 24h resolution
@@ -141,7 +140,7 @@ async def test_answered_in_time_never_pages_then_the_resolution_clock_does(
     assert (breach.clock, breach.state) == ("resolution", S.ASSIGNED)
     assert breach.due_at == started + timedelta(hours=24)
     # Resolved: closed clocks are never paged, whatever the time.
-    await pipeline.resolve(conv.id, by="U1")
+    await agents.resolve(conv.id, by="U1")
     assert await check_sla(sessionmaker=db, desk=desk, policy=ALWAYS, now=started + timedelta(days=9)) == []
     assert [b["clock"] for b in desk.breaches] == ["resolution"]
     await pipeline.drain()

@@ -16,8 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import store
 from bot.app import policy_config
-from bot.desk import NullDesk
-from bot.engine import Pipeline
 from bot.messages import Address, InboundMessage, utcnow
 from bot.models import OutboxEntry, OutboxStatus
 from bot.settings import Settings
@@ -25,6 +23,7 @@ from bot.sms_deliver import SmsDeliverer
 from bot.worker import ChannelDeliverer, Deliverer, Worker
 from channels.sms import SmsChannel
 from handoff.policy import Policy
+from tests.bot.helpers import make_core
 from tests.channels.sms_support import ACCOUNT_SID, AUTH_TOKEN, OUR_NUMBER, PUBLIC, REFUND_ANSWER, StubKB
 from tests.fakes.twilio import FakeTwilio, running_fake
 
@@ -52,8 +51,7 @@ def _worker(sm: async_sessionmaker[AsyncSession], settings: Settings, name: str,
 
 
 async def _owe(sm: async_sessionmaker[AsyncSession], settings: Settings, customer: str, n: int) -> None:
-    pipeline = Pipeline(sessionmaker=sm, settings=settings, kb=StubKB(), policy=Policy(policy_config(settings)),
-                        desk=NullDesk())
+    pipeline = make_core(sm, settings, kb=StubKB(), policy=Policy(policy_config(settings))).pipeline
     await pipeline.receive(InboundMessage(Address("sms", customer), f"SM{n:032d}", "where is my refund"))
     await pipeline.drain()
 

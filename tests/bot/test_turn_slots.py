@@ -10,13 +10,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import policy_config
-from bot.engine import Pipeline
 from bot.messages import Address, InboundMessage
 from bot.models import Message
 from bot.settings import Settings
 from handoff.policy import Policy
 from kb_index.types import Hit
-from tests.bot.helpers import TableSearcher
+from tests.bot.helpers import TableSearcher, make_core
 
 
 class GatedSearcher(TableSearcher):
@@ -44,8 +43,7 @@ async def test_a_burst_is_stored_at_once_while_turns_wait_for_a_slot(
 ) -> None:
     settings = settings_factory()
     kb = GatedSearcher()
-    pipeline = Pipeline(sessionmaker=any_db, settings=settings, kb=kb, policy=Policy(policy_config(settings)),
-                        turn_slots=3)
+    pipeline = make_core(any_db, settings, kb=kb, policy=Policy(policy_config(settings)), turn_slots=3).pipeline
     receipts = await asyncio.wait_for(asyncio.gather(*(
         pipeline.receive(InboundMessage(sender=Address("web", f"s{i}"), platform_id=f"s{i}:1",
                                         text="refund please"))

@@ -83,7 +83,7 @@ async def test_a_busy_queue_in_order_with_sla_marks_filters_and_live_changes(
         await expect(rows).to_have_count(len(SEED))
 
         # resolved elsewhere (another desk, the CLI): gone from the open page without a reload
-        await live.parts.pipeline.resolve(ids["Omar Haddad"], by="U-slack")
+        await live.parts.agents.resolve(ids["Omar Haddad"], by="U-slack")
         await expect(rows).to_have_count(len(SEED) - 1, timeout=10_000)
         assert errors == []
     finally:

@@ -46,12 +46,12 @@ async def test_thumbs_down_and_a_survey_rating_from_the_widget(browser: Any, liv
             conv = (await s.execute(select(Conversation).order_by(Conversation.id.desc()).limit(1))).scalar_one()
 
         # A person answers and resolves; the survey arrives with its buttons.
-        pipeline = live_app.parts.pipeline
-        await pipeline.agent_reply(conv.id, text="Here is more detail.", author_id="U1", author_name="Ann")
-        await pipeline.resolve(conv.id, by="U1")
+        agents = live_app.parts.agents
+        await agents.reply(conv.id, text="Here is more detail.", author_id="U1", author_name="Ann")
+        await agents.resolve(conv.id, by="U1")
         async with live_app.parts.sessionmaker() as s, s.begin():
             await set_profile(s, customer_id=conv.customer_id, timezone=daytime_zone())
-        sweep = PeopleSweep(settings=live_app.settings, sessionmaker=live_app.parts.sessionmaker, pipeline=pipeline)
+        sweep = PeopleSweep(settings=live_app.settings, sessionmaker=live_app.parts.sessionmaker, agents=agents)
         await sweep.run(now=utcnow() + timedelta(minutes=6))
         survey_msg = page.locator(f"{MSG}.sb-system").filter(has_text=live_app.settings.csat_question)
         await expect(survey_msg).to_have_count(1, timeout=15_000)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,16 +21,18 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.agents import Agents
 from bot.app import policy_config
+from bot.conversations import Conversations
 from bot.engine import Pipeline
 from bot.models import ChannelIdentity, Conversation, Message, OutboxEntry, OutboxStatus
 from bot.settings import Settings
-from bot.sms_compliance import apply_compliance
 from bot.sms_deliver import SmsDeliverer
 from bot.worker import Worker
 from channels.sms import INBOUND_PATH, SmsChannel
 from handoff.policy import Policy
 from kb_index.types import Hit, Searcher
+from tests.bot.helpers import make_core
 from tests.fakes.twilio import FakeTwilio, inbound_params, new_sid, running_fake, serve, signed_post
 
 ACCOUNT_SID = "AC" + "5" * 32
@@ -123,19 +124,6 @@ class RecordingDesk:
         )
 
 
-def _compliance_wired() -> bool:
-    return "apply_compliance" in inspect.getsource(Pipeline)
-
-
-class CompliantPipeline(Pipeline):
-    """Until `Pipeline._turn` calls `apply_compliance` itself: the one call the lead adds, done here."""
-
-    async def _turn(self, session: AsyncSession, conv: Conversation, msg: Message, *args: Any) -> None:
-        if await apply_compliance(self, session, conv, msg):
-            return
-        await super()._turn(session, conv, msg, *args)
-
-
 @dataclass
 class SmsRig:
     settings: Settings
@@ -143,6 +131,7 @@ class SmsRig:
     fake: FakeTwilio
     channel: SmsChannel
     pipeline: Pipeline
+    agents: Agents
     worker: Worker
     desk: RecordingDesk
     local_url: str = ""
@@ -243,32 +232,23 @@ async def sms_rig(
         settings = settings_factory(**values)
         channel = SmsChannel.from_settings(settings)
         desk = RecordingDesk()
-        cls = Pipeline if _compliance_wired() else CompliantPipeline
-        pipeline = cls(
-            sessionmaker=sm,
-            settings=settings,
-            kb=kb or StubKB(),
-            policy=Policy(policy_config(settings)),
-            desk=desk,
-        )
-
-        async def on_failure(session: AsyncSession, entry: OutboxEntry, exc: Exception) -> None:
-            await pipeline.on_delivery_failure(session, entry, exc)
-
+        conversations = Conversations(settings=settings, desk=desk)
         worker = Worker(
             sessionmaker=sm,
             settings=settings,
             deliverers={"sms": SmsDeliverer(channel, sessionmaker=sm)},
-            on_failure=on_failure,
+            on_failure=conversations.delivery_failed,
         )
-        pipeline.set_wake(worker.wake)
+        core = make_core(sm, settings, kb=kb or StubKB(), policy=Policy(policy_config(settings)),
+                         conversations=conversations, wake=worker.wake)
+        pipeline = core.pipeline
         app = FastAPI()
         app.include_router(channel.router(pipeline))
         stop = asyncio.Event()
         async with serve(app) as local_url:
             fake.proxy = (PUBLIC, local_url)
             task = asyncio.get_running_loop().create_task(worker.run(stop))
-            rig = SmsRig(settings, sm, fake, channel, pipeline, worker, desk, local_url)
+            rig = SmsRig(settings, sm, fake, channel, pipeline, core.agents, worker, desk, local_url)
             try:
                 yield rig
             finally:

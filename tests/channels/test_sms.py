@@ -129,7 +129,7 @@ async def test_full_conversation_by_sms(rig: SmsRig) -> None:
     assert conv.state == "waiting"
 
     # An agent replies (from Slack): it reaches the customer by SMS, after the takeover notice.
-    mid = await rig.pipeline.agent_reply(
+    mid = await rig.agents.reply(
         conv.id,
         text="Hi! I'm Sam. Let's sort the parcels out.",
         author_id="U123",

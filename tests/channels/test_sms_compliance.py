@@ -47,7 +47,7 @@ async def test_stop_opts_out_and_start_opts_back_in(rig: SmsRig) -> None:
     await rig.text("shipping?")
     await rig.settle()
     (conv,) = await rig.conversations()
-    await rig.pipeline.agent_reply(conv.id, text="Hi, Ana here", author_id="U1", source_id="slack:C1:9.0")
+    await rig.agents.reply(conv.id, text="Hi, Ana here", author_id="U1", source_id="slack:C1:9.0")
     await rig.settle()
     assert rig.fake.bodies() == [REFUND_ANSWER]
     suppressed = (await rig.messages("out"))[1:]
@@ -59,7 +59,7 @@ async def test_stop_opts_out_and_start_opts_back_in(rig: SmsRig) -> None:
     assert identity is not None and not identity.opted_out and identity.opted_out_at is None
     assert "opted_in" in await _events(rig)
     assert rig.fake.bodies() == [REFUND_ANSWER]  # START itself gets no bot reply (Twilio confirms it)
-    await rig.pipeline.agent_reply(conv.id, text="Welcome back", author_id="U1", source_id="slack:C1:9.1")
+    await rig.agents.reply(conv.id, text="Welcome back", author_id="U1", source_id="slack:C1:9.1")
     await rig.settle()
     assert rig.fake.bodies() == [REFUND_ANSWER, "Welcome back"]
 
@@ -70,7 +70,7 @@ async def test_stop_cancels_replies_still_owed(rig: SmsRig) -> None:
     sent_before = len(rig.fake.messages)
     (conv,) = await rig.conversations()
     rig.fake.fail_next(429, retry_after=30)  # the next reply waits half a minute before its retry
-    await rig.pipeline.agent_reply(conv.id, text="One moment", author_id="U1", source_id="slack:C1:1.0")
+    await rig.agents.reply(conv.id, text="One moment", author_id="U1", source_id="slack:C1:1.0")
 
     async def waiting_to_retry() -> bool:
         return any(e.status == OutboxStatus.PENDING and e.attempts == 1 for e in await rig.outbox())

@@ -193,7 +193,7 @@ async def _assigned_conversation(rig: SmsRig) -> int:
     await rig.text("I want a person please")
     await rig.settle()
     (conv,) = await rig.conversations()
-    await rig.pipeline.assign(conv.id, user_id="U1", user_name="Ana")
+    await rig.agents.assign(conv.id, user_id="U1", user_name="Ana")
     await rig.settle()
     return conv.id
 
@@ -207,7 +207,7 @@ async def test_failures_recover_with_each_reply_delivered_once_and_in_order(rig:
     rig.fake.fail_next(503)
     replies = [f"Step {i}: please check the label on the box." for i in range(1, 5)]
     for i, text in enumerate(replies):
-        await rig.pipeline.agent_reply(
+        await rig.agents.reply(
             conv_id, text=text, author_id="U1", author_name="Ana", source_id=f"slack:C1:2.{i}"
         )
     await rig.settle(within=30)
@@ -247,7 +247,7 @@ async def test_21610_marks_the_number_opted_out_and_it_receives_nothing_more(rig
     await rig.text("shipping?")
     (conv,) = await rig.conversations()
     await rig.settle()
-    await rig.pipeline.agent_reply(conv.id, text="Hello from Ana", author_id="U1", source_id="slack:C1:3.0")
+    await rig.agents.reply(conv.id, text="Hello from Ana", author_id="U1", source_id="slack:C1:3.0")
     await rig.settle()
     assert [r.outcome for r in rig.fake.requests] == ["error 400 21610"]  # one attempt, ever
     assert rig.fake.messages == []

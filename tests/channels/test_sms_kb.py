@@ -48,7 +48,7 @@ async def test_question_answered_from_the_kb_then_handoff_then_agent_by_sms(
         (conv,) = await rig.conversations()
         assert conv.state == "waiting"
 
-        await rig.pipeline.agent_reply(
+        await rig.agents.reply(
             conv.id,
             text="Hi, Ana here. Let me help.",
             author_id="U1",

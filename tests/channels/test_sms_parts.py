@@ -11,8 +11,6 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import policy_config
-from bot.desk import NullDesk
-from bot.engine import Pipeline
 from bot.messages import Address, InboundMessage, utcnow
 from bot.models import OutboxEntry, OutboxStatus
 from bot.settings import Settings
@@ -20,6 +18,7 @@ from bot.worker import ChannelDeliverer, Worker
 from channels.sms import SmsChannel
 from channels.sms_segments import plan_parts
 from handoff.policy import Policy
+from tests.bot.helpers import make_core
 from tests.channels.sms_support import (
     ACCOUNT_SID,
     AUTH_TOKEN,
@@ -58,8 +57,7 @@ def _process(sm: async_sessionmaker[AsyncSession], settings: Settings, name: str
 
 
 async def _owed_reply(sm: async_sessionmaker[AsyncSession], settings: Settings) -> list[OutboxEntry]:
-    pipeline = Pipeline(sessionmaker=sm, settings=settings, kb=LongKB(), policy=Policy(policy_config(settings)),
-                        desk=NullDesk())
+    pipeline = make_core(sm, settings, kb=LongKB(), policy=Policy(policy_config(settings))).pipeline
     await pipeline.receive(InboundMessage(Address("sms", CUSTOMER), "SM" + "1" * 32, "where is my refund"))
     await pipeline.drain()
     async with sm() as s:

@@ -24,7 +24,7 @@ from tests.bot.helpers import TableSearcher
 async def parts(settings_factory: Callable[..., Settings], db: Any) -> AsyncIterator[Any]:
     p = build_parts(settings_factory(), kb=TableSearcher({}), load_knowledge_base=False)
     p.sessionmaker = db
-    p.pipeline.sessionmaker = db
+    p.pipeline.sessionmaker = p.agents.sessionmaker = db
     yield p
     await p.aclose()
 
@@ -51,7 +51,7 @@ async def _audit(parts: Any) -> list[tuple[str, str, str | None]]:
 async def test_reply_takes_the_conversation_sends_through_the_outbox_once_and_is_audited(parts: Any) -> None:
     ann, bob, cat = await _users(parts)
     cid = await _waiting(parts)
-    actions = Actions(parts.pipeline, parts.sessionmaker, LocalBroadcaster())
+    actions = Actions(parts.agents, parts.sessionmaker, LocalBroadcaster())
     assert (await actions.reply(cid, bob, "  Hello from the console  ", nonce="n1")).ok
     again = await actions.reply(cid, bob, "Hello from the console", nonce="n1")  # a double submit
     assert again.message == "Already sent."
@@ -80,7 +80,7 @@ async def test_a_note_stays_internal_and_is_announced(parts: Any) -> None:
     _, bob, _ = await _users(parts)
     cid = await _waiting(parts)
     live = LocalBroadcaster()
-    actions = Actions(parts.pipeline, parts.sessionmaker, live)
+    actions = Actions(parts.agents, parts.sessionmaker, live)
     async with live.subscribe() as inbox:
         assert (await actions.note(cid, bob, "Customer sounds upset", nonce="x")).ok
         assert inbox.get_nowait() == cid
@@ -95,7 +95,7 @@ async def test_a_note_stays_internal_and_is_announced(parts: Any) -> None:
 async def test_escalation_assign_and_resolve_follow_the_slack_desks_rules(parts: Any) -> None:
     ann, bob, cat = await _users(parts)
     cid = await _waiting(parts)
-    actions = Actions(parts.pipeline, parts.sessionmaker, LocalBroadcaster())
+    actions = Actions(parts.agents, parts.sessionmaker, LocalBroadcaster())
     assert (await actions.take(cid, bob)).ok
     assert not (await actions.assign(cid, cat, "bob")).ok  # not the owner, not a supervisor
     assert (await actions.assign(cid, bob, "cat")).ok  # the owner hands over
@@ -117,7 +117,7 @@ async def test_escalation_assign_and_resolve_follow_the_slack_desks_rules(parts:
 async def test_vip_and_tags_are_set_on_the_customer_and_audited(parts: Any) -> None:
     _, bob, _ = await _users(parts)
     cid = await _waiting(parts)
-    actions = Actions(parts.pipeline, parts.sessionmaker, LocalBroadcaster())
+    actions = Actions(parts.agents, parts.sessionmaker, LocalBroadcaster())
     assert (await actions.set_customer(cid, bob, vip=True, add_tags=["Enterprise", "trial"], remove_tags=[])).ok
     assert (await actions.set_customer(cid, bob, vip=True, add_tags=[], remove_tags=["trial"])).ok
     async with parts.sessionmaker() as s:

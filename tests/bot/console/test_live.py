@@ -38,12 +38,12 @@ async def test_a_change_is_announced_after_its_commit_and_never_on_rollback(db: 
 
 async def test_every_desk_hook_announces_its_conversation(settings_factory: Callable[..., Settings], db: Any) -> None:
     parts = build_parts(settings_factory(), kb=TableSearcher({}), load_knowledge_base=False)
-    parts.pipeline.sessionmaker = db
+    parts.pipeline.sessionmaker = parts.agents.sessionmaker = db
     try:
         async with parts.broadcaster.subscribe() as inbox:
             await parts.pipeline.request_human(Address("web", "s1"))  # handed off: a state change
             cid = await asyncio.wait_for(inbox.get(), 2)
-            await parts.pipeline.resolve(cid, by="U1")
+            await parts.agents.resolve(cid, by="U1")
             assert await asyncio.wait_for(inbox.get(), 2) == cid
     finally:
         await parts.aclose()
@@ -66,7 +66,7 @@ async def test_a_change_in_one_process_reaches_the_pages_of_another_through_redi
     settings = settings_factory(redis_url=redis_server_url)
     worker = build_parts(settings, kb=TableSearcher({}), load_knowledge_base=False, web=False)
     web = build_parts(settings, kb=TableSearcher({}), load_knowledge_base=False)
-    worker.pipeline.sessionmaker = db
+    worker.pipeline.sessionmaker = worker.agents.sessionmaker = db
     try:
         async with web.broadcaster.subscribe() as inbox:
             await worker.pipeline.request_human(Address("web", "s9"))  # done by the other process

@@ -19,13 +19,13 @@ from tests.bot.console.support import add, cli_report_json, make_app, signed_in
 
 
 async def _traffic(app: Any) -> None:
-    pipeline = app.state.parts.pipeline
+    pipeline, agents = app.state.parts.pipeline, app.state.parts.agents
     for who in ("w1", "w2", "w3"):
         await pipeline.request_human(Address("web", who))
     await pipeline.request_human(Address("sms", "+15550001111"))
-    await pipeline.agent_reply(1, text="Hello", author_id="console:ann", author_name="Ann")
-    await pipeline.resolve(1, by="console:ann")
-    await pipeline.escalate(2, decision=pipeline.policy.agent_escalation(by="Ann", reason="angry"))
+    await agents.reply(1, text="Hello", author_id="console:ann", author_name="Ann")
+    await agents.resolve(1, by="console:ann")
+    await agents.escalate(2, decision=agents.policy.agent_escalation(by="Ann", reason="angry"))
 
 
 async def test_the_page_shows_the_same_figures_as_report_json(settings_factory: Callable[..., Settings],

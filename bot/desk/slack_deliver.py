@@ -1,5 +1,5 @@
 """The worker's deliverer for channel "slack": renders and posts cards and thread posts, keeps
-the thread mapping (split from `bot.slack_desk`)."""
+the thread mapping (`bot.slack_models`)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import store
+from bot.desk.routing_tags import route_tags
 from bot.messages import utcnow
 from bot.models import ChannelIdentity, Conversation, Customer, Event, OutboxEntry
 from bot.models import ConversationState as S
-from bot.routing_tags import route_tags
 from bot.settings import Settings
 from bot.slack_models import SlackThread
 from channels import slack_blocks as kit
@@ -28,7 +28,7 @@ log = logging.getLogger("switchboard.slack")
 ERASED = "[erased]"
 
 
-def _masked(identity: ChannelIdentity | None) -> str:
+def masked(identity: ChannelIdentity | None) -> str:
     if identity is None:
         return "customer"
     from handoff.context import mask_address
@@ -149,7 +149,7 @@ class SlackDeliverer:
         text, blocks = kit.sla_page(
             kit.SlaPage(
                 conversation_id=conv.id,
-                customer=(customer.display_name if customer else None) or _masked(identity),
+                customer=(customer.display_name if customer else None) or masked(identity),
                 channel=conv.channel,
                 priority=conv.priority,
                 state=conv.state,
@@ -214,7 +214,7 @@ class SlackDeliverer:
             customer = await session.get(Customer, conv.customer_id)
             identity = await session.get(ChannelIdentity, conv.identity_id)
         return kit.card(kit.CardInfo(
-            conversation_id=conv.id, customer=(customer.display_name if customer else None) or _masked(identity),
+            conversation_id=conv.id, customer=(customer.display_name if customer else None) or masked(identity),
             channel=conv.channel, state=conv.state, priority=conv.priority, assignee=conv.assignee_id,
             tags=sorted(route_tags(conv, customer)), opted_out=bool(identity and identity.opted_out),
             reason=conv.handoff_reason, sla=self._sla_line(conv),

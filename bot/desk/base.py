@@ -1,8 +1,10 @@
-"""The agents' side of the pipeline (Slack), as the pipeline sees it.
+"""The agents' side of a conversation, as the pipeline and the agent actions see it.
 
-The pipeline calls a `Desk` inside its own transaction at each step that agents should see;
-the desk writes outbox entries (`bot.store.enqueue`) so its posts are as durable as the
-customer's replies. Each hook does nothing by default; `NullDesk` (no agent workspace) is just that.
+`bot.conversations.Conversations` (and the pipeline, the agent actions and the SLA sweep through
+it) calls a `Desk` inside its own transaction at each step that agents should see; a desk writes
+outbox entries (`bot.store.enqueue`) so its posts are as durable as the customer's replies. Each
+hook does nothing by default; `NullDesk` (no agent workspace) is just that. The Slack desk is
+`bot.desk.slack.SlackDesk`; the web console wraps whichever desk runs (`bot.console.live.LiveDesk`).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from bot.cli import app
 from bot.models import ChannelIdentity, Customer
 from bot.models import ConversationState as S
-from tests.bot.test_slack_desk import AGENTS, VIPS, Rig, rig_factory  # noqa: F401  (the fixture)
+from tests.bot.desk.slack_rig import AGENTS, VIPS, Rig
 
 ENTERPRISE = "C0ENTERPRISE"
 

@@ -11,7 +11,7 @@ from bot.models import Conversation
 from bot.models import ConversationState as S
 from bot.people_sweep import PeopleSweep
 from bot.presence_models import AgentPresence
-from tests.bot.test_slack_desk import AGENT, AGENT2, SUPER, Rig, rig, rig_factory  # noqa: F401  (fixtures)
+from tests.bot.desk.slack_rig import AGENT, AGENT2, SUPER, Rig
 
 
 async def test_available_away_and_auto_assignment(rig_factory: Any) -> None:  # noqa: F811
@@ -22,7 +22,7 @@ async def test_available_away_and_auto_assignment(rig_factory: Any) -> None:  # 
     assert "available" in await rig.command("available cap 1")
     assert "Usage" in await rig.command("available cap lots")
     assert "away" in await rig.command("away", user=AGENT2)
-    sweep = PeopleSweep(settings=rig.settings, sessionmaker=rig.sm, pipeline=rig.pipeline)
+    sweep = PeopleSweep(settings=rig.settings, sessionmaker=rig.sm, agents=rig.agents)
     out = await sweep.run()
     await rig.settle()
     assert out["auto_assigned"] == [(first, AGENT)]  # Ann's cap is 1; Bo is away

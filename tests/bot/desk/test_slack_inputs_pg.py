@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from channels import slack_blocks as kit
+from tests.bot.desk.slack_rig import Rig
 from tests.bot.helpers import texts
-from tests.bot.test_slack_desk import Rig, rig_factory  # noqa: F401
 
 
 @pytest.mark.postgres

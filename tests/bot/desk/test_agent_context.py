@@ -7,12 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 from bot import customers_admin as admin
-from bot.agent_context import agent_context
 from bot.csat_models import CsatSurvey
+from bot.desk.agent_context import agent_context
 from bot.models import Conversation
 from channels import slack_blocks as kit
 from handoff.sla import SLAPolicy
-from tests.bot.test_slack_desk import AGENTS, Rig, rig_factory  # noqa: F401  (the fixture)
+from tests.bot.desk.slack_rig import AGENTS, Rig
 
 
 def context_posts(rig: Rig, thread_ts: str) -> list[dict[str, Any]]:
@@ -62,8 +62,7 @@ async def test_the_thread_header_follows_state_owner_and_clocks(rig_factory: Any
     """The root card is re-rendered (chat.update) when the state, the owner or a clock changes:
     handed off (first response and resolution due), assigned (owner), first reply (the first-response
     clock stops), resolved (no clocks, no buttons)."""
-    from tests.bot.test_slack_desk import AGENT
-
+    from tests.bot.desk.slack_rig import AGENT
     rig: Rig = await rig_factory(reopen_window_hours=0, csat_enabled=False)
     conv_id = await rig.customer("my parcel is late", who="hdr")
     thread = await rig.thread(conv_id)
@@ -76,7 +75,7 @@ async def test_the_thread_header_follows_state_owner_and_clocks(rig_factory: Any
     first = header()
     assert "waiting" in first and "nobody yet" in first
     assert "First response due" in first and "Resolution due" in first
-    await rig.pipeline.assign(conv_id, user_id=AGENT, user_name="Ann")  # as auto-assignment does
+    await rig.agents.assign(conv_id, user_id=AGENT, user_name="Ann")  # as auto-assignment does
     await rig.settle()
     taken = header()
     assert f"<@{AGENT}>" in taken and "assigned" in taken and "First response due" in taken
@@ -91,8 +90,7 @@ async def test_the_thread_header_follows_state_owner_and_clocks(rig_factory: Any
 async def test_a_reopened_handed_off_conversation_brings_the_context_again(rig_factory: Any) -> None:  # noqa: F811
     """Resolved by a person, the customer writes again inside REOPEN_WINDOW_HOURS: the same thread gets
     a fresh context package when the conversation goes back to people (the earlier turns included)."""
-    from tests.bot.test_slack_desk import AGENT
-
+    from tests.bot.desk.slack_rig import AGENT
     rig: Rig = await rig_factory(reopen_window_hours=24, csat_enabled=False)
     conv_id = await rig.customer("my parcel is late", who="again")
     await rig.reply("It is on its way.", conv_id=conv_id, user=AGENT)

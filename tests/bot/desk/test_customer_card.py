@@ -13,7 +13,7 @@ from bot.audit import AuditEntry
 from bot.models import Conversation, Customer
 from bot.models import ConversationState as S
 from channels import slack_customer as ck
-from tests.bot.test_slack_desk import AGENT, AGENTS, SECRET, VIPS, Rig, rig_factory  # noqa: F401  (the fixture)
+from tests.bot.desk.slack_rig import AGENT, AGENTS, SECRET, VIPS, Rig
 from tests.fakes.slack import interactive_request
 
 
@@ -88,7 +88,7 @@ async def test_the_context_card_button_sets_vip_and_tags_and_vip_then_routes(rig
     assert "Nothing changed." in rig.ephemerals(AGENT)
 
     # The VIP route now fires for this customer's next conversation, even for a question the bot knows.
-    await rig.pipeline.resolve(first, by=AGENT)
+    await rig.agents.resolve(first, by=AGENT)
     await rig.settle()
     second = await rig.customer("what are your opening hours?", who="card")
     assert second != first

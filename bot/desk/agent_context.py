@@ -101,8 +101,10 @@ async def render_agent_context(session: AsyncSession, *, conversation_id: int,
     blocks = [b for b in blocks if b.get("type") not in ("header", "actions", "context")]
     cust = package.get("customer") or {}
     who = cust.get("display_name") or cust.get("address") or "the customer"
-    text = f"Context for #{conversation_id}: {kit.escape(str(who))}, {kit.escape(str(package.get('trigger') or 'handed off'))}"
-    head = [kit.section(f":card_index: *Context* \u00b7 #{conversation_id} \u00b7 {kit.escape(str(package.get('priority')))}")]
+    trigger = kit.escape(str(package.get("trigger") or "handed off"))
+    text = f"Context for #{conversation_id}: {kit.escape(str(who))}, {trigger}"
+    priority = kit.escape(str(package.get("priority")))
+    head = [kit.section(f":card_index: *Context* \u00b7 #{conversation_id} \u00b7 {priority}")]
     profile = [f"*Channels:* {', '.join(history['channels']) or '-'}",
                f"*Tags:* {kit.escape(', '.join(history['tags'])) or '-'}"]
     if history["notes"]:
@@ -115,5 +117,5 @@ async def render_agent_context(session: AsyncSession, *, conversation_id: int,
     sla = package["sla"]
     if sla:
         blocks.append(kit.context_block("SLA \u00b7 " + " \u00b7 ".join(sla)))
-    blocks.append(customer_actions(conversation_id))  # VIP, tags, contact details, notes (bot.customer_card)
+    blocks.append(customer_actions(conversation_id))  # VIP, tags, contact details, notes (bot.desk.customer_card)
     return text, head + blocks

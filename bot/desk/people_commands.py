@@ -7,20 +7,25 @@
     /switchboard customer <id> vip|notvip|tag <t>|untag <t>|name <..>|email <..>|phone <..>|note <..>
     /switchboard report [days]            the report of docs/reports.md for the last N days (7)
 
-`people_command` answers these (and adds them to `help`); anything else returns None and the
-desk's own commands run.
+`people_command` answers these (and adds them to `help`) for `bot.desk.slack_home.SlackHome`;
+anything else returns None and the home's own commands run.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 from bot import audit
 from bot import customers_admin as admin
+from bot.agents import ReleaseResult
+from bot.messages import utcnow
 from bot.models import Conversation
 from bot.presence import AVAILABLE, AWAY, set_presence
-from bot.queue_actions import release
+from bot.reports import build_report, report_lines
+from channels.slack_commands import HELP
+from handoff.sla import SLAPolicy
 
 VERBS = ("available", "away", "release", "customer", "report", "help")
 PEOPLE_HELP = (
@@ -33,47 +38,37 @@ PEOPLE_HELP = (
 _ID = re.compile(r"^#?(\d{1,9})$")  # ids are INTEGER columns: longer numbers are not ids
 
 
-async def people_command(desk: Any, *, user: Any, text: str) -> str | None:
+async def people_command(host: Any, *, user: Any, text: str) -> str | None:
     words = text.strip().split()
     verb = words[0].lower() if words else "help"
     if verb not in VERBS:
         return None
     if verb == "help":
-        from channels.slack_commands import HELP
-
         return f"{HELP}\n{PEOPLE_HELP}"
     if verb == "report":
-        return await _report(desk, words[1:])
+        return await _report(host, words[1:])
     if verb in ("available", "away"):
-        return await _presence(desk, user, verb, words[1:])
+        return await _presence(host, user, verb, words[1:])
     if verb == "release":
-        conv_id = _conv_id(words[1:]) or await desk._only_assigned(user.id)
+        conv_id = _conv_id(words[1:]) or await host.only_assigned(user.id)
         if conv_id is None:
             return "Which conversation? Add its number, e.g. `/switchboard release 42`."
         try:
-            result = await release(desk.sessionmaker, desk, conversation_id=conv_id, by=user.id,
-                                   actor=await desk.actor(user))
+            result: ReleaseResult = await host.agents.unassign(conv_id, by=user.id, actor=await host.actor(user))
         except LookupError:
             return f"There is no conversation #{conv_id}."
-        desk._wake()
         return result.message
-    return await _customer(desk, user, words[1:])
+    return await _customer(host, user, words[1:])
 
 
-async def _report(desk: Any, rest: list[str]) -> str:
-    from datetime import timedelta
-
-    from bot.messages import utcnow
-    from bot.reports import build_report, report_lines
-    from handoff.sla import SLAPolicy
-
+async def _report(host: Any, rest: list[str]) -> str:
     if len(rest) > 1 or (rest and not (rest[0].isdigit() and 1 <= int(rest[0]) <= 366)):
         return "Usage: `/switchboard report [days]` (1 to 366)"
     days = int(rest[0]) if rest else 7
     now = utcnow()
-    async with desk.sessionmaker() as session:
+    async with host.sessionmaker() as session:
         report = await build_report(session, since=now - timedelta(days=days), until=now, now=now,
-                                    policy=SLAPolicy.from_settings(desk.settings))
+                                    policy=SLAPolicy.from_settings(host.settings))
     return "```\n" + "\n".join(report_lines(report)) + "\n```"
 
 
@@ -82,13 +77,13 @@ def _conv_id(words: list[str]) -> int | None:
     return int(m.group(1)) if m else None
 
 
-async def _presence(desk: Any, user: Any, verb: str, rest: list[str]) -> str:
+async def _presence(host: Any, user: Any, verb: str, rest: list[str]) -> str:
     cap: int | None = None
     if verb == "available" and rest:
         if len(rest) != 2 or rest[0].lower() != "cap" or not rest[1].isdigit():
             return "Usage: `/switchboard available [cap N]`"
         cap = int(rest[1])
-    async with desk.sessionmaker() as session, session.begin():
+    async with host.sessionmaker() as session, session.begin():
         row = await set_presence(session, agent_id=user.id, status=AVAILABLE if verb == "available" else AWAY,
                                  name=getattr(user, "name", None), cap=cap)
     if verb == "away":
@@ -97,13 +92,14 @@ async def _presence(desk: Any, user: Any, verb: str, rest: list[str]) -> str:
     return f"You are available: auto-assignment may give you conversations ({limit})."
 
 
-async def _customer(desk: Any, user: Any, rest: list[str]) -> str:
+async def _customer(host: Any, user: Any, rest: list[str]) -> str:
     conv_id = _conv_id(rest)
     if conv_id is None:
-        return "Usage: `/switchboard customer <conversation id> [vip|notvip|tag <t>|untag <t>|name|email|phone|note ...]`"
+        return ("Usage: `/switchboard customer <conversation id> "
+                "[vip|notvip|tag <t>|untag <t>|name|email|phone|note ...]`")
     action, value = (rest[1].lower(), " ".join(rest[2:])) if len(rest) > 1 else ("show", "")
-    region = desk.settings.sms_default_region
-    async with desk.sessionmaker() as session, session.begin():
+    region = host.settings.sms_default_region
+    async with host.sessionmaker() as session, session.begin():
         conv = await session.get(Conversation, conv_id)
         if conv is None:
             return f"There is no conversation #{conv_id}."
@@ -124,12 +120,11 @@ async def _customer(desk: Any, user: Any, rest: list[str]) -> str:
             if action != "show":
                 await audit.record(session, actor=user.id, action="customer.update", target_kind="customer",
                                    target_id=cid, detail={"conversation_id": conv_id, "fields": [action]})
-                if await desk._thread(session, conv.id) is not None:
-                    await desk._refresh_card(session, conv)  # the thread's header shows VIP and tags
+                await host.desk.profile_changed(session, conv)  # the thread's header shows VIP and tags
             summary = await admin.show_customer(session, customer_id=cid, limit=5)
         except admin.CustomerError as exc:
             return f"Not changed: {exc}."
-    desk._wake()
+    host.wake()
     c = summary.customer
     flags = " \u00b7 ".join(x for x in ("VIP" if c.vip else "", "flagged" if c.flagged else "") if x)
     lines = [f"*{c.display_name or 'Customer'}* (customer {c.id})" + (f" \u00b7 {flags}" if flags else ""),

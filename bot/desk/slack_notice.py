@@ -2,10 +2,10 @@
 
 - ``slack.notice``: a top-level post in a given channel (a low CSAT score for the supervisors),
   with a link to the conversation's thread when it has one;
-- ``slack.context``: the context package in the conversation's thread (`bot.agent_context`),
+- ``slack.context``: the context package in the conversation's thread (`bot.desk.agent_context`),
   rendered at delivery; retried until the thread's root is posted.
 
-Registered as the worker's ``slack_notice`` deliverer when Slack is on (`bot.people_wiring`).
+Registered as the worker's ``slack_notice`` deliverer when Slack is on (`bot.app`).
 A retry first looks for the post it may already have made (the entry id rides in the message
 metadata), so a timeout never posts twice.
 """
@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.agent_context import KIND, render_agent_context
+from bot.desk.agent_context import KIND, render_agent_context
 from bot.messages import SendResult
 from bot.models import OutboxEntry
 from bot.slack_models import SlackThread
@@ -76,5 +76,6 @@ class SlackNoticeDeliverer:
                 return SendResult(platform_id=str(found))
         ts = await self.api.post_message(channel=thread.channel_id, text=text, blocks=blocks,
                                          thread_ts=thread.thread_ts,
-                                         metadata={"event_type": "switchboard_post", "event_payload": {"outbox": marker}})
+                                         metadata={"event_type": "switchboard_post",
+                                                   "event_payload": {"outbox": marker}})
         return SendResult(platform_id=ts)

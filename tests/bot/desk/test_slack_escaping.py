@@ -11,7 +11,7 @@ from typing import Any
 from bot.messages import Address, InboundMessage
 from channels import slack_blocks as kit
 from kb_index.types import Hit
-from tests.bot.test_slack_desk import Rig, rig_factory  # noqa: F401
+from tests.bot.desk.slack_rig import Rig
 
 LIVE = ("<!channel>", "<!here>", "<@U0BOSS>", "<https://evil", "<!subteam", "|click>", "<javascript:")
 HOSTILE = "<!channel> <!here> <@U0BOSS> <https://evil.example|click> <!subteam^S1|@admins> <javascript:alert(1)>"
