@@ -199,7 +199,9 @@ def table(c: dict[str, Any], cfg: Config) -> str:
         f"- Dead letters for transient errors: {c['dead_letters_not_permanent']}"
         + (f" ({'; '.join(c['dead_letter_errors'][:3])})" if c["dead_letter_errors"] else "")
         + f"; web chat reconnects: "
-        f"{c['reconnects']}; the same message pushed twice to a socket (the widget dedupes by id): "
+        f"{c['reconnects']}, messages their resumes listed below the highest id already pushed (skipped "
+        f"for good by the old resume-after-highest rule): {c['resume_below_highest']}; "
+        f"the same message pushed twice to a socket (the widget dedupes by id): "
         f"{c['web_live_dupes']}; Slack posts {c['slack_posts']}.",
         f"- Latency: customer's send -> first reply received (bot: {c['bot_n']} replies; agent: from the "
         f"Slack event to the customer, {c['agent_n']}).",

@@ -113,6 +113,7 @@ async def count(sessionmaker: Any, rec: Record, twilio: Any, slack: Any) -> dict
     out["agent_replies_expected"] = len(rec.agent_posts)
     out["agent_reply_missing"] = rec.agent_missing
     out["reconnects"] = rec.reconnects
+    out["resume_below_highest"] = rec.resume_below_highest
     out["client_errors"] = list(rec.errors)
     for name, values in (("bot", rec.bot_latency), ("agent", rec.agent_latency)):
         out[f"{name}_n"] = len(values)

@@ -51,6 +51,9 @@ class Record:
     web_seen: dict[str, set[int]] = field(default_factory=dict)  # session id -> message ids shown
     web_live_dupes: int = 0  # the same message id pushed twice to a socket (the widget dedupes by id)
     reconnects: int = 0
+    # messages a resume listed below the highest id the socket had been pushed before it: the old rule
+    # (resume after the highest id seen) skipped these for good
+    resume_below_highest: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -85,6 +88,9 @@ class WebCustomer:
         self.changed = asyncio.Event()
         self.history = asyncio.Event()
         self.seen: set[int] = set()
+        self.cursor = 0  # the resume `after`, from history frames only (as the widget keeps it)
+        self.paging = False
+        self.highest_before_resume = 0
 
     async def _connect(self, client: httpx.AsyncClient) -> None:
         # a customer keeps trying for a while: both web processes can be restarting at once
@@ -105,7 +111,9 @@ class WebCustomer:
                 self.sid = self.token.split(".")[1]
                 self.ws = ws
                 self.reader = asyncio.create_task(self._read(ws))
-                await ws.send(json.dumps({"type": "resume", "after": max(self.seen, default=0)}))
+                self.paging = False
+                self.highest_before_resume = max(self.seen, default=0)
+                await ws.send(json.dumps({"type": "resume", "after": self.cursor}))
                 return
             except (OSError, httpx.HTTPError, websockets.WebSocketException, TimeoutError, RuntimeError):
                 await asyncio.sleep(0.5 + self.rng.random())
@@ -123,11 +131,20 @@ class WebCustomer:
                 elif kind == "message":
                     self._shown(frame, live=True)
                 elif kind == "history":
-                    for item in frame.get("messages", []):
+                    items = frame.get("messages", [])
+                    for item in items:
+                        mid = item.get("id")
+                        if isinstance(mid, int) and mid not in self.seen and mid < self.highest_before_resume:
+                            self.rec.resume_below_highest += 1
                         self._shown(item, live=False)
-                    if frame.get("more"):
-                        await ws.send(json.dumps({"type": "resume", "after": max(self.seen, default=0)}))
+                    if not self.paging:
+                        self.cursor = max(self.cursor, int(frame.get("cursor", 0)))
+                    if frame.get("more") and items:
+                        last = int(items[-1]["id"])
+                        self.paging = self.paging or self.cursor < last
+                        await ws.send(json.dumps({"type": "resume", "after": last}))
                     else:
+                        self.paging = False
                         self.history.set()
         self.changed.set()  # the socket is gone: waiters reconnect
 

@@ -26,6 +26,7 @@ import json
 import logging
 import math
 from collections.abc import Mapping
+from datetime import timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar
@@ -41,12 +42,12 @@ from channels.ratelimit import make_limiter
 from channels.webchat_frames import (
     Frame,
     FrameError,
-    history_item,
+    history_frame,
     message_actions,
     message_frame,
     parse_frame,
 )
-from channels.webchat_hub import OVERFLOW, Hub, LocalHub, RedisHub
+from channels.webchat_hub import OVERFLOW, RESYNC, Hub, LocalHub, RedisHub
 from channels.webchat_session import Claims, SessionSigner
 from channels.webchat_throttle import LocalThrottle, RedisThrottle, Throttle
 
@@ -59,7 +60,11 @@ HISTORY_PAGE = 200
 CLOSE_INVALID_SESSION = 4401
 CLOSE_FORBIDDEN_ORIGIN = 4403
 CLOSE_OVERFLOW = 4408
+CLOSE_RESYNC = 4409  # the hub may have missed events for this socket: reconnect and resume
 AUTH_TIMEOUT = 10.0  # seconds a socket may stay open before its auth frame
+# A resume's cursor stays below messages written this recently (channels.webchat_frames.history_frame):
+# longer than any transaction that writes a message, plus the clock skew between processes.
+RESUME_SETTLE = 60.0
 
 
 @cache
@@ -94,6 +99,7 @@ class WebChatChannel:
         mint_throttle: Throttle | None = None,
         auth_timeout: float = AUTH_TIMEOUT,
         redis_limits_url: str | None = None,
+        resume_settle: float = RESUME_SETTLE,
     ) -> None:
         self.signer = SessionSigner(secret_key, ttl_seconds=session_ttl_seconds)
         self.mints: Throttle = mint_throttle or LocalThrottle(sessions_per_minute)
@@ -101,6 +107,7 @@ class WebChatChannel:
         self.max_message_chars = max_message_chars
         self.hub: Hub = hub or LocalHub()
         self.typing_timeout = typing_timeout
+        self.resume_settle = timedelta(seconds=resume_settle)
         self.host_timeout = host_timeout
         self.origins = {o.strip().rstrip("/") for o in allowed_origins.split(",") if o.strip()}
         # per session, shared by all its sockets; in Redis (every process) when redis_limits_url is set
@@ -307,6 +314,9 @@ class WebChatChannel:
             if event is OVERFLOW or event.get("type") == "_overflow":
                 await conn.close(CLOSE_OVERFLOW, "too many undelivered events; reconnect and resume")
                 return
+            if event is RESYNC:
+                await conn.close(CLOSE_RESYNC, "live events may have been missed; reconnect and resume")
+                return
             await conn.send(event)
 
     async def _handle(self, conn: _Connection, host: ChannelHost, sid: str, event: dict[str, Any]) -> None:
@@ -356,9 +366,8 @@ class WebChatChannel:
                 await self._typing_on(sid)
         elif frame.type == "resume":
             items = await host.history(address, after_id=frame.after, limit=HISTORY_PAGE)
-            prefix = f"{sid}:"
-            await conn.send({"type": "history", "after": frame.after, "more": len(items) >= HISTORY_PAGE,
-                             "messages": [history_item(i, platform_prefix=prefix) for i in items]})
+            await conn.send(history_frame(items, after=frame.after, more=len(items) >= HISTORY_PAGE,
+                                          platform_prefix=f"{sid}:", now=utcnow(), settle=self.resume_settle))
         elif frame.type == "human":
             await host.request_human(address)
             await conn.send({"type": "human", "ok": True})

@@ -13,7 +13,8 @@ Server -> client::
     {"type": "ready", "token": ..., "expires_at": ...}   (a renewed token: store it)
     {"type": "session", "token": ..., "expires_at": ...} (renewed again once half its lifetime passed)
     {"type": "ack", "client_id": ..., "id": <message id>, "duplicate": bool, "text": <as stored, PII masked>}
-    {"type": "history", "messages": [...], "more": bool}
+    {"type": "history", "after": <id>, "messages": [...], "more": bool, "cursor": <id>}
+                                            (cursor: what the next resume sends as `after`; see history_frame)
     {"type": "message", "id", "author_kind", "author_name", "text", "created_at", "options"?, "actions"?}
                                             (options: clarifying-question buttons;
                                              actions: "feedback" | "rating" | "contact": message_actions)
@@ -27,8 +28,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.messages import TranscriptItem
@@ -153,3 +155,28 @@ def history_item(item: TranscriptItem, *, platform_prefix: str) -> dict[str, Any
     )
     del frame["type"]
     return frame
+
+
+def history_frame(
+    items: Sequence[TranscriptItem], *, after: int, more: bool, platform_prefix: str, now: datetime,
+    settle: timedelta,
+) -> dict[str, Any]:
+    """The answer to ``{"type": "resume", "after": N}``: the stored messages after N, and a `cursor`.
+
+    The cursor is where the client resumes next time. It is not simply the highest id listed: ids are
+    handed out when a message is written, not when its transaction commits, so a message written
+    just now may still hide a lower id that becomes visible a moment later (PostgreSQL). The cursor
+    therefore stops below anything written within `settle` (longer than any transaction that writes a
+    message): those are listed again on the next resume and the client drops what it already shows.
+    Never below `after`.
+    """
+    cut = now - settle
+    settled = [i.id for i in items if _aware(i.created_at) <= cut]
+    return {
+        "type": "history", "after": after, "more": more, "cursor": max([after, *settled]),
+        "messages": [history_item(i, platform_prefix=platform_prefix) for i in items],
+    }
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)

@@ -30,6 +30,9 @@ Event = dict[str, Any]
 # An event that tells a subscriber its queue overflowed: the socket is closed so that the widget
 # reconnects and resumes from the stored history (nothing is lost, it is only re-read).
 OVERFLOW: Event = {"type": "_overflow"}
+# An event that tells every subscriber the hub itself may have missed events (the Redis pub/sub
+# connection dropped): the socket is closed too, and the widget's resume reads what was missed.
+RESYNC: Event = {"type": "_resync"}
 
 
 class Inbox:
@@ -82,6 +85,12 @@ class LocalHub:
             inbox.put(event)
         return len(inboxes)
 
+    def dispatch_all(self, event: Event) -> int:
+        inboxes = [inbox for subs in self._subs.values() for inbox in subs]
+        for inbox in inboxes:
+            inbox.put(event)
+        return len(inboxes)
+
     def has_subscribers(self, session_id: str) -> bool:
         return bool(self._subs.get(session_id))
 
@@ -107,6 +116,11 @@ class RedisHub:
 
     One pub/sub connection per process; a session's Redis channel is subscribed while at least
     one local socket is open for it. Publishing works from any process (web or worker).
+
+    `subscribe` returns only once Redis has confirmed the subscription, so whatever is published
+    after it (and after the socket's resume has read the database) reaches the socket. Redis keeps
+    nothing for a subscriber that is away: when the pub/sub connection fails, every local
+    subscriber gets `RESYNC` (its socket closes, the widget reconnects and resumes).
     """
 
     def __init__(self, url: str, *, prefix: str = "switchboard:web:", timeout: float = 5.0) -> None:
@@ -119,6 +133,7 @@ class RedisHub:
         self._pubsub: Any = None
         self._reader: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self._confirming: dict[str, list[asyncio.Future[None]]] = {}
 
     async def publish(self, session_id: str, event: Event) -> int:
         from redis.exceptions import RedisError
@@ -146,12 +161,31 @@ class RedisHub:
                             )
 
     async def _ensure_subscribed(self, session_id: str) -> None:
-        async with self._lock:
-            if self._pubsub is None:
-                self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-            await asyncio.wait_for(self._pubsub.subscribe(self._prefix + session_id), self._timeout)
-            if self._reader is None or self._reader.done():
-                self._reader = asyncio.get_running_loop().create_task(self._read())
+        channel = self._prefix + session_id
+        confirmed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._confirming.setdefault(channel, []).append(confirmed)
+        try:
+            async with self._lock:
+                if self._pubsub is None:
+                    self._pubsub = self._redis.pubsub()
+                await asyncio.wait_for(self._pubsub.subscribe(channel), self._timeout)
+                if self._reader is None or self._reader.done():
+                    self._reader = asyncio.get_running_loop().create_task(self._read())
+            await asyncio.wait_for(confirmed, self._timeout)  # the reader sees Redis's "subscribe" reply
+        finally:
+            waiting = self._confirming.get(channel, [])
+            if confirmed in waiting:
+                waiting.remove(confirmed)
+            if not waiting:
+                self._confirming.pop(channel, None)
+
+    def _confirmed(self, channel: str) -> None:
+        """Redis answers each SUBSCRIBE in order: the oldest waiter for the channel is the one answered."""
+        waiting = self._confirming.get(channel)
+        if waiting:
+            fut = waiting.pop(0)
+            if not fut.done():
+                fut.set_result(None)
 
     async def _read(self) -> None:
         while True:
@@ -160,12 +194,19 @@ class RedisHub:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("redis pub/sub read failed; retrying")
+                # Whatever was published meanwhile is gone: every local socket resumes from the database.
+                log.exception("redis pub/sub read failed; local sockets resume, retrying")
+                self._local.dispatch_all(RESYNC)
                 await asyncio.sleep(1.0)
                 continue
-            if msg is None or msg.get("type") != "message":
+            if msg is None:
                 continue
             channel = msg["channel"].decode() if isinstance(msg["channel"], bytes) else msg["channel"]
+            if msg.get("type") == "subscribe":
+                self._confirmed(channel)
+                continue
+            if msg.get("type") != "message":
+                continue
             try:
                 event = json.loads(msg["data"])
             except ValueError:

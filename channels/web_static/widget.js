@@ -7,10 +7,13 @@
  * from), data-open="true" (start opened), data-title="Help" (the header text).
  *
  * The widget lives in an open shadow root (its styles cannot leak into the page or the page's into
- * it). It keeps its session token, the transcript it has shown and the last message id it saw in
- * localStorage; on load and on every reconnect it asks the server for what came after that id, so
- * nothing is lost and nothing is shown twice. Unsent messages are queued (also in localStorage)
- * and resent with the same client_id, which the server treats as the same message.
+ * it). It keeps its session token, the transcript it has shown and its resume cursor in
+ * localStorage; on load and on every reconnect it asks the server for what came after the cursor
+ * and shows each message id once, so nothing is lost and nothing is shown twice. The cursor moves
+ * only on the server's `history` frames (their `cursor`), never on a pushed message: pushes arrive
+ * out of id order (an agent's reply can be pushed after a later message, or lost with a closing
+ * socket). Unsent messages are queued (also in localStorage) and resent with the same client_id,
+ * which the server treats as the same message.
  * All text is rendered with textContent; only http(s) links are made clickable.
  */
 (function () {
@@ -39,7 +42,7 @@
   function drop(name) { try { localStorage.removeItem(KEY + name); } catch (e) { /* ignore */ } }
 
   var token = load("token", null);
-  var lastSeen = load("last", 0) || 0;
+  var cursor = load("last", 0) || 0;  // the next resume's `after`: from the server's history frames only
   var cached = load("log", []);      // [{id, author_kind, author_name, text, created_at, client_id}]
   var queue = load("queue", []);     // [{client_id, text}] not yet acknowledged
   var wantHuman = false;
@@ -346,8 +349,10 @@
     save("log", cached);
   }
 
-  function seen(id) {
-    if (id && id > lastSeen) { lastSeen = id; save("last", lastSeen); }
+  function resumedTo(f) {
+    // the server's cursor: everything at or below it has been listed (an older server: the highest id listed)
+    var next = typeof f.cursor === "number" ? f.cursor : f.messages.reduce(function (a, m) { return Math.max(a, m.id || 0); }, cursor);
+    if (next > cursor) { cursor = next; save("last", cursor); }
   }
 
   function showEmpty() {
@@ -377,7 +382,7 @@
   }
 
   // ---- the connection ------------------------------------------------------------------------------
-  var ws = null, ready = false, attempt = 0, reconnectTimer = null, retryTimer = null;
+  var ws = null, ready = false, attempt = 0, reconnectTimer = null, retryTimer = null, paging = false;
 
   function uuid() {
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
@@ -438,7 +443,7 @@
         ready = false;
         if (ev.code === 4401) {
           // the server does not know this session (expired, or its secret changed): start a new one
-          token = null; drop("token"); cached = []; save("log", cached); lastSeen = 0; save("last", 0);
+          token = null; drop("token"); cached = []; save("log", cached); cursor = 0; save("last", 0);
           byId = {}; byClient = {}; log.textContent = "";
           queue.forEach(function (q) { render({ client_id: q.client_id, author_kind: "customer", text: q.text }, true); });
           showEmpty();
@@ -458,9 +463,9 @@
         break;
       case "ready":
         if (typeof f.token === "string") { token = f.token; save("token", token); }
-        ready = true; attempt = 0;
+        ready = true; attempt = 0; paging = false;
         setStatus("open");
-        sendFrame({ type: "resume", after: lastSeen });
+        sendFrame({ type: "resume", after: cursor });
         flush();
         break;
       case "history":
@@ -468,9 +473,15 @@
           render(m);
           remember(m);
           if (m.client_id) unqueue(m.client_id);
-          seen(m.id);
         });
-        if (f.more && f.messages.length) sendFrame({ type: "resume", after: f.messages[f.messages.length - 1].id });
+        // Later pages start after the last id listed, which may be past the cursor (messages written
+        // just now): a page then moves the cursor only if no earlier page held it back.
+        if (!paging) resumedTo(f);
+        var lastId = f.messages.length ? f.messages[f.messages.length - 1].id : 0;
+        if (f.more && lastId) {
+          paging = paging || (typeof f.cursor === "number" && f.cursor < lastId);
+          sendFrame({ type: "resume", after: lastId });
+        } else paging = false;
         break;
       case "ack":
         unqueue(f.client_id);
@@ -483,10 +494,9 @@
         render(m);
         remember(m);
         break;
-      case "message":
+      case "message":  // shown and cached, but the cursor stays: a lower id may still be on its way
         render(f);
         remember(f);
-        seen(f.id);
         if (f.author_kind !== "customer") setTyping(false);
         break;
       case "typing":
@@ -504,7 +514,7 @@
     var el = f.client_id ? byClient[f.client_id] : null;
     if (f.code === "rate_limited") {
       showError("You're sending messages quickly \u2014 we'll send yours in " + Math.ceil(f.retry_after) + " s.");
-      if (f["for"] === "resume") setTimeout(function () { sendFrame({ type: "resume", after: lastSeen }); }, f.retry_after * 1000);
+      if (f["for"] === "resume") setTimeout(function () { sendFrame({ type: "resume", after: cursor }); }, f.retry_after * 1000);
       else retrySoon(f.retry_after);
       return;
     }

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from playwright.async_api import Page, expect
+from sqlalchemy import select, update
 
+from bot import store
+from bot.messages import utcnow
+from bot.models import OutboxEntry, OutboxStatus
 from kb_index.threshold import threshold_in_force
 from tests.browser.conftest import LiveApp, sample_questions
 
@@ -238,6 +243,80 @@ async def test_a_card_number_is_shown_masked_once_the_server_acks(browser: Any, 
         assert "4111 1111 1111 1111" not in stored and "1111, why was I charged" in stored
         await page.reload()
         await expect(page.locator(f"{MSG}.sb-customer .sb-text").first).to_have_text(masked, timeout=15_000)
+        assert not page.errors  # type: ignore[attr-defined]
+    finally:
+        await context.close()
+
+
+async def test_a_reply_pushed_while_the_socket_was_down_is_shown_after_the_reconnect(
+        browser: Any, live_app: LiveApp) -> None:
+    """The soak's lost agent replies: a reply stored before the customer's next message (a lower id)
+    but sent by the worker while the widget was reconnecting, to no socket. The widget resumes from
+    the server's cursor, not from the highest id pushed to it, so the reply shows, once, in id order."""
+    parts = live_app.parts
+    context = await browser.new_context(viewport={"width": 1024, "height": 768})
+    page = await context.new_page()
+    page.errors = []  # type: ignore[attr-defined]
+    page.on("pageerror", lambda e: page.errors.append(str(e)))  # type: ignore[attr-defined]
+    state: dict[str, Any] = {"down": False, "routes": []}
+
+    async def route(ws: Any) -> None:
+        if state["down"]:
+            await ws.close(code=1012, reason="server restarting (test)")
+            return
+        ws.connect_to_server()
+        state["routes"].append(ws)
+
+    await page.route_web_socket(re.compile(r".*/ws/chat.*"), route)
+    try:
+        await page.goto(live_app.url + "/")
+        await expect(page.locator("#sb-status")).to_have_attribute("data-state", "open", timeout=15_000)
+        await page.locator("#sb-human").click()
+        await expect(page.locator(f"{MSG}.sb-system")).to_have_count(1, timeout=20_000)
+        address = _address(await page.evaluate(
+            "() => Object.entries(localStorage).find(([k]) => k.endsWith(':token'))[1]"))
+
+        # the agent's reply is committed with its delivery held back (as behind a slow or killed worker)
+        async with parts.sessionmaker() as s, s.begin():
+            identity = await store.find_identity(s, address=address)
+            assert identity is not None
+            conv = await store.open_conversation(s, identity_id=identity.id)
+            assert conv is not None
+            reply = await parts.pipeline.say(s, conv, "Hi, Ana here.", author_kind="agent", author_name="Ana")
+            await s.execute(update(OutboxEntry).where(OutboxEntry.message_id == reply.id)
+                            .values(next_attempt_at=utcnow() + timedelta(hours=1)))
+        await ask(page, "hello? is anyone there?")  # its mirror (a higher id) is pushed at once
+        await expect(page.locator(f"{MSG}.sb-customer[data-id]")).to_have_count(1, timeout=10_000)
+
+        state["down"] = True
+        for ws in state["routes"]:
+            await ws.close(code=1012, reason="dropped (test)")
+        await expect(page.locator("#sb-status")).to_have_attribute("data-state", "closed", timeout=5_000)
+        async with parts.sessionmaker() as s, s.begin():
+            await s.execute(update(OutboxEntry).where(OutboxEntry.message_id == reply.id)
+                            .values(next_attempt_at=utcnow()))
+        parts.worker.wake()
+        for _ in range(100):  # the worker sends it to no socket and marks it done
+            async with parts.sessionmaker() as s:
+                status = (await s.execute(select(OutboxEntry.status)
+                                          .where(OutboxEntry.message_id == reply.id))).scalar_one()
+            if status == OutboxStatus.DELIVERED:
+                break
+            await page.wait_for_timeout(100)
+        assert status == OutboxStatus.DELIVERED
+
+        state["down"] = False
+        await expect(page.locator("#sb-status")).to_have_attribute("data-state", "open", timeout=20_000)
+        agent = page.locator(f"{MSG}.sb-agent")
+        await expect(agent).to_have_count(1, timeout=10_000)
+        await expect(agent.locator(".sb-text")).to_have_text("Hi, Ana here.")
+        shown = await transcript(page)
+        assert [int(i) for i, _, _ in shown] == sorted(int(i) for i, _, _ in shown)  # id order
+        kinds = [k for _, k, _ in shown]
+        assert kinds[:3] == ["sb-system", "sb-agent", "sb-customer"], shown
+        await page.reload()
+        await expect(page.locator(f"{MSG}.sb-agent")).to_have_count(1, timeout=15_000)
+        assert await transcript(page) == shown
         assert not page.errors  # type: ignore[attr-defined]
     finally:
         await context.close()
