@@ -20,8 +20,8 @@ Server -> client::
                                              actions: "feedback" | "rating" | "contact": message_actions)
     {"type": "typing", "on": bool}
     {"type": "human", "ok": true}
-    {"type": "error", "code": "invalid_session" | "auth_required" | "auth_timeout" | "forbidden_origin" | "bad_frame" | "too_long"
-              | "rate_limited" | "server_error", "detail": "...", ...}
+    {"type": "error", "code": "invalid_session" | "auth_required" | "auth_timeout" | "forbidden_origin"
+              | "bad_frame" | "too_long" | "rate_limited" | "server_error", "detail": "...", ...}
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ A token is ``v2.<session id>.<expires at>.<signature>``: the session id is 22 ur
 characters (128 bits), ``expires at`` unix seconds, and the signature is HMAC-SHA256 of
 ``webchat:v2:<session id>:<expires at>`` with the app's secret key, base64url without padding.
 It travels in the socket's first frame (never in a URL, so no access log holds it) and is renewed
-silently: the server sends a fresh one in ``ready`` and whenever half its lifetime has passed. The session id is the customer's address on the
-"web" channel; whoever holds the token is that customer.
+silently: the server sends a fresh one in ``ready`` and whenever half its lifetime has passed. The
+session id is the customer's address on the "web" channel; whoever holds the token is that customer.
 """
 
 from __future__ import annotations

@@ -119,8 +119,10 @@ async def test_erase_needs_the_typed_number_then_nothing_of_the_person_is_left(p
         assert r.status_code == 303 and r.headers["location"].startswith(f"/console/customers/{cid}?m=")
         after = await ann.client.get(r.headers["location"])
         assert after.status_code == 200 and f"Customer #{cid} erased:" in after.text
-        said = re.search(r"1 conversation, 2 messages and 1 identity anonymised; (\d+) Slack posts will read “\[erased\]”\.",
-                         after.text)  # the messages: theirs and the handoff notice
+        said = re.search(
+            r"1 conversation, 2 messages and 1 identity anonymised; (\d+) Slack posts will read “\[erased\]”\.",
+            after.text,
+        )  # the messages: theirs and the handoff notice
         assert said is not None, after.text
         slack_posts = int(said.group(1))
         assert "Dana" not in after.text and EMAIL not in after.text
