@@ -148,6 +148,8 @@ class Pipeline:
         async with self.sessionmaker() as session, session.begin():
             identity = await store.get_or_create_identity(session, address=address)
             conv = await self.conversations.conversation_for(session, identity=identity)
+            # locked and read again: the bot's own turn may be handing it off right now (one notice)
+            conv = await store.get_conversation(session, conversation_id=conv.id, lock=True)
             if conv.state != S.BOT:
                 return
             decision = Decision(

@@ -86,9 +86,23 @@ async def latest_conversation(session: AsyncSession, *, identity_id: int) -> Con
 
 
 async def get_conversation(session: AsyncSession, *, conversation_id: int, lock: bool = False) -> Conversation:
+    """The conversation; with `lock`, held until the transaction ends and read fresh (also when the
+    session loaded it earlier), so two writers never both act on the same old state.
+
+    PostgreSQL: SELECT ... FOR UPDATE. SQLite has no row locks, and its driver runs a transaction's
+    reads before BEGIN, so there a no-op UPDATE of the row takes the database's write lock first.
+    """
     stmt = select(Conversation).where(Conversation.id == conversation_id)
     if lock:
-        stmt = stmt.with_for_update()
+        if session.get_bind().dialect.name == "sqlite":
+            await session.execute(
+                update(Conversation).where(Conversation.id == conversation_id)
+                .values(id=Conversation.id, updated_at=Conversation.updated_at)  # not "activity": idle close reads it
+                .execution_options(synchronize_session=False)
+            )
+        else:
+            stmt = stmt.with_for_update()
+        stmt = stmt.execution_options(populate_existing=True)
     conv = (await session.execute(stmt)).scalar_one_or_none()
     if conv is None:
         raise LookupError(f"no conversation {conversation_id}")
