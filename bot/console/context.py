@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -52,6 +53,7 @@ class Console:
     lockout: Lockout
     sla_policy: SLAPolicy
     kb: Any = None
+    wake: Callable[[], None] = lambda: None  # the outbox worker: what an action queued goes out now
 
     async def has_users(self) -> bool:
         async with self.sessionmaker() as session:

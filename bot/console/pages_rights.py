@@ -97,6 +97,7 @@ def router(console: Console) -> APIRouter:
         if done is None:
             return await confirm_page(request, viewer, customer_id, status_code=400,
                                       error=f"Type {customer.id} to confirm. Nothing was erased.")
+        console.wake()  # the Slack posts' "[erased]" rewrites are queued: out now, not at the next poll
         text = (f"Customer #{done.customer_id} erased: {_n(done.conversations, 'conversation')}, "
                 f"{_n(done.messages, 'message')} and {_n(done.identities, 'identity', 'identities')} anonymised"
                 + (f"; {_n(done.slack_posts, 'Slack post')} will read “[erased]”." if done.slack_posts else "."))

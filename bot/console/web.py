@@ -42,7 +42,7 @@ def build_console(parts: Any, broadcaster: Broadcaster) -> Console:
         actions=Actions(parts.agents, parts.sessionmaker, broadcaster),
         templates=make_templates(), login_limiter=limiter,
         lockout=Lockout(settings.console_login_attempts, settings.console_lockout_minutes),
-        sla_policy=SLAPolicy.from_settings(settings), kb=parts.kb,
+        sla_policy=SLAPolicy.from_settings(settings), kb=parts.kb, wake=parts.worker.wake,
     )
 
 

@@ -18,13 +18,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import policy_config
-from bot.engine import Pipeline
 from bot.models import Message, OutboxEntry
 from bot.settings import Settings
 from bot.worker import ChannelDeliverer, Worker
 from channels.webchat import WebChatChannel
 from handoff.policy import Policy
-from tests.bot.helpers import TableSearcher
+from tests.bot.helpers import Core, TableSearcher, make_core
 from tests.fakes.server import serve
 
 
@@ -92,8 +91,9 @@ class WidgetClient:
 
 
 class Rig:
-    def __init__(self, sm: async_sessionmaker[AsyncSession], url: str, pipeline: Pipeline, worker: Worker) -> None:
-        self.sm, self.url, self.pipeline, self.worker = sm, url, pipeline, worker
+    def __init__(self, sm: async_sessionmaker[AsyncSession], url: str, core: Core, worker: Worker) -> None:
+        self.sm, self.url, self.worker = sm, url, worker
+        self.pipeline, self.agents = core.pipeline, core.agents
 
     async def client(self) -> WidgetClient:
         async with httpx.AsyncClient(timeout=5) as http:
@@ -123,14 +123,15 @@ class Rig:
 async def rig(db: async_sessionmaker[AsyncSession], settings_factory: Callable[..., Settings]) -> AsyncIterator[Rig]:
     settings = settings_factory(answer_threshold=0.6)
     channel = WebChatChannel(secret_key="test-secret-key", sessions_per_minute=10_000)
-    pipeline = Pipeline(sessionmaker=db, settings=settings, kb=TableSearcher({"refund": ("refunds", 0.93)}),
-                        policy=Policy(policy_config(settings)))
+    core = make_core(db, settings, kb=TableSearcher({"refund": ("refunds", 0.93)}),
+                     policy=Policy(policy_config(settings)))
+    pipeline = core.pipeline
     worker = Worker(sessionmaker=db, settings=settings, deliverers={"web": ChannelDeliverer(channel)})
     app = FastAPI()
     app.include_router(channel.router(pipeline))
     async with serve(app) as url:
         try:
-            yield Rig(db, url, pipeline, worker)
+            yield Rig(db, url, core, worker)
         finally:
             await pipeline.drain()
             await channel.aclose()
@@ -145,7 +146,7 @@ async def test_a_reply_with_a_lower_id_delivered_while_the_socket_reconnects_is_
     cid = await rig.conversation_of(c.sid)
 
     # The agent's reply is committed (its outbox entry owed) before the customer's next message ...
-    reply_id = await rig.pipeline.agent_reply(cid, text="Hi, Ana here.", author_id="U1", author_name="Ana")
+    reply_id = await rig.agents.reply(cid, text="Hi, Ana here.", author_id="U1", author_name="Ana")
     assert reply_id is not None
     await c.ws.send(json.dumps({"type": "message", "client_id": "q2", "text": "hello? anyone?"}))
     await c.until("ack")

@@ -282,7 +282,8 @@ async def test_a_reply_pushed_while_the_socket_was_down_is_shown_after_the_recon
             assert identity is not None
             conv = await store.open_conversation(s, identity_id=identity.id)
             assert conv is not None
-            reply = await parts.pipeline.say(s, conv, "Hi, Ana here.", author_kind="agent", author_name="Ana")
+            reply = await parts.pipeline.conversations.say(s, conv, "Hi, Ana here.", author_kind="agent",
+                                                           author_name="Ana")
             await s.execute(update(OutboxEntry).where(OutboxEntry.message_id == reply.id)
                             .values(next_attempt_at=utcnow() + timedelta(hours=1)))
         await ask(page, "hello? is anyone there?")  # its mirror (a higher id) is pushed at once
