@@ -27,9 +27,9 @@ from bot.csat import capture_rating
 from bot.messages import Address, InboundMessage, Receipt, TranscriptItem, utcnow
 from bot.models import Conversation, Customer, Message
 from bot.models import ConversationState as S
+from bot.optout import apply_compliance
 from bot.privacy import Redactor, door_meta
 from bot.settings import Settings
-from bot.sms_compliance import apply_compliance
 from handoff.policy import Decision, Policy, Turn
 from kb_index import clarify
 from kb_index.threshold import threshold_in_force

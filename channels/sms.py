@@ -14,7 +14,7 @@ Routes (mounted by `SmsChannel.router(host)`):
   `host.delivery_status` (which never moves a status backwards); answered 204.
 
 Compliance keywords (STOP, START, HELP and their synonyms) are recognised here and passed on
-as ``meta["compliance"]``; `bot.sms_compliance` acts on them. Long replies are sent as one
+as ``meta["compliance"]``; `bot.optout` acts on them. Long replies are sent as one
 concatenated message up to `max_segments`, else split (`channels.sms_segments`).
 
     channel = SmsChannel.from_settings(settings)

@@ -1,4 +1,4 @@
-"""Carrier compliance keywords, applied at the start of a bot turn.
+"""SMS opt-out and the other carrier keywords (STOP, START, HELP), applied at the start of a bot turn.
 
 The SMS channel marks a stored inbound message with ``meta["compliance"]`` = "stop" | "start" |
 "help" when its whole text is a carrier keyword (`channels.sms.compliance_keyword`). The
