@@ -14,12 +14,15 @@ the index).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import store
 from bot.models import ChannelIdentity, Conversation, Message
 from kb_index.models import KBPhrasing
+from kb_index.types import KbRecord
 
 CUSTOMER = "customer"  # kb_phrasings.agent_id of a customer's 👎
 
@@ -40,14 +43,13 @@ async def rate_answer(session: AsyncSession, *, identity: ChannelIdentity, messa
         Message.conversation_id == conv.id, Message.direction == "in", Message.id < msg.id
     ).order_by(Message.id.desc()).limit(1))).scalar_one_or_none()
     if question is not None:
-        meta = dict(question.meta or {})
-        kb = dict(meta.get("kb") or {"query": question.text})
-        if helpful and kb.get("downvoted"):
-            kb["answered"], kb["downvoted"] = True, False
+        kb = KbRecord.from_meta(question.meta, text=question.text) or KbRecord(query=question.text)
+        if helpful and kb.downvoted:
+            kb = replace(kb, answered=True, downvoted=False)
         elif not helpful:
-            kb["answered"], kb["downvoted"] = False, True
-        question.meta = {**meta, "kb": kb}
-        await _learn(session, article_id=str(msg.meta["kb_article"]), question=str(kb.get("query") or question.text),
+            kb = replace(kb, answered=False, downvoted=True)
+        question.meta = {**(question.meta or {}), "kb": kb.to_meta()}
+        await _learn(session, article_id=str(msg.meta["kb_article"]), question=kb.query,
                      negative=not helpful)
     await store.log_event(session, kind="bot_answer_rated", conversation_id=conv.id, data={
         "message_id": msg.id, "article_id": msg.meta.get("kb_article"), "helpful": helpful})

@@ -210,7 +210,7 @@ class Pipeline:
             msg = (await session.execute(select(Message).where(Message.id == message_id))).scalar_one()
             conv = await store.get_conversation(session, conversation_id=msg.conversation_id, lock=True)
             customer = await session.get(Customer, conv.customer_id)
-            await self._turn(session, conv, msg, hits, customer, history)
+            await self._turn(session, conv, msg, hits, customer)
         self._wake()
 
     async def _search(self, text: str, history: Sequence[str], last_article: str | None) -> list[Hit]:
@@ -229,7 +229,6 @@ class Pipeline:
         msg: Message,
         hits: list[Hit],
         customer: Customer | None,
-        history: Sequence[str],
     ) -> None:
         if await apply_compliance(self.conversations, session, conv, msg):
             return  # STOP / START / HELP keywords: handled, no bot turn
@@ -262,15 +261,7 @@ class Pipeline:
         will_answer = conv.state == S.BOT and decision is None and confident and self.settings.auto_answer
         msg.meta = {
             **(msg.meta or {}),
-            "kb": {
-                **turn_context.kb_context(msg.text, hits, history),
-                "answered": will_answer,
-                "hits": [
-                    {"article_id": h.article_id, "title": h.title, "confidence": round(h.confidence, 4),
-                     "score": round(h.score, 4)}
-                    for h in hits
-                ],
-            },
+            "kb": turn_context.kb_record(msg.text, hits, answered=will_answer).to_meta(),
             **({"decision": decision_dict(decision)} if decision else {}),
         }
         # The agents see the customer's message (with suggestions) before whatever the bot does next.

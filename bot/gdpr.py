@@ -29,6 +29,7 @@ from bot.models import ChannelIdentity, Conversation, Customer, Event, Message, 
 from bot.privacy import Redactor
 from bot.slack_models import SlackThread
 from kb_index.models import KBPhrasing
+from kb_index.types import HitRecord, KbRecord
 
 ERASED = "[erased]"
 # Event data and message meta keep only what reports and the gaps report count, never free text.
@@ -152,10 +153,10 @@ def bare_meta(meta: dict[str, Any] | None) -> dict[str, Any]:
     """Message meta without free text: what reports count (answered or not, article ids) stays."""
     meta = meta or {}
     out = {k: meta[k] for k in _META_KEEP if k in meta}
-    kb = meta.get("kb")
-    if isinstance(kb, dict):
-        out["kb"] = {"answered": kb.get("answered"), "query": ERASED,
-                     "hits": [{"article_id": h.get("article_id")} for h in kb.get("hits") or [] if isinstance(h, dict)]}
+    kb = KbRecord.from_meta(meta)
+    if kb is not None:
+        out["kb"] = KbRecord(query=ERASED, answered=kb.answered,
+                             hits=tuple(HitRecord(h.article_id) for h in kb.hits)).to_meta()
     decision = meta.get("decision")
     if isinstance(decision, dict):
         out["decision"] = {k: decision.get(k) for k in ("trigger", "target", "priority")}
@@ -196,8 +197,7 @@ async def erase_customer(session: AsyncSession, *, customer_id: int, actor: str,
         Message.conversation_id.in_(conv_ids or [-1])))).scalars())
     # KB phrasings learned from their words: the stored question is the message text (masked at the door).
     theirs = {m.text for m in messages if m.author_kind == "customer"} | {
-        str(m.meta["kb"].get("query")) for m in messages
-        if isinstance((m.meta or {}).get("kb"), dict) and m.meta["kb"].get("query")}
+        kb.query for m in messages if (kb := KbRecord.from_meta(m.meta)) is not None and kb.query}
     phrasings = 0
     if theirs:
         gone = await session.execute(delete(KBPhrasing).where(KBPhrasing.question.in_(sorted(theirs)))

@@ -22,6 +22,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.models import Conversation, Event, Message
+from kb_index.types import KbRecord
 
 CHUNK = 500
 
@@ -58,7 +59,7 @@ class SurveyRow:
 
 @dataclass(frozen=True, slots=True)
 class QuestionRow:
-    """A customer message the bot could not answer confidently (``meta["kb"]["answered"]`` false)."""
+    """A customer message the bot could not answer confidently (`KbRecord.missed`)."""
 
     conversation_id: int
     at: datetime
@@ -110,10 +111,10 @@ async def load_rows(
             Message.conversation_id.in_(part), Message.direction == "in",
             Message.created_at >= since, Message.created_at < until))
         for m in msgs.scalars():
-            kb = (m.meta or {}).get("kb")
-            if isinstance(kb, dict) and kb.get("answered") is False:
+            kb = KbRecord.from_meta(m.meta, text=m.text)
+            if kb is not None and kb.missed:
                 questions.append(QuestionRow(conversation_id=m.conversation_id, at=aware(m.created_at),
-                                             text=str(kb.get("query") or m.text)))
+                                             text=kb.query))
     surveys = await _load_surveys(session, ids)
     state_stmt = select(Conversation.channel, Conversation.state)
     if channel:

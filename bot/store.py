@@ -22,6 +22,7 @@ from bot.models import (
     OutboxEntry,
     OutboxStatus,
 )
+from kb_index.types import KbRecord
 
 
 async def get_or_create_identity(
@@ -188,9 +189,9 @@ async def unanswered_questions(*, session: AsyncSession, limit: int = 5000) -> l
     ).all()
     out: list[str] = []
     for m in rows:
-        kb = (m.meta or {}).get("kb")
-        if isinstance(kb, dict) and kb.get("answered") is False:
-            out.append(str(kb.get("query") or m.text))
+        kb = KbRecord.from_meta(m.meta, text=m.text)
+        if kb is not None and kb.missed:
+            out.append(kb.query)
             if len(out) >= limit:
                 break
     return out

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.models import Message
 from handoff.policy import LOW_CONFIDENCE
 from kb_index import clarify
-from kb_index.types import Hit
+from kb_index.types import Hit, HitRecord, KbRecord
 
 
 async def last_bot_meta(session: AsyncSession, *, conversation_id: int, before_id: int) -> dict[str, Any]:
@@ -52,14 +52,13 @@ def picked(meta: dict[str, Any], reply: str) -> Hit | None:
     )
 
 
-def kb_context(text: str, hits: Sequence[Hit], history: Sequence[str]) -> dict[str, Any]:
-    """For the message's ``meta["kb"]``: the query as the KB read it (with the earlier turn when
-    that made the difference; the gaps report clusters these), and that earlier turn (shown with
-    the agents' suggestions)."""
+def kb_record(text: str, hits: Sequence[Hit], *, answered: bool) -> KbRecord:
+    """The message's ``meta["kb"]``: the query as the KB read it (with the earlier turn when that
+    made the difference; the gaps report clusters these), that earlier turn (shown with the agents'
+    suggestions), whether the bot answered, and the articles proposed."""
     turn = hits[0].context if hits else None
-    if not turn:
-        return {"query": text}
-    return {"query": f"{turn} {text}", "context_turn": turn}
+    return KbRecord(query=f"{turn} {text}" if turn else text, answered=answered,
+                    hits=tuple(HitRecord.of(h) for h in hits), context_turn=turn or None)
 
 
 def ask_instead(trigger: str, also: Sequence[str], hits: Sequence[Hit], *, threshold: float) -> bool:

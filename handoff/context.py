@@ -9,8 +9,8 @@ Pure: the rows come in as plain objects with the fields of `bot.models`' Convers
 customer and identity loaded) and Message. `bot.handoff_context.build_context` reads them from
 the database (`bot.store`) and calls `assemble_context`.
 
-What the bot tried comes from inbound `Message.meta["kb"]`, which the pipeline stores as
-``{"query": str, "answered": bool, "hits": [{"article_id", "title", "confidence", "score"}]}``.
+What the bot tried comes from inbound `Message.meta["kb"]`, which the pipeline stores as a
+`kb_index.types.KbRecord` (query, answered, hits with article id, title, confidence and score).
 Without an explicit `decision`, the trigger and evidence come from the newest "handed_off" /
 "escalated" event's data (`last_handoff` = `Decision.to_dict()`), falling back to the
 conversation's `handoff_reason`.
@@ -28,6 +28,7 @@ from handoff.pii import mask_phone as _mask_phone
 from handoff.policy import Decision
 from handoff.sla import human_duration
 from handoff.summary import summarize
+from kb_index.types import KbRecord
 
 PREVIOUS_LIMIT = 5
 
@@ -261,25 +262,19 @@ def _line(m: Any) -> TranscriptLine:
 
 
 def _attempt(m: Any) -> BotAttempt | None:
-    kb = (m.meta or {}).get("kb") if m.direction == "in" else None
-    if not isinstance(kb, dict):
+    kb = KbRecord.from_meta(m.meta, text=m.text) if m.direction == "in" else None
+    if kb is None:
         return None
     suggestions = [
-        Suggestion(
-            article_id=str(h.get("article_id", "")),
-            title=str(h.get("title", "")),
-            confidence=float(h.get("confidence") or 0.0),
-            score=float(h.get("score") or 0.0),
-        )
-        for h in kb.get("hits") or []
-        if isinstance(h, dict)
+        Suggestion(article_id=h.article_id, title=h.title or "", confidence=h.confidence or 0.0, score=h.score or 0.0)
+        for h in kb.hits
     ]
     return BotAttempt(
         message_id=m.id,
         at=m.created_at,
         customer_text=m.text,
-        query=str(kb.get("query") or m.text),
-        answered=bool(kb.get("answered")),
+        query=kb.query,
+        answered=bool(kb.answered),
         suggestions=suggestions,
         top_confidence=max((s.confidence for s in suggestions), default=None),
     )

@@ -33,7 +33,7 @@ from bot.sla_watch import human_duration
 from bot.slack_models import SlackSuggestion, SlackThread
 from channels import slack_blocks as kit
 from handoff.policy import Decision
-from kb_index.types import Hit
+from kb_index.types import Hit, KbRecord
 
 log = logging.getLogger("switchboard.slack")
 
@@ -144,8 +144,8 @@ class SlackDesk:
     async def on_customer_message(self, session: AsyncSession, *, conversation: Conversation, message: Message,
                                   hits: Sequence[Hit], decision: Decision | None) -> None:
         conv = conversation
-        kb_meta = (message.meta or {}).get("kb") or {}
-        answered = bool(kb_meta.get("answered"))
+        kb = KbRecord.from_meta(message.meta, text=message.text)
+        answered = bool(kb and kb.answered)
         thread = await self._thread(session, conv.id)
         if thread is None and answered and decision is None and conv.state == S.BOT:
             return  # the bot closed this turn on its own: no thread needed (yet)
@@ -168,7 +168,7 @@ class SlackDesk:
         text, blocks = kit.customer_post(kit.CustomerPost(
             conversation_id=conv.id, author=author, text=message.text, suggestions=views,
             answered_by_bot=answered, decision=(message.meta or {}).get("decision"),
-            attachments=(message.meta or {}).get("attachments") or (), read_with=kb_meta.get("context_turn"),
+            attachments=(message.meta or {}).get("attachments") or (), read_with=kb.context_turn if kb else None,
         ))
         await self._enqueue(session, conv, "slack.post", {"text": text, "blocks": blocks, "target": "conv"})
         compliance = (message.meta or {}).get("compliance")
