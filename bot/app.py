@@ -28,15 +28,26 @@ from bot.console.web import mount as mount_console
 from bot.conversations import Conversations
 from bot.db import make_engine, make_sessionmaker, with_session
 from bot.desk.base import Desk, NullDesk
+from bot.desk.slack import SlackDesk
+from bot.desk.slack_deliver import SlackDeliverer
+from bot.desk.slack_notice import SlackNoticeDeliverer
 from bot.engine import Pipeline
-from bot.people_sweep import wire_people
+from bot.learn_sync import watch_learned
+from bot.ops_routes import ops_router
+from bot.people_sweep import PeopleSweep, wire_people
 from bot.privacy import Redactor
+from bot.retention import Retention
 from bot.settings import Settings, load_settings
+from bot.sla_watch import check_sla
 from bot.sms_deliver import SmsDeliverer
 from bot.worker import ChannelDeliverer, Deliverer, Worker
 from channels.base import BadRequest, Channel, ChannelError
+from channels.webchat import WebChatChannel
 from handoff.policy import Policy, PolicyConfig
 from handoff.sla import SLAPolicy
+from kb_index import Embedder, IndexMismatchError, IndexNotFoundError, KnowledgeBase, build_index
+from kb_index import store as kb_store
+from kb_index.threshold import kb_status
 from kb_index.types import Searcher
 
 log = logging.getLogger("switchboard.app")
@@ -79,8 +90,6 @@ def load_kb(settings: Settings, embedder: Any = None) -> Any:
 
     Blocking (model load, maybe an ingest): called once at start-up, before the event loop.
     """
-    from kb_index import Embedder, IndexMismatchError, IndexNotFoundError, KnowledgeBase, build_index
-
     embedder = embedder or Embedder.for_index(
         settings.index_dir, model_path=settings.model_path, backend=settings.embed_backend,
         threads=settings.embed_threads,
@@ -89,8 +98,6 @@ def load_kb(settings: Settings, embedder: Any = None) -> Any:
         return KnowledgeBase.open(settings.index_dir, embedder=embedder)
     except (IndexNotFoundError, IndexMismatchError) as exc:  # none yet, or another model/backend: re-embed
         log.info("%s: building the index from %s", exc, settings.kb_path)
-    from kb_index import store as kb_store
-
     url = settings.database_url
     learned = with_database(url, kb_store.list_phrasings, "learned phrasings not read") or []
     report = build_index(
@@ -128,8 +135,6 @@ def with_database(database_url: str, fn: Callable[..., Awaitable[Any]], failure:
 
 async def watch_kb_versions(parts: Parts, stop: asyncio.Event) -> None:
     """Reload the KB when another process publishes a newer index version (zero downtime)."""
-    from kb_index import store as kb_store
-
     reload_if_stale = getattr(parts.kb, "reload_if_stale", None)
     if reload_if_stale is None or parts.settings.kb_reload_seconds <= 0:
         return
@@ -163,11 +168,9 @@ def build_parts(
 
     channels: dict[str, Channel] = {}
     if web:
-        from channels.webchat import WebChatChannel
-
         channels["web"] = WebChatChannel.from_settings(settings)
     if settings.sms_enabled:
-        from channels.sms import SmsChannel
+        from channels.sms import SmsChannel  # noqa: PLC0415 optional: Twilio's SDK loads only when SMS is on
 
         channels["sms"] = SmsChannel.from_settings(settings)
 
@@ -198,20 +201,16 @@ def build_parts(
     return parts
 
 
-# Slack's modules (slack-bolt, slack_sdk) are imported only when Slack is on: a deployment without
-# Slack never loads them.
 def _slack_hooks(settings: Settings) -> Desk:
-    from bot.desk.slack import SlackDesk
-
     return SlackDesk(settings=settings)
 
 
+# Slack's SDKs (slack-bolt, slack_sdk) are imported only when Slack is on: a deployment without
+# Slack never loads them. Twilio's, for SMS, likewise (build_parts).
 def _wire_slack(parts: Parts, desk: Any, deliverers: dict[str, Deliverer]) -> None:
     """The Slack listeners' host (actions, slash command, App Home) and the Slack outbox deliverers."""
-    from bot.desk.slack_deliver import SlackDeliverer
-    from bot.desk.slack_home import SlackHome
-    from bot.desk.slack_notice import SlackNoticeDeliverer
-    from channels.slack import SlackChannel, make_api
+    from bot.desk.slack_home import SlackHome  # noqa: PLC0415 optional: slack-bolt loads only when Slack is on
+    from channels.slack import SlackChannel, make_api  # noqa: PLC0415 optional: as above
 
     settings, sm = parts.settings, parts.sessionmaker
     api = make_api(settings)
@@ -240,8 +239,7 @@ def create_app(settings: Settings | None = None, *, kb: Searcher | None = None, 
         if parts.slack is not None and settings.slack_app_token:
             await parts.slack.start_socket_mode()
         watcher = asyncio.create_task(watch_kb_versions(parts, stop), name="kb-version-watch")
-        from bot.learn_sync import watch_learned  # ops hook: phrasings learned by other processes
-
+        # ops hook: phrasings learned by other processes
         learned = asyncio.create_task(watch_learned(parts, stop), name="kb-learned-watch")
         if settings.run_worker_in_web:
             task = asyncio.create_task(parts.worker.run(stop, on_idle=_idle(parts)), name="outbox-worker")
@@ -271,14 +269,10 @@ def create_app(settings: Settings | None = None, *, kb: Searcher | None = None, 
         app.include_router(channel.router(parts.pipeline))
     for router in parts.extra_routers:
         app.include_router(router)
-    from bot.ops_routes import ops_router  # ops hook: /metrics and /readyz
-
-    app.include_router(ops_router(parts))
+    app.include_router(ops_router(parts))  # ops hook: /metrics and /readyz
     assert parts.broadcaster is not None
     mount_console(app, parts, parts.broadcaster)  # /console: off until `switchboard users add`
     app.add_middleware(metrics.SocketCounter)  # ops hook: open web chat sockets gauge
-
-    from kb_index.threshold import kb_status
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
@@ -301,10 +295,6 @@ def create_app(settings: Settings | None = None, *, kb: Searcher | None = None, 
 
 def _idle(parts: Parts) -> Any:
     """Between deliveries: re-run bot turns a crash interrupted; page SLA breaches (`bot.sla_watch`)."""
-    from bot.people_sweep import PeopleSweep
-    from bot.retention import Retention
-    from bot.sla_watch import check_sla
-
     last = {"at": 0.0, "sla": 0.0}
     sla_policy = SLAPolicy.from_settings(parts.settings)  # a bad SLA_* setting fails at start-up
     sla_every = parts.settings.sla_check_seconds  # 0: never

@@ -5,17 +5,26 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 from typing import Annotated, Any
 
 import typer
 
+from bot import store
 from bot.console.users_cli import app as users_app
+from bot.console.users_cli import console_status
 from bot.customers_cmd import app as customers_app
 from bot.db import with_session
 from bot.kb_cli import app as kb_app
+from bot.learn_sync import watch_learned
+from bot.logs import setup_logging
+from bot.messages import utcnow
+from bot.models import ConversationState
 from bot.pii_cmd import app as pii_app
 from bot.report_cli import report as report_command
 from bot.settings import Settings, load_settings
+from bot.sla_watch import describe_clock
+from handoff.sla import SLAPolicy, sla_for_conversation
 
 app = typer.Typer(help="Switchboard: omnichannel support assistant.", no_args_is_help=True)
 conversations_app = typer.Typer(help="Inspect conversations.", no_args_is_help=True)
@@ -34,9 +43,7 @@ def _settings() -> Settings:
 
 
 def _setup_logging() -> None:
-    from bot.logs import setup_logging  # JSON lines unless LOG_FORMAT=text
-
-    setup_logging()
+    setup_logging()  # JSON lines unless LOG_FORMAT=text
 
 
 def _offline_model_env() -> None:
@@ -50,7 +57,7 @@ def _offline_model_env() -> None:
 @app.command()
 def migrate() -> None:
     """Create or upgrade the database schema."""
-    from bot.migrate import ensure_sqlite_folder, upgrade
+    from bot.migrate import ensure_sqlite_folder, upgrade  # noqa: PLC0415 CLI start-up: Alembic loads for migrate only
 
     settings = _settings()
     ensure_sqlite_folder(settings.database_url)
@@ -65,17 +72,15 @@ def serve(
     no_migrate: Annotated[bool, typer.Option("--no-migrate", help="Skip migrating first")] = False,
 ) -> None:
     """Serve the web app (web chat, webhooks) with the delivery worker inside."""
-    import uvicorn
+    import uvicorn  # noqa: PLC0415 CLI start-up: uvicorn loads for serve only
 
-    from bot.app import create_app
+    from bot.app import create_app  # noqa: PLC0415 CLI start-up: the app (FastAPI, every room) loads to serve only
 
     _offline_model_env()
     _setup_logging()
     settings = _settings()
     if not no_migrate:
         migrate()
-    from bot.console.users_cli import console_status
-
     typer.echo(console_status(settings))
     uvicorn.run(
         create_app(settings), host=host or settings.host, port=port or settings.port,
@@ -87,7 +92,7 @@ def serve(
 @app.command()
 def worker() -> None:
     """Run the delivery worker alone (scale-out: several against PostgreSQL)."""
-    from bot.app import _idle, build_parts
+    from bot.app import _idle, build_parts, watch_kb_versions  # noqa: PLC0415 CLI start-up: the app loads here only
 
     _offline_model_env()
     _setup_logging()
@@ -99,14 +104,9 @@ def worker() -> None:
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        import signal
-
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         typer.echo(f"worker {parts.worker.worker_id} delivering: {', '.join(parts.worker.deliverers) or 'nothing'}")
-        from bot.app import watch_kb_versions
-        from bot.learn_sync import watch_learned
-
         # ops hook: the worker runs bot turns too, so it follows new index versions and learned phrasings
         watchers = [asyncio.create_task(watch_kb_versions(parts, stop)),
                     asyncio.create_task(watch_learned(parts, stop))]
@@ -134,8 +134,6 @@ def conversations_list(
     limit: int = 50,
 ) -> None:
     """The latest conversations."""
-    from bot import store
-
     async def go(session: Any) -> None:
         rows = await store.list_conversations(session, state=state, limit=limit)
         typer.echo(f"{'id':>6}  {'channel':8} {'state':10} {'priority':8} {'assignee':16} created")
@@ -150,8 +148,6 @@ def conversations_list(
 @conversations_app.command("show")
 def conversations_show(conversation_id: int, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """One conversation's transcript (internal notes marked)."""
-    from bot import store
-
     async def go(session: Any) -> None:
         conv = await store.get_conversation(session, conversation_id=conversation_id)
         rows = await store.transcript(session, conversation_ids=[conv.id], include_internal=True)
@@ -183,8 +179,6 @@ def outbox_list(
     limit: int = 50,
 ) -> None:
     """Deliveries, newest first (`--status dead` for the dead letters)."""
-    from bot import store
-
     async def go(session: Any) -> None:
         rows = await store.list_outbox(session, status=status, limit=limit)
         typer.echo(f"{'id':>6}  {'channel':8} {'status':9} {'tries':>5}  {'conv':>5}  last error")
@@ -200,7 +194,7 @@ def outbox_retry(
     ids: Annotated[list[int] | None, typer.Argument(help="Entry ids (default: every dead entry)")] = None,
 ) -> None:
     """Put dead-lettered deliveries back in the queue."""
-    from bot.worker import retry_dead
+    from bot.worker import retry_dead  # noqa: PLC0415 CLI start-up: bot.worker loads FastAPI and Prometheus
 
     async def go(session: Any) -> int:
         async with session.begin():
@@ -219,19 +213,13 @@ def sla(
     limit: int = 200,
 ) -> None:
     """Open handed-off conversations with their SLA clocks (due, remaining or overdue), oldest first."""
-    from bot.messages import utcnow
-    from bot.models import ConversationState
-    from bot.sla_watch import describe_clock
-    from bot.store import open_handoffs
-    from handoff.sla import SLAPolicy, sla_for_conversation
-
     settings = _settings()
     policy = SLAPolicy.from_settings(settings)
     now = utcnow()
 
     async def go(session: Any) -> list[dict[str, Any]]:
         rows = []
-        for c in await open_handoffs(session, states=ConversationState.HUMAN, limit=limit):
+        for c in await store.open_handoffs(session, states=ConversationState.HUMAN, limit=limit):
             status = sla_for_conversation(c, policy=policy, now=now)
             row: dict[str, Any] = {"id": c.id, "channel": c.channel, "state": c.state, "priority": c.priority,
                                    "assignee": c.assignee_name or c.assignee_id}

@@ -21,6 +21,18 @@ import typer
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.customers_admin import (
+    CustomerError,
+    link_identity,
+    list_customers,
+    merge_customers,
+    set_profile,
+    show_customer,
+)
+from bot.customers_admin import tag as tag_customer
+from bot.db import with_session
+from bot.gdpr import erase_customer, export_customer, export_json, find_person
+from bot.privacy import Redactor
 from bot.settings import Settings
 
 app = typer.Typer(help="Customer profiles and their channel identities.", no_args_is_help=True)
@@ -28,9 +40,6 @@ app = typer.Typer(help="Customer profiles and their channel identities.", no_arg
 
 def _run(fn: Callable[[AsyncSession], Awaitable[Any]], *, write: bool = False) -> Any:
     """Run `fn(session)` (in a transaction when `write`); customer errors exit 1 with their message."""
-    from bot.customers_admin import CustomerError
-    from bot.db import with_session
-
     settings = Settings()
     try:
         return asyncio.run(with_session(settings.database_url, fn, write=write))
@@ -62,8 +71,6 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Customers, newest first (merged-away profiles are not listed)."""
-    from bot.customers_admin import list_customers
-
     rows = _run(lambda s: list_customers(s, query=query, vip=vip, tag_name=tag, limit=limit))
     if as_json:
         typer.echo(json.dumps([{**_profile(c), "identities": n} for c, n in rows], indent=2))
@@ -77,8 +84,6 @@ def list_(
 @app.command()
 def show(customer_id: int, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """A profile, its identities on every channel and its conversations (newest first)."""
-    from bot.customers_admin import show_customer
-
     summary = _run(lambda s: show_customer(s, customer_id=customer_id))
     c = summary.customer
     idents = [{"id": i.id, "channel": i.channel, "address": i.address, "opted_out": i.opted_out}
@@ -113,8 +118,6 @@ def set_(
     timezone: Annotated[str | None, typer.Option(help="IANA time zone (quiet hours)")] = None,
 ) -> None:
     """Set profile fields (VIP and tags drive routing: docs/customers.md)."""
-    from bot.customers_admin import set_profile
-
     region = _region()
     c = _run(lambda s: set_profile(s, customer_id=customer_id, display_name=name, email=email, phone=phone,
                                    vip=vip, flagged=flagged, notes=notes, timezone=timezone, region=region),
@@ -129,8 +132,6 @@ def tag(
     remove: Annotated[list[str] | None, typer.Option("--remove", "-r", help="Tag to remove (repeatable)")] = None,
 ) -> None:
     """Add (and remove) tags."""
-    from bot.customers_admin import tag as tag_customer
-
     c = _run(lambda s: tag_customer(s, customer_id=customer_id, add=tags or [], remove=remove or []), write=True)
     typer.echo(f"customer {c.id} tags: {', '.join(c.tags or []) or '-'}")
 
@@ -138,8 +139,6 @@ def tag(
 @app.command()
 def link(customer_id: int, channel: str, address: str) -> None:
     """Give the customer an identity on a channel (refused if it belongs to someone else: merge)."""
-    from bot.customers_admin import link_identity
-
     region = _region()
     ident = _run(lambda s: link_identity(s, customer_id=customer_id, channel=channel, address=address,
                                          region=region), write=True)
@@ -149,8 +148,6 @@ def link(customer_id: int, channel: str, address: str) -> None:
 @app.command()
 def merge(source_id: int, target_id: int) -> None:
     """Fold SOURCE into TARGET: identities, conversations and every message move to TARGET."""
-    from bot.customers_admin import merge_customers
-
     c = _run(lambda s: merge_customers(s, source_id=source_id, target_id=target_id), write=True)
     typer.echo(f"customer {source_id} merged into {c.id}")
 
@@ -168,9 +165,6 @@ def export(
 ) -> None:
     """Everything held on a person (GDPR access request) as JSON: profile, identities, conversations,
     messages, events, CSAT, deliveries. Audited."""
-    from bot.gdpr import export_customer, export_json, find_person
-    from bot.privacy import Redactor
-
     settings = Settings()
     redactor = Redactor.from_settings(settings)
 
@@ -195,8 +189,6 @@ def erase(
 ) -> None:
     """Irreversibly anonymise a person everywhere we hold their data (GDPR erasure); their Slack thread
     posts become "[erased]"; report figures stay. Audited."""
-    from bot.gdpr import erase_customer, find_person
-
     if not yes:
         typer.echo("erasure cannot be undone: add --yes", err=True)
         raise typer.Exit(2)

@@ -20,6 +20,7 @@ import typer
 from bot import store as bot_store
 from bot.db import with_session
 from bot.settings import Settings
+from kb_index import store as kb_store
 from kb_index.threshold import threshold_in_force
 
 app = typer.Typer(help="Knowledge base: ingest, search, eval, gaps, tune.", no_args_is_help=True)
@@ -37,7 +38,7 @@ def _settings() -> Settings:
 
 
 def _embedder(model_path: str | None, index_dir: Path | None = None) -> Any:
-    from kb_index.embed import Embedder
+    from kb_index.embed import Embedder  # noqa: PLC0415 heavy: KB engine, kb commands only
 
     s = _settings()
     if index_dir is not None:
@@ -65,19 +66,18 @@ def ingest(
     ] = False,
 ) -> None:
     """Build a new index version (only changed content is embedded) and publish it."""
-    from kb_index import store
-    from kb_index.build import build_index
+    from kb_index.build import build_index  # noqa: PLC0415 heavy: KB engine, kb commands only
 
     s = _settings()
     index_dir = index_dir or s.index_dir
     emb = _embedder(model_path or s.model_path, index_dir)
-    extra = [] if no_db else (asyncio.run(_with_db(lambda ss: store.list_phrasings(session=ss))) or [])
+    extra = [] if no_db else (asyncio.run(_with_db(lambda ss: kb_store.list_phrasings(session=ss))) or [])
     report = build_index(path, index_dir, embedder=emb, extra_phrasings=extra, progress=sys.stderr.isatty(),
                          max_file_bytes=int(s.kb_max_file_mb * 1024 * 1024))
     if not no_db:
         asyncio.run(
             _with_db(
-                lambda ss: store.record_version(
+                lambda ss: kb_store.record_version(
                     session=ss,
                     index_dir=index_dir,
                     version=report.version,
@@ -113,7 +113,7 @@ def search(
     model_path: ModelPath = None,
 ) -> None:
     """Search the published index."""
-    from kb_index.index import KnowledgeBase
+    from kb_index.index import KnowledgeBase  # noqa: PLC0415 heavy: KB engine, kb commands only
 
     s = _settings()
     index_dir = index_dir or s.index_dir
@@ -122,8 +122,6 @@ def search(
     if as_json:
         typer.echo(json.dumps([_hit_dict(h) for h in hits], indent=2))
         return
-    from kb_index.threshold import threshold_in_force
-
     thr = threshold_in_force(s.answer_threshold, kb)
     typer.echo(f"threshold in force: {thr.value:.3f} ({thr.source}; {kb.status()['embed_backend']})")
     for h in hits:
@@ -163,9 +161,13 @@ def eval_(
 ) -> None:
     """Build a throwaway index from --articles and score --queries (one JSON object); rows with a
     history are scored apart, under "conversation"."""
-    from kb_index.build import build_index
-    from kb_index.evaluate import evaluate_all, read_cases, read_queries
-    from kb_index.index import KnowledgeBase
+    from kb_index.build import build_index  # noqa: PLC0415 heavy: KB engine, kb commands only
+    from kb_index.evaluate import (  # noqa: PLC0415 heavy: KB engine, kb commands only
+        evaluate_all,
+        read_cases,
+        read_queries,
+    )
+    from kb_index.index import KnowledgeBase  # noqa: PLC0415 heavy: KB engine, kb commands only
 
     settings = _settings()
     try:
@@ -195,7 +197,7 @@ def gaps(
     model_path: ModelPath = None,
 ) -> None:
     """Cluster the questions the bot could not answer confidently (from the database)."""
-    from kb_index.gaps import gaps as find_gaps
+    from kb_index.gaps import gaps as find_gaps  # noqa: PLC0415 heavy: KB engine, kb commands only
 
     questions = asyncio.run(_with_db(lambda ss: bot_store.unanswered_questions(session=ss, limit=limit))) or []
     clusters = (
@@ -229,7 +231,7 @@ def tune(
 
     Re-run `kb ingest` afterwards: the index is rebuilt with the tuned model, which is then used
     whenever it is present."""
-    from kb_index.tune import tune as run_tune
+    from kb_index.tune import tune as run_tune  # noqa: PLC0415 heavy: KB engine, kb commands only
 
     s = _settings()
     index_dir = index_dir or s.index_dir

@@ -18,6 +18,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from kb_index.errors import UnknownArticleError
+from kb_index.models import KBPhrasing
+
 log = logging.getLogger("switchboard.learn_sync")
 BATCH = 500
 
@@ -41,9 +44,6 @@ class LearnedSync:
 
     async def tick(self) -> int:
         """Learn every phrasing stored since the last tick; how many were new to this process."""
-        from kb_index.errors import UnknownArticleError
-        from kb_index.models import KBPhrasing
-
         learn = getattr(self.kb, "learn", None)
         if learn is None:
             return 0

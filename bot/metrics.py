@@ -35,6 +35,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    multiprocess,
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -43,6 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from bot.messages import utcnow
+from bot.models import Event, Message, OutboxEntry, OutboxStatus
 
 log = logging.getLogger("switchboard.metrics")
 
@@ -77,8 +79,6 @@ def _pending(session: Session) -> list[tuple[str, Any]]:
 
 
 def _after_flush(session: Session, _ctx: Any) -> None:
-    from bot.models import Event, Message
-
     pending = _pending(session)
     for obj in session.new:
         if isinstance(obj, Message) and not obj.internal:
@@ -202,8 +202,6 @@ class _Snapshot(Collector):
 
 
 async def outbox_snapshot(session: AsyncSession) -> Collector:
-    from bot.models import OutboxEntry, OutboxStatus
-
     now = utcnow()
     owed = await session.execute(
         select(OutboxEntry.channel, func.count(), func.min(OutboxEntry.created_at))
@@ -227,8 +225,6 @@ async def outbox_snapshot(session: AsyncSession) -> Collector:
 def render(extra: Collector | None = None) -> tuple[bytes, str]:
     """The exposition text: every process's samples (multi-process mode) or this one's, plus `extra`."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
-
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
@@ -249,8 +245,6 @@ class _Default(Collector):
 def mark_process_dead(pid: int | None = None) -> None:
     """On a clean exit in multi-process mode: drop this process's live gauges."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
-
         multiprocess.mark_process_dead(pid or os.getpid())  # type: ignore[no-untyped-call]
 
 

@@ -27,7 +27,7 @@ async def _database(parts: Any) -> None:
 
 
 async def _redis(url: str) -> None:
-    from redis.asyncio import Redis
+    from redis.asyncio import Redis  # noqa: PLC0415 optional: redis loads only when REDIS_URL is set
 
     client = Redis.from_url(url, socket_connect_timeout=CHECK_TIMEOUT, socket_timeout=CHECK_TIMEOUT)
     try:

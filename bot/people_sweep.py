@@ -22,6 +22,7 @@ from bot.csat import CsatConfig, expire_surveys, schedule_surveys, send_due_surv
 from bot.idle_close import close_idle
 from bot.settings import Settings
 from bot.sla_repage import repage_breaches
+from bot.web_people_api import web_people_router
 from handoff.assign import STRATEGIES, Strategy
 from handoff.sla import SLAPolicy
 
@@ -79,6 +80,4 @@ class PeopleSweep:
 def wire_people(parts: Any) -> None:
     """What the people side adds to the web app: the web chat contact and feedback routes."""
     if "web" in getattr(parts, "channels", {}):
-        from bot.web_people_api import web_people_router
-
         parts.extra_routers.append(web_people_router(parts.settings, parts.sessionmaker))

@@ -15,9 +15,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.db import make_engine, make_sessionmaker
 from bot.models import Message
 from bot.pii_vault import Vault, VaultError
 from bot.settings import Settings
+from handoff.pii import detect, redact
 
 app = typer.Typer(help="Personal data: scan text, rotate the encryption key.", no_args_is_help=True)
 
@@ -25,8 +27,6 @@ app = typer.Typer(help="Personal data: scan text, rotate the encryption key.", n
 @app.command()
 def scan(text: Annotated[str, typer.Argument(help="Text to check")]) -> None:
     """Show what the door would detect in TEXT (kinds and positions) and the masked text."""
-    from handoff.pii import detect, redact
-
     region = Settings().sms_default_region
     spans = [{"kind": s.kind, "start": s.start, "end": s.end, "masked": s.masked} for s in detect(text, region=region)]
     typer.echo(json.dumps({"masked": redact(text, region=region), "found": spans}, ensure_ascii=False, indent=2))
@@ -49,8 +49,6 @@ async def rotate_sealed(sessionmaker: async_sessionmaker[AsyncSession], vault: V
 @app.command()
 def rotate() -> None:
     """Re-encrypt kept personal data with the first key in PII_KEYS (then the old keys can be removed)."""
-    from bot.db import make_engine, make_sessionmaker
-
     settings = Settings()
     if not settings.pii_keys:
         typer.echo("PII_KEYS is not set: nothing is encrypted", err=True)

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
@@ -15,7 +16,12 @@ from zoneinfo import ZoneInfo
 
 import typer
 
+from bot.db import with_session
+from bot.messages import utcnow
+from bot.reports import build_report, report_csv, report_lines
 from bot.settings import Settings
+from handoff.errors import SLAConfigError
+from handoff.sla import SLAPolicy
 
 
 def window(
@@ -50,12 +56,6 @@ def report(
 ) -> None:
     """Volume, automated resolution, first response, resolution, FCR, AHT, CSAT, SLA adherence,
     handoff reasons, top articles and unanswered questions (docs/reports.md)."""
-    from bot.db import with_session
-    from bot.messages import utcnow
-    from bot.reports import build_report, report_csv, report_lines
-    from handoff.errors import SLAConfigError
-    from handoff.sla import SLAPolicy
-
     if as_json and as_csv:
         raise typer.BadParameter("choose one of --json and --csv", param_hint="--csv")
     settings = Settings()
@@ -69,8 +69,6 @@ def report(
 
     async def go(session: Any) -> Any:
         return await build_report(session, since=since, until=until, policy=policy, channel=channel, now=now)
-
-    import asyncio
 
     def failed(exc: Exception) -> None:
         typer.echo(f"database error (run `switchboard migrate`?): {type(exc).__name__}: "

@@ -107,7 +107,7 @@ class Report:
         return self.first_response.get("p50_s")
 
     def lines(self) -> list[str]:
-        from bot.reports import report_lines
+        from bot.reports import report_lines  # noqa: PLC0415 cycle: bot.reports imports this module
 
         return report_lines(self)
 

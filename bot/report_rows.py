@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.csat_models import CsatSurvey
 from bot.models import Conversation, Event, Message
 from kb_index.types import KbRecord
 
@@ -124,8 +125,6 @@ async def load_rows(
 
 
 async def _load_surveys(session: AsyncSession, ids: Sequence[int]) -> list[SurveyRow]:
-    from bot.csat_models import CsatSurvey
-
     out: list[SurveyRow] = []
     for part in _chunks(ids):
         for s in (await session.execute(select(CsatSurvey).where(CsatSurvey.conversation_id.in_(part)))).scalars():

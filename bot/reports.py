@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.messages import utcnow
 from bot.report_metrics import Clusterer, Report, compute_report
 from bot.report_rows import load_rows
+from bot.sla_watch import human_duration
 from handoff.sla import SLAPolicy
 
 
@@ -46,8 +47,6 @@ async def build_report(
 def _d(v: float | None) -> str:
     if v is None:
         return "-"
-    from bot.sla_watch import human_duration
-
     return human_duration(v)
 
 

@@ -28,6 +28,7 @@ from bot import metrics
 from bot.messages import Address, OutboundMessage, SendResult, utcnow
 from bot.models import Message, OutboxEntry, OutboxStatus
 from bot.settings import Settings
+from bot.sms_outbox import cancel_later_parts
 from channels.base import Channel, PermanentSendError, TransientSendError
 
 log = logging.getLogger("switchboard.worker")
@@ -229,9 +230,7 @@ class Worker:
                     .values(delivery_status="failed", error_code=str(code) if code is not None else None)
                 )
             if dead:
-                from bot.sms_outbox import cancel_later_parts  # ops hook: no tail of a split SMS alone
-
-                await cancel_later_parts(session, entry)
+                await cancel_later_parts(session, entry)  # ops hook: no tail of a split SMS alone
             if dead and self.on_failure is not None:
                 await self.on_failure(session, entry, exc)
         metrics.record_delivery(entry.channel, "dead" if dead else "retry", permanent=permanent)  # ops hook

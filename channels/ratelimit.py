@@ -72,7 +72,7 @@ class RedisLimiter:
 
     def _ensure(self) -> Any:
         if self._script is None:  # created lazily, on the serving event loop
-            from redis.asyncio import Redis
+            from redis.asyncio import Redis  # noqa: PLC0415 optional: redis loads only when REDIS_URL is set
 
             self._client = Redis.from_url(self.url, socket_connect_timeout=self.timeout,
                                           socket_timeout=self.timeout)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from fastapi import APIRouter, Request, Response
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
@@ -189,8 +190,6 @@ class SlackChannel:
 
     async def start_socket_mode(self) -> None:
         """Local development without a public URL: connect over Socket Mode (needs an xapp- token)."""
-        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
         if not self.settings.slack_app_token:
             raise ValueError("SLACK_APP_TOKEN (xapp-...) is required for Socket Mode")
         self._socket = AsyncSocketModeHandler(self.app, self.settings.slack_app_token)

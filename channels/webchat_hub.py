@@ -124,7 +124,7 @@ class RedisHub:
     """
 
     def __init__(self, url: str, *, prefix: str = "switchboard:web:", timeout: float = 5.0) -> None:
-        import redis.asyncio as aioredis
+        import redis.asyncio as aioredis  # noqa: PLC0415 optional: redis loads only when REDIS_URL is set
 
         self._redis = aioredis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
         self._prefix = prefix
@@ -136,7 +136,7 @@ class RedisHub:
         self._confirming: dict[str, list[asyncio.Future[None]]] = {}
 
     async def publish(self, session_id: str, event: Event) -> int:
-        from redis.exceptions import RedisError
+        from redis.exceptions import RedisError  # noqa: PLC0415 optional: redis loads only when REDIS_URL is set
 
         data = json.dumps(event, separators=(",", ":"))
         try:

@@ -46,7 +46,7 @@ class RedisThrottle:
 
     def _client(self) -> Any:
         if self._redis is None:
-            from redis.asyncio import Redis
+            from redis.asyncio import Redis  # noqa: PLC0415 optional: redis loads only when REDIS_URL is set
 
             self._redis = Redis.from_url(self.url, socket_timeout=REDIS_TIMEOUT,
                                          socket_connect_timeout=REDIS_TIMEOUT)

@@ -105,7 +105,7 @@ def score(
         out["oos_precision"] = (
             round(float(is_oos[abstained].mean()), 4) if abstained.any() and is_oos.any() else None
         )
-        from sklearn.metrics import roc_auc_score
+        from sklearn.metrics import roc_auc_score  # noqa: PLC0415 heavy: scikit-learn loads only for eval
 
         # with out-of-scope queries: how well confidence separates in-scope from out-of-scope;
         # without: how well it separates right top answers from wrong ones

@@ -49,7 +49,7 @@ def gaps(
     if len(texts) == 1:
         labels = np.zeros(1, dtype=int)
     else:
-        from sklearn.cluster import AgglomerativeClustering
+        from sklearn.cluster import AgglomerativeClustering  # noqa: PLC0415 heavy: scikit-learn loads only for kb gaps
 
         labels = AgglomerativeClustering(
             n_clusters=None, distance_threshold=distance, metric="cosine", linkage="average"

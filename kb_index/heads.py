@@ -23,7 +23,7 @@ def fit_head(
     """A multinomial logistic regression over the embedding (one weight row per article), fitted
     with full-batch L-BFGS in torch: the objective of scikit-learn's ``LogisticRegression(C=c)``
     at a fraction of its time."""
-    import torch
+    import torch  # noqa: PLC0415 heavy: torch loads only to fit a head
 
     W = np.zeros((n_classes, X.shape[1]), dtype=np.float32)
     b = np.full(n_classes, -1e4, dtype=np.float32)  # articles with no rows are never predicted

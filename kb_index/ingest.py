@@ -203,8 +203,8 @@ BOILERPLATE = [
 
 
 def read_html(text: str, *, file: str, default_id: str) -> Article:
-    from bs4 import BeautifulSoup
-    from bs4.element import NavigableString
+    from bs4 import BeautifulSoup  # noqa: PLC0415 heavy: BeautifulSoup loads only for HTML articles
+    from bs4.element import NavigableString  # noqa: PLC0415 heavy: as above
 
     soup: Any = BeautifulSoup(text, "html.parser")  # bs4's overloads are too narrow for this use
     page_title = soup.title.get_text(" ", strip=True) if soup.title else ""

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.sparse import hstack
 
 WORD: dict[str, Any] = {"ngram_range": (1, 2), "sublinear_tf": True}
 CHAR: dict[str, Any] = {"analyzer": "char_wb", "ngram_range": (2, 5), "sublinear_tf": True}
@@ -25,9 +26,8 @@ class LexHead:
 
     @classmethod
     def fit(cls, texts: list[str], y: np.ndarray, n_classes: int, *, c: float = 1.0) -> LexHead:
-        from scipy.sparse import hstack
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.svm import LinearSVC
+        from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: PLC0415 heavy: scikit-learn, lexical heads
+        from sklearn.svm import LinearSVC  # noqa: PLC0415 heavy: as above
 
         vecs = [TfidfVectorizer(**WORD), TfidfVectorizer(min_df=2, **CHAR)]
         X = hstack([v.fit_transform(texts) for v in vecs]).tocsr()
@@ -93,7 +93,7 @@ class LexHead:
     def load(cls, path: Path) -> LexHead | None:
         if not (path / "vocab.json").is_file():
             return None
-        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: PLC0415 heavy: scikit-learn, lexical heads
 
         meta = json.loads((path / "vocab.json").read_text())
         vecs = []

@@ -9,6 +9,7 @@ from typing import Any
 
 import bm25s
 import numpy as np
+import Stemmer
 
 logging.getLogger("bm25s").setLevel(logging.WARNING)
 _split = re.compile(r"(?u)\b\w\w+\b").findall  # bm25s.tokenize's defaults (scikit-learn's pattern)
@@ -24,8 +25,6 @@ def query_tokens(text: str, stemmer: Any) -> list[str]:
 
 
 def _stemmer() -> Any:
-    import Stemmer
-
     return Stemmer.Stemmer("english")
 
 

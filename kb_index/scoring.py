@@ -82,7 +82,7 @@ class Calibrator:
 
     @classmethod
     def fit(cls, feats: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None) -> Calibrator:
-        from sklearn.linear_model import LogisticRegression
+        from sklearn.linear_model import LogisticRegression  # noqa: PLC0415 heavy: scikit-learn loads only for fitting
 
         if len(set(labels.tolist())) < 2:
             return cls()

@@ -4,6 +4,7 @@ of the same article (MultipleNegativesRankingLoss), saved beside the index in ``
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from pathlib import Path
@@ -29,8 +30,8 @@ def _train_mnrl(
     (sentence-transformers' `fit` needs the `datasets` and `accelerate` packages; this is the
     same objective without them: for each pair (a, b), b must be a's nearest among the batch.)
     """
-    import torch
-    import torch.nn.functional as F
+    import torch  # noqa: PLC0415 heavy: torch loads only for kb tune
+    import torch.nn.functional as F  # noqa: PLC0415 heavy: as above
 
     torch.manual_seed(seed)
     rng = random.Random(seed)
@@ -75,8 +76,6 @@ def tune(
     cur = storage.current_version(Path(index_dir))
     if cur is None:
         raise IndexNotFoundError(Path(index_dir))
-    import json
-
     rows = [json.loads(x) for x in (cur[1] / "chunks.jsonl").read_text().splitlines() if x]
     by_article: dict[str, list[str]] = {}
     for r in rows:

@@ -83,7 +83,7 @@ class RedisBroadcaster:
     """Publishes to one Redis channel; one pub/sub reader per process feeds the local pages."""
 
     def __init__(self, url: str, *, channel: str = CHANNEL, timeout: float = 5.0) -> None:
-        import redis.asyncio as aioredis
+        import redis.asyncio as aioredis  # noqa: PLC0415 optional: redis loads only when REDIS_URL is set
 
         self._redis = aioredis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
         self._channel = channel

@@ -25,6 +25,7 @@ from bot.handoff_context import build_context
 from bot.messages import utcnow
 from bot.models import ChannelIdentity, Conversation, Customer
 from bot.models import ConversationState as S
+from bot.sla_watch import describe_clock
 from channels import slack_blocks as kit
 from channels.slack_customer import customer_actions
 from handoff.sla import SLAPolicy, sla_for_conversation
@@ -73,8 +74,6 @@ def _outcome(c: Conversation) -> str:
 
 
 def sla_lines(conv: Conversation, policy: SLAPolicy) -> list[str]:
-    from bot.sla_watch import describe_clock
-
     status = sla_for_conversation(conv, policy=policy, now=utcnow())
     if status is None:
         return []

@@ -12,14 +12,19 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import store
 from bot.desk.routing_tags import route_tags
-from bot.messages import utcnow
+from bot.handoff_context import build_context
+from bot.messages import SendResult, utcnow
 from bot.models import ChannelIdentity, Conversation, Customer, Event, OutboxEntry
 from bot.models import ConversationState as S
 from bot.settings import Settings
+from bot.sla_watch import human_duration
 from bot.slack_models import SlackThread
 from channels import slack_blocks as kit
-from channels.base import PermanentSendError
+from channels.base import PermanentSendError, TransientSendError
 from channels.slack_format import thread_link
+from handoff.context import mask_address
+from handoff.errors import SLAConfigError
+from handoff.sla import SLAPolicy, sla_for_conversation
 
 if TYPE_CHECKING:
     pass
@@ -31,8 +36,6 @@ ERASED = "[erased]"
 def masked(identity: ChannelIdentity | None) -> str:
     if identity is None:
         return "customer"
-    from handoff.context import mask_address
-
     return mask_address(identity.channel, identity.address) or "customer"
 
 
@@ -56,8 +59,6 @@ class SlackDeliverer:
         self._sla_policy: Any = None  # handoff.sla.SLAPolicy, built on first use
 
     async def deliver(self, entry: OutboxEntry) -> Any:
-        from bot.messages import SendResult
-
         kind, p = entry.kind, entry.payload or {}
         conv_id = int(entry.conversation_id or p.get("conversation_id") or 0)
         async with self.sessionmaker() as session:
@@ -83,16 +84,12 @@ class SlackDeliverer:
             esc = p.get("target") == "esc"
             channel, root = (thread.esc_channel_id, thread.esc_ts) if esc else (thread.channel_id, thread.thread_ts)
             if not channel or not root:
-                from channels.base import TransientSendError
-
                 raise TransientSendError("the thread's root is not posted yet", code="no_root", retry_after=2)
             ts = await self._find(entry, channel, root, marker) or await self.api.post_message(
                 channel=channel, text=p.get("text") or "", blocks=p.get("blocks"), thread_ts=root, metadata=meta)
             return SendResult(platform_id=ts)
         if kind == "slack.update":
             if not thread.card_ts:
-                from channels.base import TransientSendError
-
                 raise TransientSendError("the card is not posted yet", code="no_root", retry_after=2)
             text, blocks = await self._card(conv_id)
             await self.api.update_message(channel=thread.channel_id, ts=thread.card_ts, text=text, blocks=blocks)
@@ -128,15 +125,11 @@ class SlackDeliverer:
     async def _page(self, entry: OutboxEntry, conv_id: int, thread: SlackThread | None, marker: str,
                     meta: dict[str, Any]) -> str:
         """``slack.page``: an SLA breach, top level in the supervisors' channel, else in the conversation's thread."""
-        from bot.sla_watch import human_duration
-
         p = entry.payload or {}
         channel, root = p.get("channel"), None
         if not channel and thread is not None:
             channel, root = thread.channel_id, thread.thread_ts
             if not root:
-                from channels.base import TransientSendError
-
                 raise TransientSendError("the thread's root is not posted yet", code="no_root", retry_after=2)
         if not channel:
             raise PermanentSendError("no channel to page: set SLACK_SUPERVISORS_CHANNEL", code="no_channel")
@@ -167,10 +160,6 @@ class SlackDeliverer:
 
     def _sla_line(self, conv: Conversation) -> str | None:
         """The card's SLA line: each running clock's due time, or how it was breached."""
-        from bot.sla_watch import human_duration
-        from handoff.errors import SLAConfigError
-        from handoff.sla import SLAPolicy, sla_for_conversation
-
         if conv.state not in S.HUMAN:
             return None
         try:
@@ -221,8 +210,6 @@ class SlackDeliverer:
         ))
 
     async def _escalation(self, conversation_id: int) -> tuple[str, list[dict[str, Any]]]:
-        from bot.handoff_context import build_context
-
         async with self.sessionmaker() as session:
             package = (await build_context(session, conversation_id=conversation_id)).to_dict()
             conv = await store.get_conversation(session, conversation_id=conversation_id)
