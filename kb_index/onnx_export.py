@@ -1,9 +1,10 @@
 """Exporting a sentence-transformers folder to ONNX (fp32), optionally quantised to int8.
 
-This is the only ONNX code that needs torch: ``torch.onnx.export`` of the whole
-sentence-transformers pipeline (transformer, pooling, any dense layers) followed by an L2
-normalisation, then ``onnxruntime.quantization.quantize_dynamic`` (int8 weights with per-channel
-scales, activations quantised on the fly). Serving the result (``onnx_model``) needs only onnxruntime + tokenizers.
+This is the only ONNX code that needs torch: for int8, first the SmoothQuant-style rescaling of
+every Linear (``kb_index.smooth``, which moves activation outlier channels into the weights), then
+``torch.onnx.export`` of the whole sentence-transformers pipeline (transformer, pooling, any dense
+layers) followed by an L2 normalisation, then ``onnxruntime.quantization.quantize_dynamic`` (int8
+weights with per-channel scales, activations quantised on the fly). Serving the result (``onnx_model``) needs only onnxruntime + tokenizers.
 
 (sentence-transformers' own ``backend="onnx"`` goes through optimum, whose releases pin
 transformers < 5; see docs/kb.md.)
@@ -23,14 +24,23 @@ import warnings
 from pathlib import Path
 from typing import Any, TextIO
 
+from kb_index.onnx_model import SMOOTH_ALPHA, recipe
+
 OPSET = 17
 
 
 def export(
-    folder: Path, out_dir: Path, *, quantize: bool, name: str, stream: TextIO | None = sys.stderr
+    folder: Path,
+    out_dir: Path,
+    *,
+    quantize: bool,
+    name: str,
+    smooth: bool = False,
+    stream: TextIO | None = sys.stderr,
 ) -> dict[str, Any]:
     """Write ``out_dir/model.onnx`` (int8 when ``quantize``), ``tokenizer.json`` and ``meta.json``
-    for the model in ``folder``; returns the meta. ``stream`` gets one progress line per step."""
+    for the model in ``folder``; returns the meta. ``smooth`` rescales the Linear layers first
+    (``kb_index.smooth``; for int8). ``stream`` gets one progress line per step."""
     t0 = time.perf_counter()
 
     def say(step: str) -> None:
@@ -54,6 +64,12 @@ def export(
     max_len = int(getattr(st, "max_seq_length", None) or 256)
     get_dim = getattr(st, "get_embedding_dimension", None) or st.get_sentence_embedding_dimension
     dim = int(get_dim() or 0)
+    smoothed = 0
+    if smooth:
+        from kb_index.smooth import smooth as smooth_linears  # torch, like the export itself
+
+        say("smoothing activation outliers (calibration texts)…")
+        smoothed = smooth_linears(st)
 
     class Pipeline(torch.nn.Module):
         def __init__(self, model: Any) -> None:
@@ -100,6 +116,8 @@ def export(
         "pad_token": pad,
         "pad_id": int(tokenizer.pad_token_id or 0),
         "quantized": quantize,
+        "smoothing": {"alpha": SMOOTH_ALPHA, "linears": smoothed} if smooth else None,
+        "recipe": recipe("onnx-int8" if quantize else "onnx", smooth=smooth),
         "opset": OPSET,
         "export_seconds": round(time.perf_counter() - t0, 2),
     }
