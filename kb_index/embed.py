@@ -72,10 +72,10 @@ class Embedder:
 
         Never contacts a model hub: only local paths are accepted. The ONNX backends export the
         model into ``cache_dir`` (default ``var/onnx``) the first time (a progress line goes to
-        ``progress``) and run it on ``threads`` intra-op threads. ``smooth`` overrides whether the
-        int8 export is smoothed first (None: ``onnx_model.wants_smoothing``; benchmarks compare).
+        ``progress``) and run it on ``threads`` intra-op threads. ``smooth`` forces whether the
+        int8 export is smoothed first (None: the rule, ``onnx_model.recipe``; benchmarks compare).
         """
-        from kb_index.onnx_model import BACKENDS, OrtEncoder, ensure_export, fingerprint, recipe
+        from kb_index.onnx_model import BACKENDS, OrtEncoder, built_recipe, ensure_export, fingerprint
 
         if backend not in BACKENDS:
             raise ValueError(f"unknown embedding backend {backend!r} (one of {', '.join(BACKENDS)})")
@@ -103,7 +103,7 @@ class Embedder:
             dim=enc.dim,
             backend=backend,
             model_hash=digest,
-            recipe=recipe(backend, smooth=smooth),
+            recipe=built_recipe(out),
         )
 
     @classmethod

@@ -8,10 +8,12 @@ a changed (e.g. re-tuned) model gets a new folder, so a stale export is never se
     cache_dir/all-MiniLM-L6-v2-1f3a…-onnx-int8-e2-s70-9c1d…/tokenizer.json  the model's fast tokenizer
     cache_dir/all-MiniLM-L6-v2-1f3a…-onnx-int8-e2-s70-9c1d…/meta.json       dim, max_seq_length, pad token
 
-The recipe names how the graph was made: ``e1`` is the plain export (fp32, or int8 without
-smoothing); ``e2-s70-<calibration hash>`` the int8 export after SmoothQuant-style smoothing
-(``kb_index.smooth``) at alpha 0.70 with the bundled calibration texts. An index records it
-(``embed_recipe``), so vectors from another recipe are re-embedded.
+The recipe names how the graph is made (``recipe``): ``e1`` is the plain export (fp32, or int8
+without smoothing); ``e2-s70-<calibration hash>`` the int8 export after SmoothQuant-style
+smoothing (``kb_index.smooth``) at alpha 0.70 with the bundled calibration texts;
+``e2-auto98-s70-<hash>`` (the int8 default) smooths only when the plain int8 graph's mean cosine
+to fp32 is under 0.98 (all-mpnet-base-v2, not all-MiniLM-L6-v2). An index records the recipe
+the graph became (``embed_recipe``), so vectors from another one are re-embedded.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ BACKENDS = ("onnx-int8", "onnx", "torch")
 RECIPE = "e1"  # bump when the export changes (opset, quantisation): older exports are then redone
 SMOOTHED_RECIPE = "e2"  # int8 after smoothing; the tag adds alpha and the calibration set's hash
 SMOOTH_ALPHA = 0.7
+MIN_FIDELITY = 0.98  # mean cosine to fp32 below which an int8 export is smoothed (MiniLM 0.99, mpnet 0.90)
 CALIBRATION = Path(__file__).with_name("data") / "calibration.json"
 SKIP_FILES = {"desktop.ini", ".gitattributes", "README.md", "switchboard_model_name.txt"}
 _fingerprints: dict[tuple[str, tuple[tuple[str, int, int], ...]], str] = {}
@@ -75,26 +78,23 @@ def calibration_texts(path: Path = CALIBRATION) -> list[str]:
     return texts
 
 
-def wants_smoothing(backend: str) -> bool:
-    """Whether ``backend`` exports with smoothing by default: int8, for every model (it restores
-    all-mpnet-base-v2 and does not hurt all-MiniLM-L6-v2; bench/RESULTS.md)."""
-    return backend == "onnx-int8"
-
-
-def smoothed(backend: str, smooth: bool | None) -> bool:
-    """Whether an export of ``backend`` is smoothed: only int8 ever is; None follows the rule."""
-    return wants_smoothing(backend) if smooth is None else smooth and backend == "onnx-int8"
-
-
 def recipe(backend: str, *, smooth: bool | None = None) -> str:
-    """The export recipe of ``backend`` (``""`` for torch): part of the cache folder's name and
-    recorded by an index. ``smooth`` None follows :func:`wants_smoothing`."""
+    """How an export of ``backend`` is made (``""`` for torch): ``e1`` plain; ``e2-s70-<hash of the
+    calibration texts>`` int8 smoothed; for int8 with ``smooth`` None, the rule (smoothed only if
+    the plain graph's fidelity is under 0.98): ``e2-auto98-s70-<hash>``. The cache folder is named
+    after it; the export's meta.json records which graph it became, and an index records that."""
     if backend == "torch":
         return ""
-    if not smoothed(backend, smooth):
+    if backend != "onnx-int8" or smooth is False:
         return RECIPE
     digest = hashlib.sha256(CALIBRATION.read_bytes()).hexdigest()[:8]
-    return f"{SMOOTHED_RECIPE}-s{round(SMOOTH_ALPHA * 100)}-{digest}"
+    rule = "" if smooth else f"auto{round(MIN_FIDELITY * 100)}-"
+    return f"{SMOOTHED_RECIPE}-{rule}s{round(SMOOTH_ALPHA * 100)}-{digest}"
+
+
+def built_recipe(folder: Path) -> str:
+    """The recipe an export folder was made with (exports from before recipes were recorded: e1)."""
+    return str(json.loads((folder / "meta.json").read_text()).get("recipe", RECIPE))
 
 
 def export_dir(cache_dir: Path, name: str, digest: str, backend: str, *, smooth: bool | None = None) -> Path:
@@ -112,10 +112,10 @@ def ensure_export(
     stream: TextIO | None = sys.stderr,
 ) -> Path:
     """The export folder for ``folder`` under ``cache_dir``, exporting it first if needed.
-    ``smooth`` None follows :func:`wants_smoothing` (only int8 is ever smoothed)."""
+    ``smooth`` (int8 only): True or False forces it, None applies the rule (``recipe``)."""
     if backend not in ("onnx-int8", "onnx"):
         raise ValueError(f"not an ONNX backend: {backend!r} (one of {', '.join(BACKENDS)})")
-    smooth = smoothed(backend, smooth)
+    smooth = smooth if backend == "onnx-int8" else False
     digest = fingerprint(folder)
     out = export_dir(cache_dir, name, digest, backend, smooth=smooth)
     key = (digest, out.name)

@@ -108,21 +108,27 @@ def test_smoothing_brings_the_int8_graph_closer_to_fp32(tmp_path: Path) -> None:
 
 
 def test_the_smoothing_is_part_of_the_cache_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    int8 = export_dir(tmp_path, "m", "ab" * 32, "onnx-int8")
-    assert "-onnx-int8-e2-s70-" in int8.name
-    assert export_dir(tmp_path, "m", "ab" * 32, "onnx-int8", smooth=False).name.endswith("-onnx-int8-e1")
+    def folder(backend: str = "onnx-int8", smooth: bool | None = None) -> str:
+        return export_dir(tmp_path, "m", "ab" * 32, backend, smooth=smooth).name
+
+    default = folder()
+    assert "-onnx-int8-e2-auto98-s70-" in default  # the rule: smoothed if the plain graph is poor
+    assert "-onnx-int8-e2-s70-" in folder(smooth=True)
+    assert folder(smooth=False).endswith("-onnx-int8-e1")
     # fp32 is never smoothed (it would change nothing): its folder stays where it was
-    assert export_dir(tmp_path, "m", "ab" * 32, "onnx").name.endswith("-onnx-e1")
-    assert recipe("onnx", smooth=True) == "e1" and recipe("torch") == ""
-    # other calibration texts or another alpha: another export
+    assert folder("onnx").endswith("-onnx-e1") and folder("onnx", True).endswith("-onnx-e1")
+    assert recipe("torch") == ""
+    # other calibration texts, another alpha or another fidelity bar: another export
     calib = tmp_path / "calibration.json"
     calib.write_text(json.dumps({"texts": [*calibration_texts(), "one more"]}))
     monkeypatch.setattr(onnx_model, "CALIBRATION", calib)
-    assert export_dir(tmp_path, "m", "ab" * 32, "onnx-int8") != int8
+    assert folder() != default
     monkeypatch.undo()
-    assert export_dir(tmp_path, "m", "ab" * 32, "onnx-int8") == int8
+    assert folder() == default
     monkeypatch.setattr(onnx_model, "SMOOTH_ALPHA", 0.5)
-    assert "-e2-s50-" in export_dir(tmp_path, "m", "ab" * 32, "onnx-int8").name
+    assert "-e2-auto98-s50-" in folder()
+    monkeypatch.setattr(onnx_model, "MIN_FIDELITY", 0.995)
+    assert "-e2-auto100-s50-" in folder()
 
 
 def test_an_index_from_the_plain_int8_export_is_re_embedded(tmp_path: Path) -> None:
@@ -136,7 +142,7 @@ def test_an_index_from_the_plain_int8_export_is_re_embedded(tmp_path: Path) -> N
     params.write_text(json.dumps(p))
     new = HashEmbedder()
     new.backend = "onnx-int8"  # type: ignore[attr-defined]
-    new.recipe = recipe("onnx-int8")  # type: ignore[attr-defined]
+    new.recipe = recipe("onnx-int8", smooth=True)  # type: ignore[attr-defined]
     with pytest.raises(IndexMismatchError, match="embed_recipe"):
         KnowledgeBase.open(tmp_path / "index", embedder=new)  # type: ignore[arg-type]
     old.recipe = "e1"  # type: ignore[attr-defined]
@@ -144,7 +150,7 @@ def test_an_index_from_the_plain_int8_export_is_re_embedded(tmp_path: Path) -> N
     again = build_index(kb_dir, tmp_path / "index", embedder=new, progress=False)  # type: ignore[arg-type]
     assert again.reused == 0 and again.embedded == first.embedded
     kb = KnowledgeBase.open(tmp_path / "index", embedder=new)  # type: ignore[arg-type]
-    assert kb.params["embed_recipe"] == recipe("onnx-int8")
+    assert kb.params["embed_recipe"] == recipe("onnx-int8", smooth=True)
 
 
 def assert_identity(model: object, texts: list[str]) -> None:
@@ -172,10 +178,14 @@ def test_smoothing_keeps_mpnets_fp32_outputs() -> None:
 def test_the_smoothed_int8_export_is_closer_to_fp32(
     tmp_path: Path, embedder: Embedder, torch_embedder: Embedder
 ) -> None:
-    plain = Embedder.load(cache_dir=tmp_path, smooth=False, progress=None)
-    assert plain.recipe == "e1" and embedder.recipe == recipe("onnx-int8") != "e1"
+    # the rule keeps MiniLM's plain graph (its fidelity clears the bar), so smoothing is forced here
+    assert embedder.recipe == "e1"
+    check = embedder._model.meta["smoothing"]  # type: ignore[attr-defined]
+    assert check["applied"] is False and check["plain_fidelity"] >= 0.98
+    smoothed = Embedder.load(cache_dir=tmp_path, smooth=True, progress=None)
+    assert smoothed.recipe == recipe("onnx-int8", smooth=True) != "e1"
     texts = [q["text"] for q in sample_questions()]
     ref = torch_embedder.encode(texts)
-    gap = {name: 1 - (e.encode(texts) * ref).sum(1) for name, e in (("plain", plain), ("smoothed", embedder))}
+    gap = {name: 1 - (e.encode(texts) * ref).sum(1) for name, e in (("plain", embedder), ("smoothed", smoothed))}
     # all-MiniLM-L6-v2 on 300 Banking77 queries: mean cosine 0.9938 plain, 0.9976 smoothed
     assert gap["smoothed"].mean() < 0.75 * gap["plain"].mean(), {k: v.mean() for k, v in gap.items()}
