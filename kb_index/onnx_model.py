@@ -4,9 +4,9 @@ The export (``onnx_export``, needs torch) runs once per model and backend and is
 ``cache_dir/<name>-<hash>-<backend>-<recipe>/`` where ``hash`` is a SHA-256 over the model folder's files:
 a changed (e.g. re-tuned) model gets a new folder, so a stale export is never served.
 
-    cache_dir/all-MiniLM-L6-v2-1f3a…-onnx-int8-e2-s70-9c1d…/model.onnx      the graph (mean pooling + L2 inside)
-    cache_dir/all-MiniLM-L6-v2-1f3a…-onnx-int8-e2-s70-9c1d…/tokenizer.json  the model's fast tokenizer
-    cache_dir/all-MiniLM-L6-v2-1f3a…-onnx-int8-e2-s70-9c1d…/meta.json       dim, max_seq_length, pad token
+    cache_dir/all-MiniLM-L6-v2-1f3a…-onnx-int8-e2-auto98-s70-cc58…/model.onnx      the graph (mean pooling + L2 inside)
+    cache_dir/all-MiniLM-L6-v2-1f3a…-onnx-int8-e2-auto98-s70-cc58…/tokenizer.json  the model's fast tokenizer
+    cache_dir/all-MiniLM-L6-v2-1f3a…-onnx-int8-e2-auto98-s70-cc58…/meta.json       dim, pad token, recipe built, fidelities
 
 The recipe names how the graph is made (``recipe``): ``e1`` is the plain export (fp32, or int8
 without smoothing); ``e2-s70-<calibration hash>`` the int8 export after SmoothQuant-style
