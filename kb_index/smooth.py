@@ -14,8 +14,11 @@ channel, where they cost little). ``max|X_j|`` comes from a fixed calibration se
 
 The division is an explicit ``Mul`` in front of each MatMul, not folded into the preceding
 LayerNorm: MPNet and BERT are post-LN, so a LayerNorm's output is the residual stream as well as
-the next Linear's input, and rescaling its gamma/beta would change the residual too. The Mul
-costs one multiply per input element (768 per token, against 768×768 per token for the MatMul).
+the next Linear's input, and rescaling its gamma/beta would change the residual too (and most of
+the damage is in the second FFN Linear, which the GELU feeds, not a LayerNorm). Each Linear gets its
+own scale, so q, k and v no longer share one quantised input: nothing measurable at mpnet's size,
+15-18 % of MiniLM's embedding time, which is why the export smooths only a model whose plain int8
+graph is poor (``onnx_export.export``, ``onnx_model.MIN_FIDELITY``).
 
 Calibration texts: a fixed set bundled in ``data/calibration.json`` (the demo store's 164
 passages and 199 questions), not the KB being indexed: an export is cached per model and shared
