@@ -8,10 +8,13 @@
 4. the demo store (kb/sample) on tests/fixtures/sample_questions.jsonl: answered right, answered
    wrong, out-of-scope answered, at the fixed 0.6 and at the index's calibrated threshold.
 
-With ``--mpnet FOLDER`` the all-mpnet-base-v2 tier (int8) is measured too. Bounded: ~10 min on
-2 busy cores (most of it the Banking77 builds).
+With ``--mpnet FOLDER`` the all-mpnet-base-v2 tier (int8) is measured too. ``--plain`` adds each
+int8 model exported without smoothing (``kb_index/smooth.py``; the default export before), as
+``<name>-plain``. Every ONNX backend's *fidelity* is its embeddings' cosine to the same model's
+PyTorch fp32 embeddings (300 Banking77 test queries). Bounded: ~10 min on 2 busy cores (most of
+it the Banking77 builds; ``--b77`` chooses which backends build it).
 
-    python bench/kb_backends.py [--mpnet var/models/all-mpnet-base-v2] [--no-banking77]
+    python bench/kb_backends.py [--mpnet var/models/all-mpnet-base-v2] [--plain] [--no-banking77]
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from kb_index import Article, Embedder, KnowledgeBase, build_index
 from kb_index.evaluate import read_queries, score
@@ -38,8 +43,30 @@ def ms(xs: list[float]) -> float:
     return round(statistics.median(xs) * 1000, 2)
 
 
-def load(model: str | None, backend: str) -> Embedder:
-    return Embedder.load(model, backend=backend, cache_dir=CACHE)
+def load(model: str | None, backend: str, *, smooth: bool | None = None) -> Embedder:
+    return Embedder.load(model, backend=backend, cache_dir=CACHE, smooth=smooth)
+
+
+def fidelity(embs: dict[str, Embedder], models: dict[str, str | None], n: int = 300) -> dict[str, Any]:
+    """Per ONNX backend, mean / 5th percentile / min cosine to its model's PyTorch fp32 vectors."""
+    queries = [json.loads(x)["text"] for x in (DATA / "queries.jsonl").read_text().splitlines() if x]
+    texts = queries[::10][:n]
+    refs: dict[str | None, Any] = {}
+    out: dict[str, Any] = {}
+    for name, emb in embs.items():
+        if emb.backend == "torch":
+            continue
+        model = models[name]
+        if model not in refs:
+            refs[model] = load(model, "torch").encode(texts)
+        cos = (emb.encode(texts) * refs[model]).sum(1)
+        out[name] = {
+            "mean": round(float(cos.mean()), 4),
+            "p05": round(float(np.quantile(cos, 0.05)), 4),
+            "min": round(float(cos.min()), 4),
+            "n": len(texts),
+        }
+    return out
 
 
 async def latency(
@@ -142,11 +169,29 @@ async def main() -> None:
     ap.add_argument("--queries", type=int, default=200, help="one-at-a-time queries per backend")
     ap.add_argument("--rounds", type=int, default=8, help="rounds of 64 concurrent searches")
     ap.add_argument("--backends", default="torch,onnx,onnx-int8")
+    ap.add_argument("--plain", action="store_true", help="also the int8 exports without smoothing")
+    ap.add_argument("--no-fidelity", action="store_true", help="skip the cosines to PyTorch fp32")
+    ap.add_argument(
+        "--b77",
+        default="torch,onnx-int8,onnx-int8-plain,mpnet-onnx-int8,mpnet-onnx-int8-plain",
+        help="backends (of those loaded) whose Banking77 top-1 is measured",
+    )
     args = ap.parse_args()
     embs = {b: load(None, b) for b in args.backends.split(",")}
+    models: dict[str, str | None] = dict.fromkeys(embs)
+    if args.plain and "onnx-int8" in embs:
+        embs["onnx-int8-plain"] = load(None, "onnx-int8", smooth=False)
+        models["onnx-int8-plain"] = None
     if args.mpnet:
         embs["mpnet-onnx-int8"] = load(args.mpnet, "onnx-int8")
+        models["mpnet-onnx-int8"] = args.mpnet
+        if args.plain:
+            embs["mpnet-onnx-int8-plain"] = load(args.mpnet, "onnx-int8", smooth=False)
+            models["mpnet-onnx-int8-plain"] = args.mpnet
     out: dict[str, Any] = {}
+    if not args.no_fidelity:
+        out["fidelity"] = fidelity(embs, models)
+        print(json.dumps({"fidelity": out["fidelity"]}), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         out["latency"] = await latency(
             embs, Path(tmp), kb_name=args.latency_kb, n=args.queries, rounds=args.rounds
@@ -158,7 +203,7 @@ async def main() -> None:
             print(json.dumps(out["sample"]), flush=True)
         if not args.no_banking77:
             out["banking77"] = {}
-            for n in ("torch", "onnx-int8", "mpnet-onnx-int8"):
+            for n in args.b77.split(","):
                 if n in embs:
                     out["banking77"][n] = await banking77(embs[n], Path(tmp), n)
                     print(json.dumps({n: out["banking77"][n]}), flush=True)
@@ -166,8 +211,13 @@ async def main() -> None:
     update_results(Path(__file__).with_name("RESULTS.md"), "backends", render(out))
 
 
+def cosines(f: dict[str, Any] | None) -> str:
+    return "–" if f is None else f"{f['mean']} / {f['p05']} / {f['min']}"
+
+
 def render(o: dict[str, Any]) -> str:
     lat, b77, sample = o["latency"], o.get("banking77", {}), o.get("sample", {})
+    fid = o.get("fidelity", {})
     setup = o.get("latency_setup", {"kb": "banking77", "queries": 200, "rounds": 8})
     base = lat["torch"]
     kb = (
@@ -182,11 +232,14 @@ def render(o: dict[str, Any]) -> str:
         f"FAISS, calibration); concurrency: {setup['rounds']} rounds of 64 searches at once. "
         "ONNX Runtime: one intra-op thread per call (int8 embeds a batch's texts one per call, "
         "the calls side by side on the cores); PyTorch: its default threads (the machine's 2 cores) "
-        "on one batched call.",
+        "on one batched call. *-plain*: the int8 export without smoothing (the default before); "
+        "*cosine to fp32*: mean / 5th percentile / min over "
+        f"{next(iter(fid.values()))['n'] if fid else 300} Banking77 test queries against the same model "
+        "in PyTorch fp32.",
         "",
         "| backend | bare embedding p50 | KB search p50 | search / bare torch fp32 embedding | scoring p50 | "
-        "64 concurrent searches/s (× torch) | Banking77 top-1 | threshold (Banking77) |",
-        "|---|---|---|---|---|---|---|---|",
+        "64 concurrent searches/s (× torch) | cosine to fp32 | Banking77 top-1 | threshold (Banking77) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in lat.items():
         b = b77.get(name, {})
@@ -194,7 +247,7 @@ def render(o: dict[str, Any]) -> str:
             f"| {name} | {r['embed_p50_ms']} ms | {r['search_p50_ms']} ms | "
             f"×{r['search_p50_ms'] / base['embed_p50_ms']:.2f} | {r['scoring_p50_ms']} ms | "
             f"{r['concurrent64_qps']} (×{r['concurrent64_qps'] / base['concurrent64_qps']:.1f}) | "
-            f"{b.get('top1', '–')} | {b.get('threshold', '–')} |"
+            f"{cosines(fid.get(name))} | {b.get('top1', '–')} | {b.get('threshold', '–')} |"
         )
     if not sample:
         return "\n".join([*rows, "", machine_line()])

@@ -46,7 +46,12 @@ class MemoEmbedder(Embedder):
 
     def __init__(self, base: Embedder) -> None:
         super().__init__(
-            base._model, name=base.name, dim=base.dim, backend=base.backend, model_hash=base.model_hash
+            base._model,
+            name=base.name,
+            dim=base.dim,
+            backend=base.backend,
+            model_hash=base.model_hash,
+            recipe=base.recipe,
         )
         self.memo: dict[str, np.ndarray] = {}
 
@@ -100,8 +105,11 @@ async def one(emb: MemoEmbedder, data: Path, seed: int, tmp: Path) -> dict[str, 
     }
 
 
-async def run(data: Path, seeds: list[int], model_path: str | None, backend: str) -> list[dict[str, object]]:
-    emb = MemoEmbedder(Embedder.load(model_path, backend=backend))
+async def run(
+    data: Path, seeds: list[int], model_path: str | None, backend: str, *, smooth: bool | None = None
+) -> tuple[list[dict[str, object]], str]:
+    """The seeds' figures and the export recipe of the embedder that made them."""
+    emb = MemoEmbedder(Embedder.load(model_path, backend=backend, smooth=smooth))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in seeds:
@@ -110,7 +118,7 @@ async def run(data: Path, seeds: list[int], model_path: str | None, backend: str
             r["seconds"] = round(time.perf_counter() - t, 1)
             print(json.dumps(r), flush=True)
             rows.append(r)
-    return rows
+    return rows, emb.recipe
 
 
 def render(rows: list[dict], what: str) -> str:  # type: ignore[type-arg]
@@ -167,15 +175,19 @@ def main() -> None:
     ap.add_argument("--model-path", default=None, help="Local model folder (default: the bundled MiniLM)")
     ap.add_argument("--backend", default="onnx-int8", choices=["onnx-int8", "onnx", "torch"])
     ap.add_argument("--key", default="oos_seeds", help="RESULTS.md block to write (one per model)")
+    ap.add_argument(
+        "--no-smooth", action="store_true", help="int8 exported without smoothing (the default before)"
+    )
     args = ap.parse_args()
     if "-" in args.seeds:
         lo, hi = args.seeds.split("-")
         seeds = list(range(int(lo), int(hi) + 1))
     else:
         seeds = [int(s) for s in args.seeds.split(",")]
-    rows = asyncio.run(run(args.data, seeds, args.model_path, args.backend))
+    smooth = False if args.no_smooth else None
+    rows, recipe = asyncio.run(run(args.data, seeds, args.model_path, args.backend, smooth=smooth))
     model = Path(args.model_path).name if args.model_path else "all-MiniLM-L6-v2"
-    update_results(RESULTS, args.key, render(rows, f"{model}, {args.backend}"))
+    update_results(RESULTS, args.key, render(rows, f"{model}, {args.backend}, export {recipe or 'torch'}"))
 
 
 if __name__ == "__main__":

@@ -115,6 +115,7 @@ def identity(embedder: Embedder) -> dict[str, Any]:
         "dim": embedder.dim,
         "backend": getattr(embedder, "backend", "torch"),
         "model_hash": getattr(embedder, "model_hash", ""),
+        "recipe": getattr(embedder, "recipe", ""),
     }
 
 
@@ -334,6 +335,7 @@ def write_version(
         "model": embedder.name,
         "embed_backend": getattr(embedder, "backend", "torch"),
         "model_hash": getattr(embedder, "model_hash", ""),
+        "embed_recipe": getattr(embedder, "recipe", ""),
         "dim": embedder.dim,
         "normalized": True,
         "metric": "inner_product",

@@ -28,8 +28,10 @@ class Embedder:
 
     ``backend`` is how it runs: ``onnx-int8`` (the default: the model exported once to ONNX and
     quantised, served by ONNX Runtime), ``onnx`` (the same graph in fp32) or ``torch``
-    (sentence-transformers itself). ``model_hash`` identifies the model's files; an index records
-    name, backend and hash, and one built otherwise is re-embedded (``storage.check_model``).
+    (sentence-transformers itself). ``model_hash`` identifies the model's files and ``recipe`` how
+    the ONNX graph was made (``onnx_model.recipe``: plain, or int8 after smoothing); an index
+    records name, backend, hash and recipe, and one built otherwise is re-embedded
+    (``storage.check_model``).
 
     Example::
 
@@ -38,13 +40,21 @@ class Embedder:
     """
 
     def __init__(
-        self, model: object, *, name: str, dim: int, backend: str = "torch", model_hash: str = ""
+        self,
+        model: object,
+        *,
+        name: str,
+        dim: int,
+        backend: str = "torch",
+        model_hash: str = "",
+        recipe: str = "",
     ) -> None:
         self._model = model
         self.name = name
         self.dim = dim
         self.backend = backend
         self.model_hash = model_hash
+        self.recipe = recipe
         self._lock = threading.Lock()
 
     @classmethod
@@ -56,14 +66,16 @@ class Embedder:
         cache_dir: Path | None = None,
         threads: int = 1,
         progress: TextIO | None = sys.stderr,
+        smooth: bool | None = None,
     ) -> Embedder:
         """Load a local model folder, or the bundled all-MiniLM-L6-v2 when ``model_path`` is None.
 
         Never contacts a model hub: only local paths are accepted. The ONNX backends export the
         model into ``cache_dir`` (default ``var/onnx``) the first time (a progress line goes to
-        ``progress``) and run it on ``threads`` intra-op threads.
+        ``progress``) and run it on ``threads`` intra-op threads. ``smooth`` forces whether the
+        int8 export is smoothed first (None: the rule, ``onnx_model.recipe``; benchmarks compare).
         """
-        from kb_index.onnx_model import BACKENDS, OrtEncoder, ensure_export, fingerprint
+        from kb_index.onnx_model import BACKENDS, OrtEncoder, built_recipe, ensure_export, fingerprint
 
         if backend not in BACKENDS:
             raise ValueError(f"unknown embedding backend {backend!r} (one of {', '.join(BACKENDS)})")
@@ -81,9 +93,18 @@ class Embedder:
                 getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
             )
             return cls(model, name=name, dim=int(get_dim() or 0), backend=backend, model_hash=digest)
-        out = ensure_export(folder, cache_dir or DEFAULT_CACHE, name=name, backend=backend, stream=progress)
+        out = ensure_export(
+            folder, cache_dir or DEFAULT_CACHE, name=name, backend=backend, smooth=smooth, stream=progress
+        )
         enc = OrtEncoder(out, threads=threads)
-        return cls(enc, name=name, dim=enc.dim, backend=backend, model_hash=digest)
+        return cls(
+            enc,
+            name=name,
+            dim=enc.dim,
+            backend=backend,
+            model_hash=digest,
+            recipe=built_recipe(out),
+        )
 
     @classmethod
     def for_index(

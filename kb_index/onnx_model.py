@@ -4,9 +4,16 @@ The export (``onnx_export``, needs torch) runs once per model and backend and is
 ``cache_dir/<name>-<hash>-<backend>-<recipe>/`` where ``hash`` is a SHA-256 over the model folder's files:
 a changed (e.g. re-tuned) model gets a new folder, so a stale export is never served.
 
-    cache_dir/all-MiniLM-L6-v2-1f3a…-onnx-int8-e1/model.onnx      the graph (mean pooling + L2 inside)
-    cache_dir/all-MiniLM-L6-v2-1f3a…-onnx-int8-e1/tokenizer.json  the model's fast tokenizer
-    cache_dir/all-MiniLM-L6-v2-1f3a…-onnx-int8-e1/meta.json       dim, max_seq_length, pad token
+    cache_dir/all-MiniLM-L6-v2-1f3a…-onnx-int8-e2-auto98-s70-cc58…/model.onnx      the graph (mean pooling + L2 inside)
+    cache_dir/all-MiniLM-L6-v2-1f3a…-onnx-int8-e2-auto98-s70-cc58…/tokenizer.json  the model's fast tokenizer
+    cache_dir/all-MiniLM-L6-v2-1f3a…-onnx-int8-e2-auto98-s70-cc58…/meta.json       dim, pad token, recipe built, fidelities
+
+The recipe names how the graph is made (``recipe``): ``e1`` is the plain export (fp32, or int8
+without smoothing); ``e2-s70-<calibration hash>`` the int8 export after SmoothQuant-style
+smoothing (``kb_index.smooth``) at alpha 0.70 with the bundled calibration texts;
+``e2-auto98-s70-<hash>`` (the int8 default) smooths only when the plain int8 graph's mean cosine
+to fp32 is under 0.98 (all-mpnet-base-v2, not all-MiniLM-L6-v2). An index records the recipe
+the graph became (``embed_recipe``), so vectors from another one are re-embedded.
 """
 
 from __future__ import annotations
@@ -25,9 +32,13 @@ import numpy as np
 
 BACKENDS = ("onnx-int8", "onnx", "torch")
 RECIPE = "e1"  # bump when the export changes (opset, quantisation): older exports are then redone
+SMOOTHED_RECIPE = "e2"  # int8 after smoothing; the tag adds alpha and the calibration set's hash
+SMOOTH_ALPHA = 0.7
+MIN_FIDELITY = 0.98  # mean cosine to fp32 below which an int8 export is smoothed (MiniLM 0.99, mpnet 0.90)
+CALIBRATION = Path(__file__).with_name("data") / "calibration.json"
 SKIP_FILES = {"desktop.ini", ".gitattributes", "README.md", "switchboard_model_name.txt"}
 _fingerprints: dict[tuple[str, tuple[tuple[str, int, int], ...]], str] = {}
-_exports: dict[tuple[str, str], Path] = {}  # (fingerprint, backend) -> a finished export in this process
+_exports: dict[tuple[str, str], Path] = {}  # (fingerprint, folder name) -> a finished export in this process
 _export_lock = threading.Lock()
 
 
@@ -61,36 +72,70 @@ def fingerprint(folder: Path) -> str:
     return digest
 
 
-def export_dir(cache_dir: Path, name: str, digest: str, backend: str) -> Path:
+def calibration_texts(path: Path = CALIBRATION) -> list[str]:
+    """The bundled texts whose activations set the smoothing scales (``kb_index.smooth``)."""
+    texts: list[str] = json.loads(path.read_text())["texts"]
+    return texts
+
+
+def recipe(backend: str, *, smooth: bool | None = None) -> str:
+    """How an export of ``backend`` is made (``""`` for torch): ``e1`` plain; ``e2-s70-<hash of the
+    calibration texts>`` int8 smoothed; for int8 with ``smooth`` None, the rule (smoothed only if
+    the plain graph's fidelity is under 0.98): ``e2-auto98-s70-<hash>``. The cache folder is named
+    after it; the export's meta.json records which graph it became, and an index records that."""
+    if backend == "torch":
+        return ""
+    if backend != "onnx-int8" or smooth is False:
+        return RECIPE
+    digest = hashlib.sha256(CALIBRATION.read_bytes()).hexdigest()[:8]
+    rule = "" if smooth else f"auto{round(MIN_FIDELITY * 100)}-"
+    return f"{SMOOTHED_RECIPE}-{rule}s{round(SMOOTH_ALPHA * 100)}-{digest}"
+
+
+def built_recipe(folder: Path) -> str:
+    """The recipe an export folder was made with (exports from before recipes were recorded: e1)."""
+    return str(json.loads((folder / "meta.json").read_text()).get("recipe", RECIPE))
+
+
+def export_dir(cache_dir: Path, name: str, digest: str, backend: str, *, smooth: bool | None = None) -> Path:
     safe = "".join(c if c.isalnum() or c in "-_.+" else "_" for c in name)
-    return cache_dir / f"{safe}-{digest[:16]}-{backend}-{RECIPE}"
+    return cache_dir / f"{safe}-{digest[:16]}-{backend}-{recipe(backend, smooth=smooth)}"
 
 
 def ensure_export(
-    folder: Path, cache_dir: Path, *, name: str, backend: str, stream: TextIO | None = sys.stderr
+    folder: Path,
+    cache_dir: Path,
+    *,
+    name: str,
+    backend: str,
+    smooth: bool | None = None,
+    stream: TextIO | None = sys.stderr,
 ) -> Path:
-    """The export folder for ``folder`` under ``cache_dir``, exporting it first if needed."""
+    """The export folder for ``folder`` under ``cache_dir``, exporting it first if needed.
+    ``smooth`` (int8 only): True or False forces it, None applies the rule (``recipe``)."""
     if backend not in ("onnx-int8", "onnx"):
         raise ValueError(f"not an ONNX backend: {backend!r} (one of {', '.join(BACKENDS)})")
+    smooth = smooth if backend == "onnx-int8" else False
     digest = fingerprint(folder)
-    out = export_dir(cache_dir, name, digest, backend)
+    out = export_dir(cache_dir, name, digest, backend, smooth=smooth)
+    key = (digest, out.name)
     with _export_lock:
         if (out / "meta.json").is_file():
-            _exports[(digest, backend)] = out
+            _exports[key] = out
             return out
         from kb_index.onnx_export import copy_export, export
 
         cache_dir.mkdir(parents=True, exist_ok=True)
-        done = _exports.get((digest, backend))
+        done = _exports.get(key)
         if done is not None and (done / "meta.json").is_file():
             copy_export(done, out)  # exported earlier in this process into another cache
         else:
             tmp = out.with_name(f"{out.name}.tmp{os.getpid()}")
             shutil.rmtree(tmp, ignore_errors=True)
-            export(folder, tmp, quantize=backend == "onnx-int8", name=name, stream=stream)
+            export(folder, tmp, quantize=backend == "onnx-int8", name=name, smooth=smooth, stream=stream)
             shutil.rmtree(out, ignore_errors=True)
             tmp.replace(out)
-        _exports[(digest, backend)] = out
+        _exports[key] = out
         return out
 
 

@@ -148,10 +148,18 @@ def read_params(path: Path) -> dict[str, Any]:
 
 
 def check_model(
-    path: Path, params: dict[str, Any], *, name: str, dim: int, backend: str = "torch", model_hash: str = ""
+    path: Path,
+    params: dict[str, Any],
+    *,
+    name: str,
+    dim: int,
+    backend: str = "torch",
+    model_hash: str = "",
+    recipe: str = "",
 ) -> None:
-    """Refuse a version built with another model, dimension, embedding backend or model files
-    (indexes from before backends were recorded were built with torch)."""
+    """Refuse a version built with another model, dimension, embedding backend, model files or
+    export recipe (indexes from before backends were recorded were built with torch; from before
+    recipes were recorded, with the plain export ``e1``)."""
     if params.get("model") != name:
         raise IndexMismatchError(path, field="model", expected=name, found=params.get("model"))
     if int(params.get("dim", -1)) != dim:
@@ -162,12 +170,17 @@ def check_model(
     found_hash = params.get("model_hash", "")
     if model_hash and found_hash and found_hash != model_hash:
         raise IndexMismatchError(path, field="model_hash", expected=model_hash, found=found_hash)
+    found_recipe = params.get("embed_recipe", "" if built_with == "torch" else "e1")
+    if recipe and found_recipe != recipe:
+        raise IndexMismatchError(path, field="embed_recipe", expected=recipe, found=found_recipe)
 
 
-def read_files(path: Path, *, name: str, dim: int, backend: str = "torch", model_hash: str = "") -> Files:
+def read_files(
+    path: Path, *, name: str, dim: int, backend: str = "torch", model_hash: str = "", recipe: str = ""
+) -> Files:
     """Load one version folder, refusing one built with another model, dimension or backend."""
     params = read_params(path)
-    check_model(path, params, name=name, dim=dim, backend=backend, model_hash=model_hash)
+    check_model(path, params, name=name, dim=dim, backend=backend, model_hash=model_hash, recipe=recipe)
     rows = [json.loads(line) for line in (path / "chunks.jsonl").read_text().splitlines() if line]
     articles = [json.loads(line) for line in (path / "articles.jsonl").read_text().splitlines() if line]
     index = faiss.read_index(str(path / "index.faiss"))
