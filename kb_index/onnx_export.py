@@ -4,7 +4,8 @@ This is the only ONNX code that needs torch: for int8, first the SmoothQuant-sty
 every Linear (``kb_index.smooth``, which moves activation outlier channels into the weights), then
 ``torch.onnx.export`` of the whole sentence-transformers pipeline (transformer, pooling, any dense
 layers) followed by an L2 normalisation, then ``onnxruntime.quantization.quantize_dynamic`` (int8
-weights with per-channel scales, activations quantised on the fly). Serving the result (``onnx_model``) needs only onnxruntime + tokenizers.
+weights with per-channel scales, activations quantised on the fly). Serving the result
+(``onnx_model``) needs only onnxruntime + tokenizers.
 
 (sentence-transformers' own ``backend="onnx"`` goes through optimum, whose releases pin
 transformers < 5; see docs/kb.md.)
@@ -23,6 +24,8 @@ import time
 import warnings
 from pathlib import Path
 from typing import Any, TextIO
+
+import numpy as np
 
 from kb_index.onnx_model import MIN_FIDELITY, SMOOTH_ALPHA, calibration_texts, recipe
 
@@ -55,7 +58,7 @@ def export(
             stream.flush()
 
     say("loading the PyTorch model…")
-    from sentence_transformers import SentenceTransformer
+    from sentence_transformers import SentenceTransformer  # noqa: PLC0415 heavy: torch, export only
 
     st: Any = SentenceTransformer(str(folder), device="cpu")
     st.eval()
@@ -82,7 +85,7 @@ def export(
         if smooth is None and plain < MIN_FIDELITY:
             smooth = True
     if quantize and smooth:
-        from kb_index.smooth import smooth as smooth_linears  # torch, like the export itself
+        from kb_index.smooth import smooth as smooth_linears  # noqa: PLC0415 heavy: torch, like the export itself
 
         say("smoothing activation outliers (calibration texts)…")
         linears = smooth_linears(st)
@@ -123,7 +126,7 @@ def export(
 
 def export_graph(st: Any, tokenizer: Any, path: Path) -> None:
     """``torch.onnx.export`` of the whole pipeline, L2 normalisation included."""
-    import torch
+    import torch  # noqa: PLC0415 heavy: torch, export only
 
     class Pipeline(torch.nn.Module):
         def __init__(self, model: Any) -> None:
@@ -156,8 +159,7 @@ def export_graph(st: Any, tokenizer: Any, path: Path) -> None:
 def fidelity(graph: Path, tokenizer: Any, texts: list[str], reference: Any, *, max_len: int) -> float:
     """Mean cosine between ``graph``'s embeddings of ``texts`` (one at a time, as served) and
     ``reference`` (the PyTorch fp32 ones, normalised)."""
-    import numpy as np
-    import onnxruntime as ort
+    import onnxruntime as ort  # noqa: PLC0415 heavy: onnxruntime, only when an ONNX backend is used
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
@@ -201,7 +203,7 @@ def quantize_int8(src: Path, dst: Path, *, timeout: float = 900.0) -> None:
 
 def _quantize(src: str, dst: str) -> None:
     """The child process's part of :func:`quantize_int8`."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization import QuantType, quantize_dynamic  # noqa: PLC0415 heavy: onnxruntime's quantiser, export only
 
     # per-channel weight scales: mean cosine to PyTorch fp32 0.993 on Banking77 queries (0.968 per tensor)
     logging.getLogger().setLevel(logging.ERROR)  # the quantiser logs a pre-processing hint on the root logger

@@ -4,9 +4,10 @@ The export (``onnx_export``, needs torch) runs once per model and backend and is
 ``cache_dir/<name>-<hash>-<backend>-<recipe>/`` where ``hash`` is a SHA-256 over the model folder's files:
 a changed (e.g. re-tuned) model gets a new folder, so a stale export is never served.
 
-    cache_dir/all-MiniLM-L6-v2-1f3a…-onnx-int8-e2-auto98-s70-cc58…/model.onnx      the graph (mean pooling + L2 inside)
-    cache_dir/all-MiniLM-L6-v2-1f3a…-onnx-int8-e2-auto98-s70-cc58…/tokenizer.json  the model's fast tokenizer
-    cache_dir/all-MiniLM-L6-v2-1f3a…-onnx-int8-e2-auto98-s70-cc58…/meta.json       dim, pad token, recipe built, fidelities
+    cache_dir/all-MiniLM-L6-v2-1f3a…-onnx-int8-e2-auto98-s70-cc58…/
+        model.onnx      the graph (mean pooling + L2 inside)
+        tokenizer.json  the model's fast tokenizer
+        meta.json       dim, pad token, recipe built, fidelities
 
 The recipe names how the graph is made (``recipe``): ``e1`` is the plain export (fp32, or int8
 without smoothing); ``e2-s70-<calibration hash>`` the int8 export after SmoothQuant-style
@@ -123,7 +124,7 @@ def ensure_export(
         if (out / "meta.json").is_file():
             _exports[key] = out
             return out
-        from kb_index.onnx_export import copy_export, export
+        from kb_index.onnx_export import copy_export, export  # noqa: PLC0415 cycle: onnx_export imports this module's recipe constants
 
         cache_dir.mkdir(parents=True, exist_ok=True)
         done = _exports.get(key)
@@ -149,8 +150,8 @@ class OrtEncoder:
     throughput on this graph (379 vs 589 rows/s, one thread). The fp32 graph batches."""
 
     def __init__(self, folder: Path, *, threads: int = 1) -> None:
-        import onnxruntime as ort
-        from tokenizers import Tokenizer
+        import onnxruntime as ort  # noqa: PLC0415 heavy: onnxruntime, only when an ONNX backend serves
+        from tokenizers import Tokenizer  # noqa: PLC0415 only when an ONNX backend serves
 
         self.meta: dict[str, Any] = json.loads((folder / "meta.json").read_text())
         self.dim = int(self.meta["dim"])
