@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import faiss
 import numpy as np
@@ -26,16 +26,9 @@ from kb_index.ingest import MAX_FILE_BYTES, Article, read_sources
 from kb_index.lexhead import LexHead
 from kb_index.lexical import Lexical
 from kb_index.scoring import Calibrator, Weights
+from kb_index.types import Phrasing
 
 POSITIVE = ("passage", "question", "learned")
-
-
-class Phrasing(NamedTuple):
-    """A question an agent tied to an article (or marked as not answered by it: negative)."""
-
-    article_id: str
-    question: str
-    negative: bool = False
 
 
 @dataclass

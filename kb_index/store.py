@@ -7,8 +7,8 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kb_index.build import Phrasing
 from kb_index.models import KBIndexVersion, KBPhrasing
+from kb_index.types import Phrasing
 
 
 def _key(index_dir: Path) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +40,14 @@ class Searcher(Protocol):
     async def search(
         self, query: str, *, history: Sequence[str] = (), last_article: str | None = None, k: int = 3
     ) -> list[Hit]: ...
+
+
+class Phrasing(NamedTuple):
+    """A question an agent tied to an article (or marked as not answered by it: negative)."""
+
+    article_id: str
+    question: str
+    negative: bool = False
 
 
 @dataclass(frozen=True, slots=True)
