@@ -6,6 +6,15 @@ that describe the context (``FEATURES``), fitted on follow-up and topic-switch c
 The features are the KB's own calibrated confidences in the three views, not raw scores, so one
 fitted model serves any knowledge base: it learns how far to trust "the message alone is sure",
 "the message with the previous turn is sure", "the customer was just answered with this article".
+One more feature says how off-topic the message is: the share of its words the KB never uses
+(``unknown``, from the KB's own BM25 vocabulary). An elliptical follow-up ("how long do I have?")
+and an off-topic message ("tell me a joke") are both unsure alone; only the second brings words
+of its own that no article uses, and without this the earlier turn answered it.
+
+The model file (``followup.json``, version 2): ``{"version": 2, "features": [...FEATURES],
+"coef": [one per feature], "intercept": float, "fitted_on": str}``. A version-1 file (no
+``version``, the features without ``unknown``) still loads, with 0 for ``unknown``: the model as
+it was. Any other feature list is refused.
 """
 
 from __future__ import annotations
@@ -43,7 +52,10 @@ FEATURES = (
     "last_x_alone_best",  # last * alone_best (a new, self-contained question overrides the prior)
     "alone_rival",  # the best confidence of another article, message alone
     "context_rival",  # ... with the previous turn
+    "unknown",  # the share of the message's words the KB never uses (Lexical.unknown_share)
 )
+MODEL_VERSION = 2
+V1_FEATURES = FEATURES[:-1]  # version 1: no "unknown"
 
 
 @dataclass(frozen=True)
@@ -73,8 +85,11 @@ async def views(search_text: SearchText, query: str, prev: str) -> Views:
     return Views(alone, context, before)
 
 
-def features(v: Views, query: str, last_article: str | None) -> tuple[list[str], np.ndarray]:
-    """One row of ``FEATURES`` per candidate article."""
+def features(
+    v: Views, query: str, last_article: str | None, *, unknown: float = 0.0
+) -> tuple[list[str], np.ndarray]:
+    """One row of ``FEATURES`` per candidate article (``unknown``: the message's share of words the
+    KB never uses)."""
     ids = v.candidates()
     conf = [{h.article_id: h.confidence for h in hits} for hits in (v.alone, v.context, v.before)]
     best = [hits[0].confidence if hits else 0.0 for hits in (v.alone, v.context, v.before)]
@@ -86,7 +101,9 @@ def features(v: Views, query: str, last_article: str | None) -> tuple[list[str],
         ca, cc, cb = (c.get(a, 0.0) for c in conf)
         ta, tc, last = float(a == top_a), float(a == top_c), float(a == last_article)
         rival = [max((x for b, x in c.items() if b != a), default=0.0) for c in conf[:2]]
-        rows.append([ca, cc, cb, ta, tc, last, *best, words, ca * ta, cc * tc, last * cc, last * best[0], *rival])
+        rows.append(
+            [ca, cc, cb, ta, tc, last, *best, words, ca * ta, cc * tc, last * cc, last * best[0], *rival, unknown]
+        )
     return ids, np.array(rows, dtype=np.float64).reshape(len(ids), len(FEATURES))
 
 
@@ -100,15 +117,20 @@ class Model:
 
     @classmethod
     def load(cls, path: Path = MODEL_PATH) -> Model:
+        """A version-2 file, or a version-1 one (read with 0 for ``unknown``); others are refused."""
         d = json.loads(Path(path).read_text(encoding="utf-8"))
-        if tuple(d["features"]) != FEATURES:
-            raise ValueError(f"{path}: fitted on other features ({d['features']}); refit it")
-        return cls(tuple(float(x) for x in d["coef"]), float(d["intercept"]), str(d.get("fitted_on", "")))
+        version, names = int(d.get("version", 1)), tuple(d["features"])
+        coef = tuple(float(x) for x in d["coef"])
+        if version == 1 and names == V1_FEATURES and len(coef) == len(names):
+            coef += (0.0,)
+        elif version != MODEL_VERSION or names != FEATURES or len(coef) != len(names):
+            raise ValueError(f"{path}: version {version} fitted on other features ({list(names)}); refit it")
+        return cls(coef, float(d["intercept"]), str(d.get("fitted_on", "")))
 
     def save(self, path: Path = MODEL_PATH) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        d = {"features": list(FEATURES), "coef": list(self.coef), "intercept": self.intercept,
-             "fitted_on": self.fitted_on}
+        d = {"version": MODEL_VERSION, "features": list(FEATURES), "coef": list(self.coef),
+             "intercept": self.intercept, "fitted_on": self.fitted_on}
         path.write_text(json.dumps(d, indent=1) + "\n", encoding="utf-8")
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -119,12 +141,14 @@ class Model:
 CONTEXT_GAIN = 0.1  # the earlier turn "made the difference" when it adds this much (context view)
 
 
-def rank(v: Views, query: str, last_article: str | None, model: Model, k: int, *, prev: str = "") -> list[Hit]:
+def rank(
+    v: Views, query: str, last_article: str | None, model: Model, k: int, *, prev: str = "", unknown: float = 0.0
+) -> list[Hit]:
     """The candidates ordered by the model, with its probability as their confidence; the hit
     (passage) comes from the view that ranks the article highest. A hit the message alone would
     not give (not its top article, or much surer with the previous turn) carries ``prev`` as its
     ``context``."""
-    ids, X = features(v, query, last_article)
+    ids, X = features(v, query, last_article, unknown=unknown)
     if not ids:
         return []
     p = model.predict(X)
@@ -154,10 +178,12 @@ async def search(
     last_article: str | None,
     model: Model,
     k: int = 3,
+    unknown: float = 0.0,
 ) -> list[Hit]:
     """``query`` answered in its conversation (``history``: the customer's earlier turns, oldest
-    first; ``last_article``: what the bot answered last)."""
+    first; ``last_article``: what the bot answered last; ``unknown``: the share of the message's
+    words the KB never uses, ``Lexical.unknown_share``)."""
     prev = previous_turn(history)
     if not prev:
         return await search_text(query, k)
-    return rank(await views(search_text, query, prev), query, last_article, model, k, prev=prev)
+    return rank(await views(search_text, query, prev), query, last_article, model, k, prev=prev, unknown=unknown)

@@ -133,8 +133,19 @@ class KnowledgeBase:
         if not history:
             return await self._searches.submit((query, k))
         return await followup.search(
-            self._search_text, query, history=history, last_article=last_article, model=self._followup, k=k
+            self._search_text,
+            query,
+            history=history,
+            last_article=last_article,
+            model=self._followup,
+            k=k,
+            unknown=self.unknown_share(query),
         )
+
+    def unknown_share(self, text: str) -> float:
+        """The share of ``text``'s words no row of the published version uses (an off-topic sign for
+        the follow-up model; agents' learned phrasings are not counted)."""
+        return self._state.lexical.unknown_share(text)
 
     async def _search_text(self, text: str, k: int) -> list[Hit]:
         return await self.search_text(text, k=k)

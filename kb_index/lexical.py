@@ -54,6 +54,16 @@ class Lexical:
             return cls(None, n_docs)
         return cls(bm25s.BM25.load(str(path)), n_docs)
 
+    def unknown_share(self, text: str) -> float:
+        """The share of ``text``'s words (stemmed, stop words and numbers left out) that no row of the
+        index uses: high for an off-topic message ("tell me a joke", "my car makes a weird noise"),
+        0 for a short follow-up in the KB's own words ("how long do I have?"). 0 without words."""
+        words = [w for w in query_tokens(text, self.stemmer) if w and not w.isdigit()]
+        if not words:
+            return 0.0
+        vocab = self.retriever.vocab_dict if self.retriever is not None else {}
+        return sum(1 for w in words if w not in vocab) / len(words)
+
     def search(self, queries: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
         """(doc ids, scores), each (len(queries), k); -1 / 0 where fewer docs match."""
         ids, scores, _ = self.search_with_tokens(queries, k)
