@@ -176,10 +176,9 @@ async def test_too_long_message_shows_an_inline_error_and_the_chat_goes_on(brows
         await context.close()
 
 
-async def test_a_dropped_socket_reconnects_and_queued_messages_are_sent_once(browser: Any, live_app: LiveApp) -> None:
-    """The socket goes through a Playwright WebSocket route, so the test can cut it and refuse reconnects."""
-    context = await browser.new_context(viewport={"width": 1024, "height": 768})
-    page = await context.new_page()
+async def droppable_socket(page: Any) -> dict[str, Any]:
+    """Route the page's chat socket through Playwright, so a test can cut it (close every socket in
+    ``state["routes"]``) and refuse reconnects while ``state["down"]`` is true."""
     state: dict[str, Any] = {"down": False, "routes": []}
 
     async def route(ws: Any) -> None:
@@ -190,6 +189,14 @@ async def test_a_dropped_socket_reconnects_and_queued_messages_are_sent_once(bro
         state["routes"].append(ws)
 
     await page.route_web_socket(re.compile(r".*/ws/chat.*"), route)
+    return state
+
+
+async def test_a_dropped_socket_reconnects_and_queued_messages_are_sent_once(browser: Any, live_app: LiveApp) -> None:
+    """The socket goes through a Playwright WebSocket route, so the test can cut it and refuse reconnects."""
+    context = await browser.new_context(viewport={"width": 1024, "height": 768})
+    page = await context.new_page()
+    state = await droppable_socket(page)
     try:
         await page.goto(live_app.url + "/")
         await expect(page.locator("#sb-status")).to_have_attribute("data-state", "open", timeout=15_000)
@@ -258,16 +265,7 @@ async def test_a_reply_pushed_while_the_socket_was_down_is_shown_after_the_recon
     page = await context.new_page()
     page.errors = []  # type: ignore[attr-defined]
     page.on("pageerror", lambda e: page.errors.append(str(e)))  # type: ignore[attr-defined]
-    state: dict[str, Any] = {"down": False, "routes": []}
-
-    async def route(ws: Any) -> None:
-        if state["down"]:
-            await ws.close(code=1012, reason="server restarting (test)")
-            return
-        ws.connect_to_server()
-        state["routes"].append(ws)
-
-    await page.route_web_socket(re.compile(r".*/ws/chat.*"), route)
+    state = await droppable_socket(page)
     try:
         await page.goto(live_app.url + "/")
         await expect(page.locator("#sb-status")).to_have_attribute("data-state", "open", timeout=15_000)
