@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from playwright.async_api import Page
+from playwright.async_api import Page, expect
 
 from bot.console.users import add_user
 from tests.browser.axe import serious_violations
@@ -49,6 +49,15 @@ async def console_app(tmp_path_factory: pytest.TempPathFactory, browser_embedder
         await add_user(s, username="ann", password=PASSWORD, role="supervisor", display_name="Ann")
     async with serve(app, lifespan="on") as url:
         yield LiveApp(url, app)
+
+
+async def sign_in(page: Page, url: str, username: str) -> None:
+    """Sign in through the login form and wait for the queue (every console user lands there)."""
+    await page.goto(url + "/console/login")
+    await page.get_by_label("Username").fill(username)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("heading", name="Queue")).to_be_visible()
 
 
 async def shot(page: Page, name: str) -> None:

@@ -22,7 +22,14 @@ from bot.messages import Address, InboundMessage
 from bot.models import Conversation, Message
 from bot.slack_models import SlackThread
 from tests.browser.conftest import LiveApp
-from tests.browser.console_support import PASSWORD, accessible, console_app, shot, slack_fake  # noqa: F401
+from tests.browser.console_support import (  # noqa: F401
+    PASSWORD,
+    accessible,
+    console_app,
+    shot,
+    sign_in,
+    slack_fake,
+)
 from tests.fakes.slack import FakeSlack
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -75,11 +82,7 @@ async def test_a_supervisor_exports_then_erases_a_customer(browser: Any, console
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     try:
-        await page.goto(live.url + "/console/login")
-        await page.get_by_label("Username").fill("ann")
-        await page.get_by_label("Password").fill(PASSWORD)
-        await page.get_by_role("button", name="Sign in").click()
-        await expect(page.get_by_role("heading", name="Queue")).to_be_visible()
+        await sign_in(page, live.url, "ann")
 
         # the profile shows the supervisor's two buttons; Export downloads the person's data
         await page.goto(f"{live.url}/console/customers/{customer_id}")
@@ -129,11 +132,7 @@ async def test_a_supervisor_exports_then_erases_a_customer(browser: Any, console
         agent_ctx = await browser.new_context(viewport={"width": 1280, "height": 900})
         agent = await agent_ctx.new_page()
         try:
-            await agent.goto(live.url + "/console/login")
-            await agent.get_by_label("Username").fill("bob")
-            await agent.get_by_label("Password").fill(PASSWORD)
-            await agent.get_by_role("button", name="Sign in").click()
-            await expect(agent.get_by_role("heading", name="Queue")).to_be_visible()
+            await sign_in(agent, live.url, "bob")
             await agent.goto(f"{live.url}/console/customers/{customer_id}")
             await expect(agent.get_by_role("heading", name=f"Customer #{customer_id}")).to_be_visible()
             await expect(agent.get_by_role("button", name="Export (JSON)")).to_have_count(0)
